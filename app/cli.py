@@ -1,0 +1,66 @@
+"""The command line: one parser, one subcommand module each, one place that turns errors into messages."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from app.config import default_config_path, load_config
+from reid.errors import SkelwatchError
+
+logger = logging.getLogger(__name__)
+
+# Each module defines `register(subparsers)`; the parser it adds sets `func(args, config) -> int`.
+COMMAND_MODULES: tuple[str, ...] = (
+    "app.commands.config_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="main.py",
+        description="skelwatch: recognise people by the 3D motion of their skeleton (Hi-MPC). "
+        "With no command it opens the desktop GUI on the bundled demo.",
+    )
+    parser.add_argument("--config", type=Path, default=None,
+                        help=f"YAML config merged over the defaults (default: {default_config_path()} if present)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config key, e.g. --set train.epochs=5 (repeatable)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def _default_to_gui(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """Insert `gui` when no command is named, so `main.py --screenshot F` means `main.py gui --screenshot F`."""
+    known, extra = parser.parse_known_args(argv)
+    if known.command is not None:
+        return argv
+    head = argv[: len(argv) - len(extra)] if extra and argv[-len(extra):] == extra else [a for a in argv if a not in extra]
+    return [*head, "gui", *extra]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    has_gui = "gui" in {name for action in parser._subparsers._group_actions for name in action.choices}  # type: ignore[union-attr]
+    if has_gui and not any(a in ("-h", "--help") for a in argv):
+        argv = _default_to_gui(parser, argv)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config or default_config_path(), args.overrides)
+        return int(args.func(args, config) or 0)
+    except SkelwatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,48 @@
+"""Config sections of the Hi-MPC method: model, loss, clustering, training and evaluation (spec §1)."""
+from typing import Literal
+
+from pydantic import Field
+
+from app.config.base import Section
+
+
+class ModelConfig(Section):
+    frames: int = Field(6, ge=2, le=120, description="Frames f in one skeleton window (spec §1.1).")
+    hidden: int = Field(256, ge=8, le=4096, description="Encoder width H (spec §1.3).")
+    heads: int = Field(8, ge=1, le=64, description="Meta-transformation heads M per level (spec §1.5).")
+
+
+class LossConfig(Section):
+    hsm: Literal["on", "off", "inverted"] = Field(
+        "on", description="Hard skeleton mining: on (focus on hard frames), off (uniform), inverted (easy frames).")
+    detach_importance: bool = Field(
+        False, description="Stop gradients through the HSM importance weights (the official code does not).")
+    head_reduction: Literal["mean", "legacy"] = Field(
+        "mean", description="mean: every level averaged over heads. legacy: the official code's joint-level sum.")
+
+
+class ClusterConfig(Section):
+    eps: float = Field(0.6, gt=0.0, lt=1.0, description="DBSCAN radius on the Jaccard distance.")
+    min_samples: int = Field(2, ge=1, description="DBSCAN core-point neighbourhood size.")
+    k1: int = Field(20, ge=2, description="k-reciprocal neighbourhood size.")
+    k2: int = Field(6, ge=1, description="Local query expansion size.")
+    normalize: bool = Field(
+        True, description="L2-normalise features before the Jaccard distance (the official code does not).")
+
+
+class TrainConfig(Section):
+    epochs: int = Field(40, ge=1, le=15000, description="Maximum number of epochs.")
+    batch_size: int = Field(256, ge=2, description="Sequences per optimiser step; the last partial batch is dropped.")
+    lr: float = Field(3.5e-4, gt=0.0, description="Adam learning rate.")
+    seed: int = Field(0, description="Seed for initialisation and window order; training is deterministic.")
+    patience: int = Field(10, ge=1, description="Epochs without a better selection score before stopping.")
+    selection: Literal["label-free", "last"] = Field(
+        "label-free", description="Model selection: a label-free cluster-quality score, or simply the last epoch.")
+    stride: int = Field(3, ge=1, description="Stride in frames between training windows.")
+    device: str = Field("cpu", description="Torch device; CPU always works.")
+    threads: int = Field(2, ge=1, le=256, description="CPU threads torch may use.")
+
+
+class EvaluateConfig(Section):
+    protocol: Literal["clean", "legacy"] = Field(
+        "clean", description="clean: whole probe and gallery, no self-matches. legacy: the official code (spec §4.3-4.4).")

@@ -1,0 +1,1 @@
+"""Hi-MPC skeleton re-identification: layouts, model, loss, clustering, training, evaluation, datasets."""

@@ -1,0 +1,1 @@
+"""Persistent state: the SQLAlchemy database, the faiss gallery index, identities, sessions, retention."""
