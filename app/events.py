@@ -1,0 +1,56 @@
+"""What the pipeline tells its listeners (the GUI, the CLI progress line, tests): plain, immutable values.
+
+The pipeline runner produces one `FrameResult` per processed frame and `MatchEvent`/`AlertEvent`s as they happen.
+Listeners never reach into the pipeline's state: everything they show comes from these values, so the GUI can
+render a replay and a live run the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TrackView:
+    """One tracked person as shown on screen."""
+
+    track_id: int
+    state: str                      # "tentative" | "confirmed" | "lost"
+    joints_3d: np.ndarray           # (20, 3) float32, camera frame metres (x right, y down, z forward)
+    keypoints_2d: np.ndarray | None  # (20, 2) float32 pixels in the color image, or None when not projectable
+    confidence: np.ndarray          # (20,) float32 per-joint confidence in [0, 1]
+    age_s: float                    # time since the track was created
+    identity_id: int | None = None  # gallery identity decided by the voter, None = unknown
+    identity_name: str | None = None
+    match_confidence: float = 0.0   # in [0, 1]; 0 when unknown
+    decision: str = "pending"       # "pending" | "match" | "unknown" | "ambiguous"
+    level_distances: tuple[float, float, float] | None = None  # joint, component, limb distance of the best match
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """Everything about one processed frame."""
+
+    frame_index: int
+    timestamp_s: float
+    color: np.ndarray | None        # (H, W, 3) uint8 BGR
+    depth_m: np.ndarray | None      # (H, W) float32 metres, 0 = hole
+    tracks: tuple[TrackView, ...]
+    fps: float                      # processing rate over the last second
+    dropped_frames: int             # frames dropped under load since start (live mode only; replay never drops)
+    duration_s: float | None = None  # length of the medium when known (replay), for the timeline
+    windows_encoded: int = 0        # windows encoded so far
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """A watchlist rule fired."""
+
+    timestamp_s: float
+    frame_index: int
+    track_id: int
+    identity_id: int | None
+    identity_name: str | None
+    rule: str
+    snapshot: np.ndarray | None = field(default=None, repr=False)  # (h, w, 3) uint8 BGR crop, or None
