@@ -1,0 +1,116 @@
+"""The Hi-MPC network (spec §1.3, §1.5, §1.8): per-level frame encoders, TAP, and M meta heads per level.
+
+The network is deliberately small: three 2-layer MLPs applied to each frame, temporal average pooling, and per
+level M square matrices that transform instances and prototypes alike. Clustering, prototypes and the loss live
+elsewhere (reid/cluster.py, reid/loss.py), so this module is only the function from skeletons to features.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from reid.errors import SkeletonError
+from reid.levels import LEVELS, build_levels, level_matrices
+
+
+@dataclass(frozen=True)
+class HiMPCOutput:
+    """Features of a batch of windows, per level.
+
+    Attributes:
+        frame: level -> (B, f, H) per-frame ("skeleton") features s_t.
+        seq: level -> (B, H) sequence-level instances s̄ (temporal average of `frame`).
+    """
+
+    frame: dict[str, Tensor]
+    seq: dict[str, Tensor]
+
+
+class LevelEncoder(nn.Module):
+    """Linear(3V, H) -> ReLU -> Linear(H, H), applied to every frame; Glorot-uniform weights, zero biases."""
+
+    def __init__(self, num_nodes: int, hidden: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(3 * num_nodes, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+        for layer in (self.net[0], self.net[2]):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, nodes: Tensor) -> Tensor:
+        # nodes (B, f, V_l, 3) -> (B, f, H)
+        return self.net(nodes.flatten(-2))
+
+
+class HiMPC(nn.Module):
+    """Hierarchical skeleton meta-prototype network.
+
+    Args:
+        num_joints: joints per frame of the input layout (20 canonical; 25 and 14 for the benchmark files).
+        hidden: feature width H.
+        heads: meta heads M per level.
+    """
+
+    def __init__(self, num_joints: int = 20, hidden: int = 256, heads: int = 8) -> None:
+        super().__init__()
+        self.num_joints, self.hidden, self.num_heads = num_joints, hidden, heads
+        matrices = level_matrices(num_joints)
+        for level, m in matrices.items():
+            # Derived from num_joints, so not part of the saved weights.
+            self.register_buffer(f"pool_{level}", torch.from_numpy(m), persistent=False)
+        self.encoders = nn.ModuleDict({lvl: LevelEncoder(matrices[lvl].shape[0], hidden) for lvl in LEVELS})
+        # N(0, 1) heads as in the official code; the 1/sqrt(H) in the similarity keeps logits in range.
+        self.heads = nn.ParameterDict({lvl: nn.Parameter(torch.randn(heads, hidden, hidden)) for lvl in LEVELS})
+
+    @property
+    def msmr_dim(self) -> int:
+        return len(LEVELS) * self.hidden
+
+    def forward(self, windows: Tensor) -> HiMPCOutput:
+        """Encode (B, f, V, 3) root-centred windows."""
+        if windows.ndim != 4 or windows.shape[-2:] != (self.num_joints, 3):
+            raise SkeletonError(
+                f"model input must be (batch, frames, {self.num_joints}, 3), got {tuple(windows.shape)}")
+        nodes = build_levels(windows, {lvl: getattr(self, f"pool_{lvl}") for lvl in LEVELS})
+        frame = {lvl: self.encoders[lvl](nodes[lvl]) for lvl in LEVELS}  # (B, f, H)
+        return HiMPCOutput(frame=frame, seq={lvl: f.mean(dim=1) for lvl, f in frame.items()})
+
+    def meta(self, level: str, features: Tensor) -> Tensor:
+        """Meta-transform (..., H) features with every head of `level`: -> (M, ..., H)."""
+        return torch.einsum("...h,mhk->m...k", features, self.heads[level])
+
+    def msmr_from(self, output: HiMPCOutput) -> Tensor:
+        """MSMR (B, 3H): each level's sequence instance times its head-averaged matrix, concatenated."""
+        return torch.cat([output.seq[lvl] @ self.heads[lvl].mean(dim=0) for lvl in LEVELS], dim=-1)
+
+    def msmr(self, windows: Tensor) -> Tensor:
+        """The retrieval representation of (B, f, V, 3) windows: (B, 3H)."""
+        return self.msmr_from(self(windows))
+
+    @torch.no_grad()
+    def encode(self, windows: Tensor, batch_size: int = 4096) -> Tensor:
+        """MSMR of many windows in batches, without gradients: (N, f, V, 3) -> (N, 3H)."""
+        was_training = self.training
+        self.eval()
+        try:
+            parts = [self.msmr(windows[i : i + batch_size]) for i in range(0, len(windows), batch_size)]
+        finally:
+            self.train(was_training)
+        return torch.cat(parts) if parts else windows.new_zeros((0, self.msmr_dim))
+
+    @torch.no_grad()
+    def instances(self, windows: Tensor, batch_size: int = 4096) -> dict[str, Tensor]:
+        """Sequence instances s̄ per level, (N, H) each: what clustering groups (spec §1.4 step 1)."""
+        parts: dict[str, list[Tensor]] = {lvl: [] for lvl in LEVELS}
+        for i in range(0, len(windows), batch_size):
+            out = self(windows[i : i + batch_size])
+            for lvl in LEVELS:
+                parts[lvl].append(out.seq[lvl])
+        return {lvl: torch.cat(p) if p else windows.new_zeros((0, self.hidden)) for lvl, p in parts.items()}
+
+
+def similarity_scale(hidden: int) -> float:
+    """The divisor of the head similarity, sqrt(H) (spec §1.5)."""
+    return math.sqrt(hidden)
