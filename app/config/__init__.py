@@ -13,6 +13,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from app.config.base import Section
+from app.config.capture import BufferConfig, TrackingConfig
 from app.config.reid import ClusterConfig, EvaluateConfig, LossConfig, ModelConfig, TrainConfig
 from reid.errors import SkelwatchError
 
@@ -27,6 +28,8 @@ class SkelwatchConfig(Section):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    buffer: BufferConfig = Field(default_factory=BufferConfig)
 
 
 def home_dir() -> Path:

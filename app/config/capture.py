@@ -1,0 +1,56 @@
+"""Config sections of capture/: multi-person tracking and the streaming window buffer."""
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from app.config.base import Section
+
+
+class TrackingConfig(Section):
+    """Association of 3D skeletons into tracks (capture.tracking.Tracker); durations in seconds."""
+
+    motion: Literal["constant_velocity", "static"] = Field(
+        "constant_velocity", description="Motion filter per track: a constant-velocity Kalman filter, or static.")
+    distance: Literal["mahalanobis", "euclidean"] = Field(
+        "mahalanobis", description="Cost of predicted vs observed body centre in the assignment.")
+    max_speed_mps: float = Field(
+        3.0, gt=0.0, le=15.0, description="Fastest plausible walking speed; the gate grows by it per second unseen.")
+    gate_margin_m: float = Field(
+        0.4, ge=0.0, le=5.0, description="Noise margin added to the speed gate (centre jitter, depth noise).")
+    reacquire_margin_m: float = Field(
+        1.0, ge=0.0, le=10.0, description="Larger margin within which a new person may be a lost track coming back.")
+    confirm_after_s: float = Field(
+        0.3, ge=0.0, le=10.0, description="A tentative track seen this long becomes confirmed.")
+    lost_after_s: float = Field(
+        0.5, gt=0.0, le=30.0, description="A confirmed track unseen this long becomes lost (coasting until then).")
+    delete_after_s: float = Field(
+        5.0, gt=0.0, le=600.0, description="A lost track unseen this long is deleted and can no longer come back.")
+    measurement_noise_m: float = Field(
+        0.05, gt=0.0, le=1.0, description="Standard deviation of the observed body centre.")
+    acceleration_noise_mps2: float = Field(
+        2.0, gt=0.0, le=50.0, description="Process noise of the constant-velocity filter (white acceleration).")
+    min_joint_confidence: float = Field(
+        0.3, ge=0.0, le=1.0, description="Torso joints below this confidence do not count for the body centre.")
+    shape_weight: float = Field(
+        2.0, ge=0.0, le=100.0, description="Cost per metre of mean bone-length difference (0 = position only).")
+    max_embedding_distance: float = Field(
+        0.3, ge=0.0, le=2.0, description="Largest cosine distance at which a new track is merged into a lost one.")
+
+    @model_validator(mode="after")
+    def _durations_ordered(self) -> "TrackingConfig":
+        if self.delete_after_s <= self.lost_after_s:
+            raise ValueError(f"tracking.delete_after_s={self.delete_after_s} must be larger than "
+                             f"tracking.lost_after_s={self.lost_after_s}")
+        return self
+
+
+class BufferConfig(Section):
+    """Per-track sliding windows for the encoder (capture.buffer.WindowBuffer); window length is model.frames."""
+
+    stride: int = Field(3, ge=1, le=1000, description="New frames between two windows of one track (frames).")
+    max_gap_s: float = Field(
+        0.2, ge=0.0, le=5.0, description="A window never spans a longer gap; shorter gaps are interpolated.")
+    interpolate: bool = Field(
+        True, description="Fill missed frames of a short gap by linear interpolation (else the gap ends the window).")
+    max_pending: int = Field(
+        256, ge=1, le=100000, description="Windows waiting for the encoder; the oldest are dropped beyond this.")
