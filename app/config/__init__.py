@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError
 
 from app.config.base import Section
 from app.config.capture import BufferConfig, TrackingConfig
+from app.config.pipeline import PipelineConfig
 from app.config.reid import ClusterConfig, EvaluateConfig, LossConfig, ModelConfig, TrainConfig
 from reid.errors import SkelwatchError
 
@@ -30,6 +31,7 @@ class SkelwatchConfig(Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     buffer: BufferConfig = Field(default_factory=BufferConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
 
 
 def home_dir() -> Path:
