@@ -1,0 +1,106 @@
+"""Model checkpoints: a folder with `weights.safetensors` and `model.json` (shape, layout, version).
+
+Weights are safetensors, so loading runs no code. `model.json` says which joint layout and sizes the weights are
+for, so a checkpoint of another layout or another format version is refused with a clear message instead of a
+shape error deep inside torch.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from reid.errors import CheckpointError
+from reid.model import HiMPC
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "weights.safetensors"
+META_FILE = "model.json"
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    num_joints: int
+    hidden: int
+    heads: int
+    frames: int
+    layout: str
+    model_version: str = ""   # content hash of the weights: embeddings carry it, so old and new never mix
+    format_version: int = FORMAT_VERSION
+    trained_on: str = ""
+
+
+def weights_hash(model: HiMPC) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def save_model(folder: Path, model: HiMPC, meta: ModelMeta) -> ModelMeta:
+    """Write the model to `folder` (created); returns the meta with its `model_version` filled in."""
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = ModelMeta(**{**asdict(meta), "model_version": weights_hash(model), "num_joints": model.num_joints,
+                        "hidden": model.hidden, "heads": model.num_heads, "format_version": FORMAT_VERSION})
+    tmp = folder / (WEIGHTS_FILE + ".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    tmp.replace(folder / WEIGHTS_FILE)  # atomic: a crash never leaves half a weights file under the real name
+    (folder / META_FILE).write_text(json.dumps(asdict(meta), indent=2), encoding="utf-8")
+    return meta
+
+
+def resolve(path: Path) -> Path:
+    """Accept a checkpoint folder or a training run folder (whose `best/` is used)."""
+    path = Path(path)
+    if (path / META_FILE).exists():
+        return path
+    if (path / "best" / META_FILE).exists():
+        return path / "best"
+    raise CheckpointError(f"{path}: no checkpoint here (expected {META_FILE} and {WEIGHTS_FILE}, or a run folder "
+                          f"with best/); train one with `python main.py train` or use models/default")
+
+
+def read_meta(path: Path) -> ModelMeta:
+    folder = resolve(path)
+    try:
+        raw = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        meta = ModelMeta(**raw)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise CheckpointError(f"{folder / META_FILE}: unreadable checkpoint description ({exc})") from None
+    if meta.format_version != FORMAT_VERSION:
+        raise CheckpointError(f"{folder}: checkpoint format {meta.format_version}, this skelwatch reads "
+                              f"{FORMAT_VERSION}; re-train or upgrade skelwatch")
+    return meta
+
+
+def load_model(path: Path, expect_joints: int | None = None, device: str = "cpu") -> tuple[HiMPC, ModelMeta]:
+    """Load a checkpoint for inference or further training.
+
+    Args:
+        expect_joints: if given, the joint count the caller's data has; a mismatch is a CheckpointError.
+    Raises:
+        CheckpointError: missing, corrupt, other format version, or another joint layout.
+    """
+    folder = resolve(path)
+    meta = read_meta(folder)
+    if expect_joints is not None and meta.num_joints != expect_joints:
+        raise CheckpointError(f"{folder}: the model was trained on {meta.num_joints}-joint skeletons "
+                              f"({meta.layout}) but the data has {expect_joints} joints; use a checkpoint "
+                              f"trained on this layout")
+    try:
+        state = load_file(str(folder / WEIGHTS_FILE), device=device)
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{folder / WEIGHTS_FILE}: corrupt or unreadable weights ({exc})") from None
+    model = HiMPC(meta.num_joints, meta.hidden, meta.heads).to(device)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{folder}: weights do not fit the described model ({exc})") from None
+    model.eval()
+    return model, meta
