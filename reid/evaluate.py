@@ -133,12 +133,10 @@ def _ranked_blocks(probe: np.ndarray, probe_ids: np.ndarray, gallery: np.ndarray
     for start in range(0, len(probe_ids), rows):
         block = slice(start, min(start + rows, len(probe_ids)))
         dist = distance_matrix(probe[block], gallery)  # (c, G)
-        ranked = dist
         if drop_self:
-            ranked = dist.copy()
             local = np.arange(block.stop - block.start)
-            ranked[local, local + start] = np.inf  # sorts last (features are finite), then cut off
-        order = np.argsort(ranked, axis=1, kind="stable")  # (c, G)
+            dist[local, local + start] = np.inf  # sorts last (features are finite), then cut off
+        order = np.argsort(dist, axis=1, kind="stable")  # (c, G)
         if drop_self:
             order = order[:, :-1]
         yield block, np.take_along_axis(dist, order, axis=1), gallery_ids[order] == probe_ids[block, None]
