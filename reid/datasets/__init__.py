@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from reid.datasets.base import ProbeSet, RepairReport, Sequence, SkeletonDataset
-from reid.datasets import synthetic_format
+from reid.datasets import kinect_txt, npy, synthetic_format, ucalgary
 from reid.errors import DatasetError
 
 __all__ = ["FORMATS", "DatasetFormat", "ProbeSet", "RepairReport", "Sequence", "SkeletonDataset",
@@ -28,9 +28,16 @@ class DatasetFormat:
     description: str
 
 
+# Detection tries formats in this order: the most specific first, plain text files last.
 FORMATS: dict[str, DatasetFormat] = {
     "synthetic": DatasetFormat("synthetic", synthetic_format.load, synthetic_format.is_spec,
                                'generated walkers: "synthetic:ids=20,seqs=6,frames=120,seed=0"'),
+    "ucalgary": DatasetFormat("ucalgary", ucalgary.load, ucalgary.detect,
+                              "UCalgary gait folder subN/RunK/*GeometricPositions*.csv (Kinect v2, 18 joints)"),
+    "npy": DatasetFormat("npy", npy.load, npy.detect,
+                         "Hi-MPC preprocessed windows Datasets/<DS>/<f>/train_npy_data|test_npy_data"),
+    "kinect-txt": DatasetFormat("kinect-txt", kinect_txt.load, kinect_txt.detect,
+                                "text skeleton files, one row per frame (options layout=, name_pattern=)"),
 }
 
 
