@@ -15,7 +15,9 @@ from pydantic import Field, ValidationError
 from app.config.base import Section
 from app.config.capture import BufferConfig, TrackingConfig
 from app.config.pipeline import PipelineConfig
+from app.config.ui import UIConfig
 from app.config.reid import ClusterConfig, EvaluateConfig, LossConfig, ModelConfig, TrainConfig
+from app.config.storage import GalleryConfig, StorageConfig
 from reid.errors import SkelwatchError
 
 
@@ -29,9 +31,12 @@ class SkelwatchConfig(Section):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    gallery: GalleryConfig = Field(default_factory=GalleryConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     buffer: BufferConfig = Field(default_factory=BufferConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    ui: UIConfig = Field(default_factory=UIConfig)
 
 
 def home_dir() -> Path:

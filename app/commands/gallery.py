@@ -1,0 +1,223 @@
+"""`gallery ...`: list and edit the identities of the gallery, cluster unknowns, calibrate, prune, move galleries.
+
+Identities are named by id (digits) or by name. Enrolment takes embeddings from an .npy file of (N, D) vectors
+made by `gallery.model_version`, from stored unknown windows (`--embedding-ids`), or from the stored windows
+of a track (`--track-id`).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from app.config import SkelwatchConfig, home_dir
+from storage.db import open_database
+from storage.errors import EmbeddingError, StorageError
+from storage.gallery import Gallery
+from storage.matching import Thresholds, calibrate_threshold
+from storage.retention import apply_retention
+
+ACTIONS = ("list", "show", "enrol", "add", "rename", "merge", "split", "delete", "forget", "not-this", "export",
+           "import", "unknowns", "calibrate", "retention")
+
+
+def _ref(text: str) -> Union[int, str]:
+    return int(text) if text.isdigit() else text
+
+
+def _ids(text: Optional[str]) -> list[int]:
+    if not text:
+        return []
+    try:
+        return [int(x) for x in text.replace(" ", "").split(",") if x]
+    except ValueError:
+        raise StorageError(f"--embedding-ids {text!r} must be comma-separated integers, e.g. 12,13,20") from None
+
+
+def _load_npy(path: Path, dim: int) -> np.ndarray:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise EmbeddingError(f"embedding file {path} does not exist") from None
+    except (ValueError, OSError) as exc:
+        raise EmbeddingError(f"{path} is not a readable .npy array ({exc}); save (N, {dim}) float32 with "
+                             "numpy.save") from None
+    return arr
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "gallery", help="list and edit identities, cluster unknowns, export/import the gallery",
+        description="Identity gallery operations. Each change is one transaction: it happens completely or not at "
+        "all. Identities are named by id or name.")
+    parser.add_argument("--db", default=None, help="database file or SQLAlchemy URL (default: storage.url, or "
+                        "<home>/skelwatch.db)")
+    parser.add_argument("--model-version", default=None, help="embedding model version (default: "
+                        "gallery.model_version)")
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sub.add_parser("list", help="every identity with its embedding count")
+    p = sub.add_parser("show", help="one identity and its embeddings")
+    p.add_argument("identity")
+    for name in ("enrol", "add"):
+        p = sub.add_parser(name, help="create an identity from embeddings" if name == "enrol"
+                           else "add embeddings to an existing identity")
+        p.add_argument("identity", help="the new name" if name == "enrol" else "id or name")
+        p.add_argument("--npy", type=Path, help="(N, D) float32 embeddings of this model version")
+        p.add_argument("--embedding-ids", help="comma-separated ids of stored unknown windows")
+        p.add_argument("--track-id", type=int, help="take every stored window of this track")
+        if name == "enrol":
+            p.add_argument("--notes", default="")
+            p.add_argument("--watchlist", action="store_true", help="alert when this person is seen")
+    p = sub.add_parser("rename", help="rename an identity")
+    p.add_argument("identity")
+    p.add_argument("new_name")
+    p = sub.add_parser("merge", help="fold the second identity into the first")
+    p.add_argument("keep")
+    p.add_argument("other")
+    p = sub.add_parser("split", help="move chosen embeddings to a new identity")
+    p.add_argument("identity")
+    p.add_argument("--embedding-ids", required=True)
+    p.add_argument("--name", required=True, help="name of the new identity")
+    for name, text in (("delete", "delete an identity and its embeddings (sightings stay, as unknown)"),
+                       ("forget", "remove every trace of a person (embeddings, sightings, tracks, alerts)")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("identity")
+        p.add_argument("--yes", action="store_true", help="confirm")
+    p = sub.add_parser("not-this", help="mark a track as not this person")
+    p.add_argument("identity")
+    p.add_argument("--track-id", type=int, required=True)
+    p = sub.add_parser("export", help="write identities to a portable .zip")
+    p.add_argument("file", type=Path)
+    p.add_argument("identities", nargs="*", help="ids or names (default: all)")
+    p = sub.add_parser("import", help="add the identities of an exported .zip")
+    p.add_argument("file", type=Path)
+    p.add_argument("--on-conflict", choices=["error", "merge", "skip"], default="error")
+    p = sub.add_parser("unknowns", help="cluster unknown windows into candidates; optionally enrol one")
+    p.add_argument("--enrol", type=int, metavar="K", help="enrol candidate 'unknown #K' ...")
+    p.add_argument("--name", help="... under this name")
+    p = sub.add_parser("calibrate", help="pick accept_distance from the enrolled embeddings at a false-accept rate")
+    p.add_argument("--far", type=float, default=0.01, help="target false-accept rate (default 0.01)")
+    p = sub.add_parser("retention", help="apply the storage.retention_* policy now")
+    parser.set_defaults(func=run)
+
+
+def open_gallery(args: argparse.Namespace, config: SkelwatchConfig) -> Gallery:
+    """The Gallery the command line means: --db / --model-version over the config."""
+    target = args.db or config.storage.url or str(home_dir() / "skelwatch.db")
+    g = config.gallery
+    db = open_database(target, busy_timeout_s=config.storage.busy_timeout_s)
+    return Gallery(db, args.model_version or g.model_version, dim=g.dim,
+                   thresholds=Thresholds(g.accept_distance, g.ambiguity_ratio), approximate_above=g.approximate_above,
+                   target_recall=g.target_recall, top_k=g.top_k)
+
+
+def _show(gallery: Gallery, ref: Union[int, str]) -> None:
+    person = gallery.get(ref)
+    print(f"#{person.id} {person.name}{'  [watchlist]' if person.watchlist else ''}")
+    print(f"  created {person.created_at:%Y-%m-%d %H:%M:%S} UTC, updated {person.updated_at:%Y-%m-%d %H:%M:%S} UTC")
+    if person.notes:
+        print(f"  notes: {person.notes}")
+    print(f"  {person.embeddings} embeddings ({person.stale_embeddings} of another model version)")
+    for e in gallery.embeddings(person.id):
+        span = f"{e.t_start_s:.2f}-{e.t_end_s:.2f} s" if e.t_start_s is not None and e.t_end_s is not None else "-"
+        where = f"session {e.session_id} track {e.track_key}" if e.session_id is not None else "imported"
+        print(f"  emb {e.id}: {e.model_version}{' (stale)' if e.stale else ''}, {where}, {span}")
+
+
+def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:  # noqa: C901 (one branch per action)
+    gallery = open_gallery(args, config)
+    try:
+        return _dispatch(args, config, gallery)
+    finally:
+        gallery.db.dispose()
+
+
+def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Gallery) -> int:
+    act = args.action
+    if act == "list":
+        people = gallery.list_identities()
+        for p in people:
+            stale = f" ({p.stale_embeddings} stale)" if p.stale_embeddings else ""
+            print(f"{p.id:>5}  {p.name:<24} {p.embeddings:>6} embeddings{stale}{'  [watchlist]' if p.watchlist else ''}")
+        print(f"{len(people)} identities, index {gallery.index.kind} over {len(gallery.index)} embeddings")
+    elif act == "show":
+        _show(gallery, _ref(args.identity))
+    elif act in ("enrol", "add"):
+        vectors = _load_npy(args.npy, gallery.dim) if args.npy else None
+        sources = dict(embedding_ids=_ids(args.embedding_ids), track_id=args.track_id)
+        if vectors is None and not sources["embedding_ids"] and args.track_id is None:
+            raise StorageError(f"gallery {act}: give --npy FILE, --embedding-ids or --track-id")
+        if act == "enrol":
+            new_id = gallery.enrol(args.identity, vectors, notes=args.notes, watchlist=args.watchlist, **sources)
+            print(f"enrolled #{new_id} {args.identity} with {gallery.get(new_id).embeddings} embeddings")
+        else:
+            added = gallery.add(_ref(args.identity), vectors, **sources)
+            print(f"added {added} embeddings to {args.identity}")
+    elif act == "rename":
+        gallery.rename(_ref(args.identity), args.new_name)
+        print(f"renamed {args.identity} to {args.new_name}")
+    elif act == "merge":
+        moved = gallery.merge(_ref(args.keep), _ref(args.other))
+        print(f"merged {args.other} into {args.keep} ({moved} embeddings moved)")
+    elif act == "split":
+        new_id = gallery.split(_ref(args.identity), _ids(args.embedding_ids), args.name)
+        print(f"split {len(_ids(args.embedding_ids))} embeddings of {args.identity} into #{new_id} {args.name}")
+    elif act in ("delete", "forget"):
+        if not args.yes:
+            raise StorageError(f"gallery {act} {args.identity} cannot be undone: add --yes to confirm")
+        removed = (gallery.forget if act == "forget" else gallery.delete)(_ref(args.identity))
+        print(f"{act}: removed #{removed.identity_id} {removed.name}: {removed.embeddings} embeddings, "
+              f"{removed.index_entries} index entries, {removed.sightings} sightings, {removed.window_embeddings} "
+              f"windows, {removed.tracks} tracks, {removed.negative_pairs} not-this marks, {removed.alert_rules} "
+              f"alert rules, {removed.alert_events} alert events")
+    elif act == "not-this":
+        detached = gallery.not_this(_ref(args.identity), args.track_id)
+        print(f"track {args.track_id} is not {args.identity}; {detached} embeddings detached from it")
+    elif act == "export":
+        count = gallery.export(args.file, [_ref(x) for x in args.identities] or None)
+        print(f"exported {count} identities to {args.file}")
+    elif act == "import":
+        ids = gallery.import_file(args.file, on_conflict=args.on_conflict)
+        print(f"imported {len(ids)} identities from {args.file}")
+    elif act == "unknowns":
+        return _unknowns(args, config, gallery)
+    elif act == "calibrate":
+        people = gallery.embeddings()
+        fresh = [e for e in people if not e.stale]
+        if not fresh:
+            raise StorageError("calibrate needs enrolled embeddings of this model version; enrol people first")
+        cal = calibrate_threshold(gallery.vectors([e.id for e in fresh]), np.array([e.identity_id for e in fresh]),
+                                  target_far=args.far)
+        print(f"accept_distance {cal.accept_distance:.6g}: false-accept rate {cal.false_accept_rate:.4f}, "
+              f"false-reject rate {cal.false_reject_rate:.4f} ({cal.genuine} genuine, {cal.impostor} impostor "
+              f"probes). Set it with --set gallery.accept_distance={cal.accept_distance:.6g} or in the config")
+    elif act == "retention":
+        st = config.storage
+        report = apply_retention(gallery.db, max_age_s=st.retention_max_age_s, max_bytes=st.retention_max_bytes,
+                                 skeleton_only=st.skeleton_only)
+        print(f"retention: {len(report.sessions_deleted)} sessions deleted, {len(report.sessions_made_skeleton_only)}"
+              f" made skeleton-only, {report.sightings_deleted} sightings, {report.bytes_freed} bytes freed")
+    return 0
+
+
+def _unknowns(args: argparse.Namespace, config: SkelwatchConfig, gallery: Gallery) -> int:
+    from storage.unknowns import cluster_unknowns  # imports the clustering stack only for this action
+
+    c = config.cluster
+    candidates = cluster_unknowns(gallery, eps=c.eps, min_samples=c.min_samples, k1=c.k1, k2=c.k2,
+                                  normalize=c.normalize)
+    if args.enrol is None:
+        for cand in candidates:
+            print(f"unknown #{cand.number}: {cand.size} windows, tracks {list(cand.track_ids)}, sessions "
+                  f"{list(cand.session_ids)}, seen {cand.first_seen:%Y-%m-%d %H:%M} - {cand.last_seen:%H:%M} UTC")
+        print(f"{len(candidates)} unknown candidates")
+        return 0
+    chosen = next((c for c in candidates if c.number == args.enrol), None)
+    if chosen is None or not args.name:
+        raise StorageError(f"--enrol {args.enrol} needs an existing candidate number (1..{len(candidates)}) and "
+                           "--name NAME")
+    new_id = gallery.enrol(args.name, embedding_ids=chosen.embedding_ids)
+    print(f"enrolled unknown #{chosen.number} as #{new_id} {args.name} ({chosen.size} windows)")
+    return 0

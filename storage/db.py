@@ -1,0 +1,207 @@
+"""Open a database from a path or URL, migrate it to the current schema, and run units of work safely.
+
+SQLite (the default, one file) is opened with WAL, foreign keys and a busy timeout; write transactions start
+with `BEGIN IMMEDIATE`, so two writers queue on the busy timeout instead of failing half way, and one process
+lock keeps a single writer per process. Any other SQLAlchemy URL works; for PostgreSQL install a driver and
+pass e.g. ``postgresql+psycopg://user:secret@host/skelwatch`` (as `--db` or `storage.url` in the config).
+
+The schema is versioned by Alembic (`storage/migrations`); opening runs `upgrade head` inside one transaction.
+A database stamped by a revision this code does not know (a newer skelwatch) is refused, never recreated.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.errors import DatabaseLockedError, SchemaError, StorageError
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def to_url(path_or_url: str | Path) -> str:
+    """A filesystem path becomes a SQLite URL; anything with `://` is taken as a SQLAlchemy URL."""
+    text = str(path_or_url)
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def _check_sqlite_file(path: Path) -> None:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    if path.is_dir():
+        raise StorageError(f"database path {path} is a folder; pass a file path such as {path / 'skelwatch.db'}")
+    with path.open("rb") as fh:
+        head = fh.read(len(SQLITE_MAGIC))
+    if head and head != SQLITE_MAGIC:
+        raise StorageError(f"{path} is not a SQLite database (the file starts with {head[:8]!r}); "
+                           "pass the right file, or move this one away to start a new database")
+
+
+def _describe(exc: BaseException, url: str) -> StorageError:
+    """Turn a driver error into a message naming the database, the problem and the fix."""
+    text = str(getattr(exc, "orig", exc) or exc).lower()
+    if "locked" in text or "busy" in text:
+        return DatabaseLockedError(
+            f"database {url} is locked by another process for longer than the busy timeout; close the other "
+            "skelwatch (or wait) and retry, or raise storage.busy_timeout_s")
+    if "disk is full" in text or "disk full" in text or "no space" in text:
+        return StorageError(f"database {url}: the disk is full, so the change was not saved (nothing stored was "
+                            "lost); free space, or run `python main.py gallery retention` to prune old sessions")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return StorageError(f"database {url} is corrupt or not a database ({exc.__class__.__name__}: {text}); "
+                            "restore it from a backup or move it away to start a new one")
+    return StorageError(f"database {url}: {getattr(exc, 'orig', exc)}")
+
+
+class Database:
+    """An engine and its sessions. Use `write()` for one unit of work that changes data, `read()` for queries.
+
+    Args:
+        path_or_url: a SQLite file path, or any SQLAlchemy URL.
+        busy_timeout_s: how long a writer waits for another process's write lock before DatabaseLockedError.
+        migrate: upgrade the schema to the newest revision (the default; off only for tests of old schemas).
+    Raises:
+        StorageError: corrupt file, unreachable server; SchemaError: a newer or foreign schema.
+    """
+
+    def __init__(self, path_or_url: str | Path, *, busy_timeout_s: float = 5.0, migrate: bool = True) -> None:
+        self.url = to_url(path_or_url)
+        url = make_url(self.url)
+        self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.busy_timeout_s = float(busy_timeout_s)
+        if self.is_sqlite and url.database not in (None, "", ":memory:"):
+            _check_sqlite_file(Path(url.database))
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": self.busy_timeout_s, "check_same_thread": False}
+        self.engine: Engine = create_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            self._install_sqlite_listeners()
+        self._write_engine = self.engine.execution_options(skelwatch_immediate=True)
+        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
+        self._write_lock = threading.RLock()
+        try:
+            self._check_schema(upgrade=migrate)
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    def _install_sqlite_listeners(self) -> None:
+        busy_ms = int(self.busy_timeout_s * 1000)
+
+        @event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (transactional DDL, BEGIN IMMEDIATE)
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.close()
+
+        @event.listens_for(self.engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            immediate = conn.get_execution_options().get("skelwatch_immediate", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    def _check_schema(self, *, upgrade: bool) -> None:
+        cfg = _alembic_config()
+        script = ScriptDirectory.from_config(cfg)
+        known = {rev.revision for rev in script.walk_revisions()}
+        try:
+            with self._write_lock, self._write_engine.begin() as conn:
+                current = MigrationContext.configure(conn).get_current_heads()
+                unknown = [rev for rev in current if rev not in known]
+                if unknown:
+                    raise SchemaError(
+                        f"database {self.url} has schema revision {', '.join(unknown)}, which this skelwatch does "
+                        f"not know (it knows up to {script.get_current_head()}): it was written by a newer "
+                        "skelwatch. Upgrade skelwatch, or open another database file")
+                if not current:
+                    tables = set(inspect(conn).get_table_names())
+                    if tables:
+                        raise SchemaError(
+                            f"database {self.url} holds tables ({', '.join(sorted(tables)[:5])}) but no skelwatch "
+                            "schema version: it is not a skelwatch database; pass another file or URL")
+                if upgrade and set(current) != {script.get_current_head()}:
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+                    logger.info("database %s migrated from %s to %s", self.url, current or "empty",
+                                script.get_current_head())
+        except StorageError:
+            raise
+        except (DBAPIError, sqlite3.DatabaseError) as exc:
+            raise _describe(exc, self.url) from None
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One unit of work: commits on success, rolls back everything on any error.
+
+        Raises:
+            DatabaseLockedError: another process held the lock past the busy timeout.
+            StorageError: disk full, corrupt database, other driver errors (all with nothing changed).
+        """
+        with self._write_lock:
+            try:
+                with self._writer.begin() as session:
+                    yield session
+            except OperationalError as exc:
+                raise _describe(exc, self.url) from None
+            except DBAPIError as exc:
+                if isinstance(exc.orig, sqlite3.IntegrityError) or "integrity" in type(exc).__name__.lower():
+                    raise
+                raise _describe(exc, self.url) from None
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session (a consistent snapshot on SQLite WAL); never blocks the writer."""
+        try:
+            with self._reader.begin() as session:
+                yield session
+        except (OperationalError, DBAPIError) as exc:
+            raise _describe(exc, self.url) from None
+
+    def schema_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            heads = MigrationContext.configure(conn).get_current_heads()
+        return heads[0] if heads else None
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({self.url!r})"
+
+
+def open_database(path_or_url: str | Path, *, busy_timeout_s: float = 5.0) -> Database:
+    """Open (creating and migrating if needed) the database at a path or URL."""
+    try:
+        return Database(path_or_url, busy_timeout_s=busy_timeout_s)
+    except SQLAlchemyError as exc:
+        raise _describe(exc, to_url(path_or_url)) from None

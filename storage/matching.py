@@ -1,0 +1,192 @@
+"""Open-set decisions on one window, threshold calibration from enrolled data, and per-track voting.
+
+A window is a *match* when its nearest identity is within `accept_distance` and clearly nearer than the next
+identity, *ambiguous* when a second identity is almost as near (distance ratio above `ambiguity_ratio`), and
+*unknown* otherwise. Distances are Euclidean (not squared) between MSMR vectors, as in Hi-MPC retrieval.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+import numpy as np
+from scipy.spatial.distance import cdist
+
+logger = logging.getLogger(__name__)
+
+Decision = Literal["match", "unknown", "ambiguous"]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """accept_distance: Euclidean distance under which a window may match (calibrate it per model version);
+    ambiguity_ratio: best/second-best identity distance ratio above which two identities are too close to call."""
+
+    accept_distance: float = 1.0
+    ambiguity_ratio: float = 0.9
+
+    def __post_init__(self) -> None:
+        if not self.accept_distance > 0 or not 0 < self.ambiguity_ratio <= 1:
+            raise ValueError(f"bad thresholds {self}: accept_distance > 0 and 0 < ambiguity_ratio <= 1 required")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One identity ranked for a window: its nearest embedding and the per-level distances to it."""
+
+    identity_id: int
+    name: str
+    distance: float
+    embedding_id: int
+    level_distances: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """The open-set outcome for one window; `candidates` are the nearest identities, best first."""
+
+    decision: Decision
+    identity_id: Optional[int]
+    name: Optional[str]
+    distance: Optional[float]
+    confidence: float
+    level_distances: dict[str, float]
+    candidates: tuple[Candidate, ...]
+
+
+def confidence_of(distance: float | None, accept_distance: float) -> float:
+    """Map a distance to [0, 1]: 1 at 0, 0.5 at the accept threshold, 0 at twice it (linear between)."""
+    if distance is None or not np.isfinite(distance):
+        return 0.0
+    return float(np.clip(1.0 - 0.5 * distance / accept_distance, 0.0, 1.0))
+
+
+def decide(candidates: tuple[Candidate, ...], thresholds: Thresholds) -> MatchResult:
+    """The open-set decision from identity candidates sorted by distance (one entry per identity)."""
+    if not candidates:
+        return MatchResult("unknown", None, None, None, 0.0, {}, ())
+    best = candidates[0]
+    confidence = confidence_of(best.distance, thresholds.accept_distance)
+    if best.distance > thresholds.accept_distance:
+        return MatchResult("unknown", None, None, best.distance, confidence, best.level_distances, candidates)
+    if len(candidates) > 1 and candidates[1].distance > 0:
+        if best.distance / candidates[1].distance > thresholds.ambiguity_ratio:
+            return MatchResult("ambiguous", None, None, best.distance, confidence, best.level_distances, candidates)
+    return MatchResult("match", best.identity_id, best.name, best.distance, confidence, best.level_distances,
+                       candidates)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A threshold and its measured false-accept (unknown person accepted) and false-reject rates."""
+
+    accept_distance: float
+    false_accept_rate: float
+    false_reject_rate: float
+    genuine: int
+    impostor: int
+
+
+def calibrate_threshold(embeddings: np.ndarray, labels: np.ndarray, *, target_far: float = 0.01) -> Calibration:
+    """Pick the largest distance threshold whose open-set false-accept rate stays at or under `target_far`.
+
+    Each embedding is a probe against all the others (itself left out). Its genuine score is the distance to
+    the nearest embedding of its own label; its impostor score is the distance to the nearest embedding of any
+    other label, i.e. what it would match if its own person were not enrolled.
+
+    Args:
+        embeddings: (N, D) float vectors of at least two labels. labels: (N,) integer or string labels.
+        target_far: wanted fraction of impostor probes accepted, in [0, 1).
+    Returns:
+        Calibration with the threshold and the rates measured on these embeddings.
+    Raises:
+        ValueError: fewer than two labels, a label with a single embedding only, or a bad target.
+    """
+    x = np.asarray(embeddings, dtype=np.float64)
+    y = np.asarray(labels)
+    if x.ndim != 2 or len(x) != len(y):
+        raise ValueError(f"embeddings {x.shape} and labels {y.shape} do not pair up")
+    if not 0 <= target_far < 1:
+        raise ValueError(f"target_far={target_far} must be in [0, 1)")
+    _, counts = np.unique(y, return_counts=True)
+    if len(counts) < 2 or counts.max() < 2:
+        raise ValueError("calibration needs at least two labels and a label with two or more embeddings")
+    dist = cdist(x, x)
+    np.fill_diagonal(dist, np.inf)
+    same = y[:, None] == y[None, :]
+    impostor = np.where(same, np.inf, dist).min(axis=1)
+    genuine = np.where(same, dist, np.inf).min(axis=1)
+    genuine = genuine[np.isfinite(genuine)]
+    ranked = np.sort(impostor)
+    allowed = int(np.floor(target_far * len(ranked)))  # impostors that may fall under the threshold
+    threshold = float(ranked[allowed]) * (1 - 1e-9) if allowed < len(ranked) else float(ranked[-1])
+    if threshold <= 0:
+        threshold = float(np.min(ranked[ranked > 0])) * 0.5 if np.any(ranked > 0) else 1e-6
+    far = float(np.mean(impostor <= threshold))
+    frr = float(np.mean(genuine > threshold))
+    logger.info("calibrated accept distance %.4f: FAR %.4f, FRR %.4f", threshold, far, frr)
+    return Calibration(threshold, far, frr, int(len(genuine)), int(len(impostor)))
+
+
+@dataclass(frozen=True)
+class TrackIdentity:
+    """The voted identity of a track (None = unknown so far), and the share of recent windows that back it."""
+
+    identity_id: Optional[int]
+    support: float
+    windows: int
+
+
+class TrackVoter:
+    """Per-track majority vote over the last `window` decisions, with hysteresis so a name does not flicker.
+
+    A track takes identity A when A holds at least `enter` of its recent windows (and at least `min_windows`
+    windows were seen); it keeps A until A falls under `keep`, even if single windows say otherwise.
+    Unknown and ambiguous windows count as votes for nobody.
+    """
+
+    def __init__(self, window: int = 9, enter: float = 0.6, keep: float = 0.3, min_windows: int = 3) -> None:
+        if not (window >= 1 and 0 < keep <= enter <= 1 and 1 <= min_windows <= window):
+            raise ValueError(f"TrackVoter(window={window}, enter={enter}, keep={keep}, min_windows={min_windows}):"
+                             " need window >= 1, 0 < keep <= enter <= 1, 1 <= min_windows <= window")
+        self.window, self.enter, self.keep, self.min_windows = window, enter, keep, min_windows
+        self._votes: dict[int, deque[Optional[int]]] = {}
+        self._current: dict[int, Optional[int]] = {}
+
+    def update(self, track: int, result: MatchResult) -> TrackIdentity:
+        """Add one window's result for `track` and return the track's identity after it."""
+        votes = self._votes.setdefault(track, deque(maxlen=self.window))
+        votes.append(result.identity_id if result.decision == "match" else None)
+        counts = Counter(v for v in votes if v is not None)
+        current = self._current.get(track)
+        n = len(votes)
+        if current is not None and counts[current] / n < self.keep:
+            current = None
+        if current is None and counts and n >= self.min_windows:
+            leader, count = counts.most_common(1)[0]
+            if count / n >= self.enter:
+                current = leader
+        self._current[track] = current
+        support = counts[current] / n if current is not None else 0.0
+        return TrackIdentity(current, support, n)
+
+    def current(self, track: int) -> TrackIdentity:
+        votes = self._votes.get(track, ())
+        current = self._current.get(track)
+        n = len(votes)
+        support = sum(v == current for v in votes) / n if current is not None and n else 0.0
+        return TrackIdentity(current, support, n)
+
+    def replace_identity(self, identity_id: int, by: Optional[int] = None) -> None:
+        """Turn every vote for an identity into a vote for `by`: the one it was merged into, or None if deleted."""
+        for track, votes in self._votes.items():
+            self._votes[track] = deque((by if v == identity_id else v for v in votes), maxlen=self.window)
+            if self._current.get(track) == identity_id:
+                self._current[track] = by
+
+    def drop(self, track: int) -> None:
+        """Forget a track that ended."""
+        self._votes.pop(track, None)
+        self._current.pop(track, None)

@@ -1,0 +1,68 @@
+"""Sessions, their files and tracks: the write path of recording and live runs."""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session as OrmSession
+
+from storage.db import Database
+from storage.errors import NotFoundError
+from storage.models import Recording, Session, Track, utcnow
+
+RECORDING_KINDS = ("raw", "skeletons", "tracks", "other")
+
+
+def create_session(db: Database, path: str | Path, *, device: str = "", manifest: Optional[dict[str, Any]] = None,
+                   started_at: Optional[datetime] = None) -> int:
+    """Register a session folder; returns its id. `manifest` is the folder's manifest (device, intrinsics, ...)."""
+    with db.write() as s:
+        row = Session(path=str(path), device=device, manifest=manifest or {}, started_at=started_at or utcnow())
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def end_session(db: Database, session_id: int, ended_at: Optional[datetime] = None) -> None:
+    with db.write() as s:
+        row = s.get(Session, session_id)
+        if row is None:
+            raise NotFoundError(f"no session with id {session_id}")
+        row.ended_at = ended_at or utcnow()
+
+
+def add_recording(db: Database, session_id: int, path: str | Path, kind: str, size_bytes: Optional[int] = None) -> int:
+    """Register one file of a session (`kind` in RECORDING_KINDS); its size is read from disk if not given."""
+    if kind not in RECORDING_KINDS:
+        raise ValueError(f"recording kind {kind!r} is not one of {RECORDING_KINDS}")
+    size = size_bytes if size_bytes is not None else (Path(path).stat().st_size if Path(path).exists() else 0)
+    with db.write() as s:
+        if s.get(Session, session_id) is None:
+            raise NotFoundError(f"no session with id {session_id}")
+        row = Recording(session_id=session_id, path=str(path), kind=kind, size_bytes=int(size))
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def track_id_for(s: OrmSession, session_id: int, track_key: int, t_start_s: float, t_end_s: float) -> int:
+    """Get or create the track row of tracker id `track_key` in a session, widening its time span."""
+    track = s.scalars(select(Track).where(Track.session_id == session_id, Track.track_key == track_key)).one_or_none()
+    if track is None:
+        track = Track(session_id=session_id, track_key=track_key, t_start_s=t_start_s, t_end_s=t_end_s)
+        s.add(track)
+        s.flush()
+    else:
+        track.t_start_s = min(track.t_start_s, t_start_s)
+        track.t_end_s = max(track.t_end_s, t_end_s)
+    return track.id
+
+
+def sessions_query() -> Select[tuple[Session]]:
+    return select(Session).order_by(Session.started_at.desc())
+
+
+def tracks_query(session_id: int) -> Select[tuple[Track]]:
+    return select(Track).where(Track.session_id == session_id).order_by(Track.track_key)
