@@ -7,7 +7,7 @@ from app.config.base import Section
 
 
 class TrackingConfig(Section):
-    """Association of 3D skeletons into tracks (capture.tracking.Tracker); durations in seconds."""
+    """Association of 3D skeletons into tracks; the fields are `capture.tracking.Tracker`'s arguments."""
 
     motion: Literal["constant_velocity", "static"] = Field(
         "constant_velocity", description="Motion filter per track: a constant-velocity Kalman filter, or static.")
@@ -18,23 +18,32 @@ class TrackingConfig(Section):
     gate_margin_m: float = Field(
         0.4, ge=0.0, le=5.0, description="Noise margin added to the speed gate (centre jitter, depth noise).")
     reacquire_margin_m: float = Field(
-        1.0, ge=0.0, le=10.0, description="Larger margin within which a new person may be a lost track coming back.")
+        1.0, ge=0.0, le=10.0,
+        description="Larger speed-gate margin for a lost track coming back; without embeddings, how close its "
+                    "predicted centre must be.")
     confirm_after_s: float = Field(
         0.3, ge=0.0, le=10.0, description="A tentative track seen this long becomes confirmed.")
     lost_after_s: float = Field(
-        0.5, gt=0.0, le=30.0, description="A confirmed track unseen this long becomes lost (coasting until then).")
+        1.0, gt=0.0, le=30.0, description="A confirmed track unseen this long becomes lost (coasting until then).")
     delete_after_s: float = Field(
         5.0, gt=0.0, le=600.0, description="A lost track unseen this long is deleted and can no longer come back.")
     measurement_noise_m: float = Field(
         0.05, gt=0.0, le=1.0, description="Standard deviation of the observed body centre.")
     acceleration_noise_mps2: float = Field(
-        2.0, gt=0.0, le=50.0, description="Process noise of the constant-velocity filter (white acceleration).")
+        1.0, gt=0.0, le=50.0, description="Process noise of the constant-velocity filter (white acceleration).")
+    gate_sigmas: float = Field(
+        4.0, gt=0.0, le=100.0, description="Second gate: observed centre within this many standard deviations "
+                                           "of the predicted one.")
     min_joint_confidence: float = Field(
         0.3, ge=0.0, le=1.0, description="Torso joints below this confidence do not count for the body centre.")
     shape_weight: float = Field(
         2.0, ge=0.0, le=100.0, description="Cost per metre of mean bone-length difference (0 = position only).")
     max_embedding_distance: float = Field(
         0.3, ge=0.0, le=2.0, description="Largest cosine distance at which a new track is merged into a lost one.")
+    embedding_wait_s: float = Field(
+        0.5, ge=0.0, le=30.0, description="How long past confirm_after_s a new track near a lost one that has an "
+                                          "embedding waits for its own before deciding by position.")
+    history_s: float = Field(30.0, gt=0.0, le=3600.0, description="Seconds of skeletons each track keeps.")
 
     @model_validator(mode="after")
     def _durations_ordered(self) -> "TrackingConfig":
@@ -45,7 +54,7 @@ class TrackingConfig(Section):
 
 
 class BufferConfig(Section):
-    """Per-track sliding windows for the encoder (capture.buffer.WindowBuffer); window length is model.frames."""
+    """Per-track windows: `capture.buffer.WindowBuffer`'s arguments; the window length comes from model.frames."""
 
     stride: int = Field(3, ge=1, le=1000, description="New frames between two windows of one track (frames).")
     max_gap_s: float = Field(
