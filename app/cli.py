@@ -18,6 +18,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.record",
     "app.commands.replay",
     "app.commands.run",
+    "app.commands.record",
+    "app.commands.replay",
+    "app.commands.run",
     "app.commands.gallery",
 )
 

@@ -54,3 +54,17 @@ class AlertEvent:
     identity_name: str | None
     rule: str
     snapshot: np.ndarray | None = field(default=None, repr=False)  # (h, w, 3) uint8 BGR crop, or None
+
+
+@dataclass(frozen=True)
+class MatchEvent:
+    """One track window was encoded and matched against the gallery (the CLI prints these as "windows")."""
+
+    timestamp_s: float              # end of the window
+    track_id: int
+    start_s: float                  # start of the window
+    frames: int                     # frames in the window
+    decision: str                   # the track's decision after this window: "pending" | "match" | "unknown" | "ambiguous"
+    identity_id: int | None = None
+    identity_name: str | None = None
+    confidence: float = 0.0         # in [0, 1]

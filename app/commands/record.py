@@ -1,0 +1,53 @@
+"""`record`: capture a source for a while into a session folder (raw recording, skeletons, tracks, manifest)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from app.config import SkelwatchConfig
+from app.pipeline.build import build_pipeline
+from app.pipeline.headless import HeadlessListener, open_input, run_to_end, summary_line
+from app.session import SessionRecorder
+from reid.errors import SkelwatchError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "record", help="record a source into a session folder",
+        description="Run capture, pose and tracking on SOURCE for SECONDS and record a session folder: the "
+        "RealSense .db3 (for RealSense and synthetic sources), the skeletons and tracks (JSON lines, flushed "
+        "every half second) and a manifest. Replaying the session never re-runs pose.")
+    parser.add_argument("--source", default=None,
+                        help="realsense[:SERIAL], synthetic, demo, a video or a .db3/.bag recording "
+                        "(default: pipeline.source)")
+    parser.add_argument("--seconds", type=float, required=True, help="how long to record (media time, s)")
+    parser.add_argument("--out", type=Path, required=True, help="the new session folder")
+    parser.add_argument("--speed", type=float, default=None,
+                        help="pace of a file or synthetic source as a multiple of real time (default: as fast as "
+                        "possible); live cameras run at their own rate")
+    parser.add_argument("--people", type=int, default=None, help="people in the synthetic scene")
+    parser.add_argument("--no-raw", action="store_true", help="keep skeletons and tracks only, not the images")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
+    if not args.seconds > 0:
+        raise SkelwatchError(f"--seconds {args.seconds}: give a duration > 0")
+    spec = args.source or config.pipeline.source
+    source, given = open_input(spec, seconds=args.seconds, people=args.people)
+    try:
+        recorder = SessionRecorder.create(args.out, source, spec, record_raw=not args.no_raw,
+                                          flush_interval_s=config.pipeline.flush_interval_s)
+    except BaseException:
+        source.close()
+        raise
+    listener = HeadlessListener()
+    pipeline = build_pipeline(config, source, speed=args.speed, skeletons_given=given, max_seconds=args.seconds, listeners=(listener,))
+    pipeline.start_recording(recorder)
+    try:
+        summary = run_to_end(pipeline, listener)
+    finally:
+        print(f"session: {args.out}")
+    listener.print_tracks()
+    print(summary_line(summary))
+    return 0

@@ -1,0 +1,150 @@
+"""Config sections -> pipeline parts: the one place the runner's stages get their constructor arguments.
+
+Every factory returns a zero-argument callable, because each stage builds its object on the thread that owns
+it (MediaPipe and torch keep per-thread state; the tracker and buffer are rebuilt after a seek).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from app.config import SkelwatchConfig
+from app.pipeline.runner import Listener, Pipeline, PipelineOptions
+from reid.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from capture.buffer import WindowBuffer
+    from capture.frames import Skeleton3D
+    from capture.sources import Source
+    from capture.tracking import Tracker
+    from reid.model import HiMPC
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "default"
+
+
+def tracker_factory(config: SkelwatchConfig) -> Callable[[], Tracker]:
+    from capture.tracking import Tracker
+
+    settings = config.tracking.model_dump()
+    return lambda: Tracker(**settings)
+
+
+def buffer_factory(config: SkelwatchConfig, frames: int) -> Callable[[], WindowBuffer]:
+    """Windows of `frames` frames (the loaded model's, which may differ from config.model.frames)."""
+    from capture.buffer import WindowBuffer
+
+    b = config.buffer
+    return lambda: WindowBuffer(frames=frames, stride=b.stride, max_gap_s=b.max_gap_s, interpolate=b.interpolate,
+                                max_pending=b.max_pending)
+
+
+def load_encoder_model(config: SkelwatchConfig, model_dir: Path | None = None) -> tuple[HiMPC, int, str]:
+    """The encoder model, its window length and its version.
+
+    `model_dir` (or config.pipeline.model_dir) must hold a checkpoint. With neither, the shipped
+    models/default is used, and when that is absent too an untrained model (seed 0) stands in, with a warning:
+    the pipeline still tracks and cuts windows, but identities mean nothing until a model is trained.
+
+    Raises:
+        CheckpointError: a named checkpoint that is missing or corrupt.
+    """
+    import torch
+
+    from reid.checkpoint import load_model
+    from reid.model import HiMPC
+
+    named = model_dir or (Path(config.pipeline.model_dir) if config.pipeline.model_dir else None)
+    path = named or DEFAULT_MODEL_DIR
+    try:
+        model, meta = load_model(path, expect_joints=20, device=config.pipeline.device)
+        return model, meta.frames, meta.model_version
+    except CheckpointError:
+        if named is not None:
+            raise
+    logger.warning("no trained model at %s: using an untrained Hi-MPC; identities are meaningless until one is "
+                   "trained (python main.py train) or installed", path)
+    torch.manual_seed(0)
+    m = config.model
+    model = HiMPC(20, m.hidden, m.heads).to(config.pipeline.device).eval()
+    return model, m.frames, "untrained"
+
+
+def encoder_factory(model: HiMPC, device: str, threads: int) -> Callable[[], Callable[[np.ndarray], np.ndarray]]:
+    """A factory, run on the encoder thread, of `encode((B, f, 20, 3) windows) -> (B, 3H) MSMR` numpy arrays."""
+
+    def make() -> Callable[[np.ndarray], np.ndarray]:
+        import torch
+
+        torch.set_num_threads(threads)
+
+        def encode(windows: np.ndarray) -> np.ndarray:
+            tensor = torch.from_numpy(np.ascontiguousarray(windows)).to(device)  # (B, f, 20, 3)
+            return model.encode(tensor).cpu().numpy()  # (B, 3H)
+
+        return encode
+
+    return make
+
+
+def estimator_factory(config: SkelwatchConfig) -> Callable[[], Any]:
+    """The pose estimator, built on the pose thread (MediaPipe's graph belongs to the thread that made it)."""
+
+    def make() -> Any:
+        from capture.pose import PoseEstimator
+
+        return PoseEstimator()
+
+    return make
+
+
+def gives_skeletons(spec: str) -> bool:
+    """Whether the source opened from `spec` hands over every person's skeleton with its frames: the synthetic
+    scene, and recordings with a truth sidecar (the demo, recorded synthetic scenes). Skeleton files need no
+    flag: their frames have no image to run pose on."""
+    from capture.sources.recording_meta import read_sidecar, sidecar_path
+
+    if spec == "synthetic":
+        return True
+    path = Path(spec)
+    if path.suffix.lower() in (".db3", ".bag") and path.is_file():
+        meta = read_sidecar(sidecar_path(path))
+        return meta is not None and any(meta.truth)
+    return False
+
+
+def options_from(config: SkelwatchConfig, live: bool, speed: float | None,
+                 max_seconds: float | None = None) -> PipelineOptions:
+    p = config.pipeline
+    return PipelineOptions(frame_queue=p.frame_queue, skeleton_queue=p.skeleton_queue, window_queue=p.window_queue,
+                           drop_oldest=live and p.live_drop == "oldest", encode_batch=p.encode_batch,
+                           stop_timeout_s=p.stop_timeout_s, speed=speed, max_seconds=max_seconds)
+
+
+def build_pipeline(config: SkelwatchConfig, source: Source, *, speed: float | None = 1.0,
+                   skeleton_cache: dict[int, list[Skeleton3D]] | None = None, skeletons_given: bool = False,
+                   make_matcher: Callable[[], Any] | None = None, model_dir: Path | None = None,
+                   max_seconds: float | None = None, listeners: tuple[Listener, ...] = ()) -> Pipeline:
+    """A ready-to-start pipeline over `source` with every stage configured from `config`.
+
+    Args:
+        speed: replay speed (multiple of real time), None = as fast as possible; ignored for live sources.
+        skeleton_cache: frame index -> skeletons, used instead of pose (a recorded session's cache).
+        skeletons_given: the source's frames carry every person's skeleton (see `gives_skeletons`): no pose.
+        make_matcher: the gallery matcher factory; None = no gallery (every track "unknown").
+        max_seconds: end the stream after this much media time (record --seconds).
+    Raises:
+        CheckpointError: a named model that cannot be loaded.
+    """
+    model, frames, _version = load_encoder_model(config, model_dir)
+    return Pipeline(
+        source, tracker_factory(config), buffer_factory(config, frames),
+        make_estimator=estimator_factory(config),
+        make_encoder=encoder_factory(model, config.pipeline.device, config.pipeline.threads),
+        make_matcher=make_matcher, skeleton_cache=skeleton_cache, skeletons_given=skeletons_given,
+        options=options_from(config, source.is_live, speed, max_seconds), listeners=listeners)

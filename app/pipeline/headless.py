@@ -1,0 +1,170 @@
+"""What the headless commands (record, replay, run) share: opening an input, the progress line, the summary.
+
+Kept out of the command modules so the three stay thin and read the same way.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from app.config import home_dir
+from app.events import FrameResult, MatchEvent
+from app.pipeline.build import gives_skeletons
+from app.pipeline.runner import Listener, Pipeline, PipelineSummary
+from reid.errors import SkelwatchError
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.5
+
+
+class PipelineFailed(SkelwatchError):
+    """A pipeline stage failed while running; the message names the stage and the cause."""
+
+
+def demo_recording() -> Path:
+    """The bundled demo recording.
+
+    Raises:
+        SkelwatchError: it has not been built (set-up not run).
+    """
+    path = home_dir() / "demo" / "demo.db3"
+    if not path.is_file():
+        raise SkelwatchError(f"the demo recording {path} is missing; run `bash scripts/setup.sh` to build it")
+    return path
+
+
+def open_input(spec: str, *, seconds: float | None = None, people: int | None = None) -> tuple[Any, bool]:
+    """Open a capture source by spec; "demo" is the bundled recording, "synthetic" takes a length and crowd.
+
+    Returns:
+        The source, and whether its frames carry every person's skeleton (then pose never runs).
+    Raises:
+        SourceError: unknown spec, missing device or file, unreadable file.
+    """
+    from capture.sources import open_source
+
+    if spec == "demo":
+        spec = str(demo_recording())
+    if spec == "synthetic":
+        options: dict[str, Any] = {}
+        if seconds is not None:
+            options["seconds"] = seconds
+        if people is not None:
+            options["n_people"] = people
+        return open_source("synthetic", **options), True
+    return open_source(spec), gives_skeletons(spec)
+
+
+@dataclass
+class _TrackLine:
+    first_s: float
+    last_s: float
+    frames: int = 0
+    state: str = ""
+    decision: str = "pending"
+    name: str | None = None
+
+
+@dataclass
+class HeadlessListener(Listener):
+    """Prints a progress line (stderr) and collects per-track and per-window facts for the summary.
+
+    With `windows=True` every encoded window is printed on stdout as it comes.
+    """
+
+    out: IO[str] = field(default_factory=lambda: sys.stdout)
+    err: IO[str] = field(default_factory=lambda: sys.stderr)
+    windows: bool = False
+    tracks: dict[int, _TrackLine] = field(default_factory=dict)
+    window_counts: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    last: FrameResult | None = None
+    failure: tuple[str, BaseException] | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    _last_print: float = 0.0
+
+    def on_frame(self, result: FrameResult) -> None:
+        self.last = result
+        for view in result.tracks:
+            line = self.tracks.get(view.track_id)
+            if line is None:
+                line = self.tracks[view.track_id] = _TrackLine(result.timestamp_s, result.timestamp_s)
+            line.last_s, line.state = result.timestamp_s, view.state
+            line.frames += 1
+            line.decision, line.name = view.decision, view.identity_name
+        now = time.monotonic()
+        if now - self._last_print >= PROGRESS_INTERVAL_S:
+            self._last_print = now
+            self.err.write(progress_line(result) + ("\r" if self.err.isatty() else "\n"))
+            self.err.flush()
+
+    def on_match(self, event: MatchEvent) -> None:
+        self.window_counts[event.track_id] += 1
+        if self.windows:
+            who = event.identity_name or event.decision
+            self.out.write(f"window track {event.track_id:3d}  {event.start_s:8.2f}-{event.timestamp_s:8.2f} s  "
+                           f"{event.frames} frames  {who} ({event.confidence:.2f})\n")
+
+    def on_error(self, stage: str, error: BaseException) -> None:
+        if self.failure is None:
+            self.failure = (stage, error)
+
+    def on_finished(self, summary: PipelineSummary) -> None:
+        self.done.set()
+
+    def raise_failure(self) -> None:
+        """Raises: the stage's SkelwatchError as is, or PipelineFailed naming the stage for any other error."""
+        if self.failure is None:
+            return
+        stage, error = self.failure
+        if isinstance(error, SkelwatchError):
+            raise error
+        raise PipelineFailed(f"the {stage} stage failed: {type(error).__name__}: {error} (the log has the "
+                             "traceback); what was recorded so far is kept") from error
+
+    def print_tracks(self) -> None:
+        self.out.write(f"{len(self.tracks)} tracks:\n")
+        for track_id, line in sorted(self.tracks.items()):
+            who = line.name or line.decision
+            self.out.write(f"  track {track_id:3d}  {line.first_s:8.2f}-{line.last_s:8.2f} s  {line.frames:5d} frames  "
+                           f"{self.window_counts.get(track_id, 0):4d} windows  {line.state:9s}  {who}\n")
+
+
+def progress_line(result: FrameResult) -> str:
+    where = f"t={result.timestamp_s:7.2f} s"
+    if result.duration_s:
+        where += f" / {result.duration_s:.2f} s"
+    return (f"frame {result.frame_index:6d}  {where}  {result.fps:5.1f} fps  {len(result.tracks)} tracks  "
+            f"{result.windows_encoded} windows  {result.dropped_frames} dropped")
+
+
+def summary_line(summary: PipelineSummary) -> str:
+    stages = "  ".join(f"{k} {v:.1f}" for k, v in summary.stage_ms_per_frame.items())
+    return (f"{summary.frames} frames in {summary.wall_s:.1f} s ({summary.fps:.1f} fps), "
+            f"{summary.dropped_frames} dropped, {len(summary.confirmed_tracks)} confirmed tracks, "
+            f"{summary.windows_encoded}/{summary.windows} windows encoded, pose: {summary.pose_estimated} frames "
+            f"estimated, {summary.pose_cache_hits} from the skeleton cache; ms/frame: {stages}")
+
+
+def run_to_end(pipeline: Pipeline, listener: HeadlessListener) -> PipelineSummary:
+    """Run until the stream ends, a stage fails, or Ctrl-C; always stops the pipeline (keeping recordings).
+
+    Raises:
+        SkelwatchError: from the failed stage (see HeadlessListener.raise_failure).
+    """
+    pipeline.start()
+    try:
+        while not pipeline.wait(0.2):
+            pass
+    finally:
+        summary = pipeline.stop()
+    if listener.err.isatty():
+        listener.err.write("\n")
+    listener.raise_failure()
+    return summary

@@ -1,0 +1,423 @@
+"""The four pipeline workers: source, pose, tracking (+ buffer, recording, frame results) and encoder (+ gallery).
+
+    SourceWorker --frames--> PoseWorker --skeletons--> TrackWorker --windows--> EncodeWorker
+                                                        ^   |                    |
+                                                        |   +--> on_frame        +--> on_match, on_alert
+                                                        +------- identities -----+
+
+Every queue is bounded. The source is the only place where a frame may be dropped (live sources, oldest first);
+downstream of it every put blocks, so replay is deterministic frame by frame.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+import numpy as np
+
+from app.events import FrameResult, MatchEvent, TrackView
+from app.pipeline.control import PlaybackControl
+from app.pipeline.workers import END, RESET, ErrorHandler, Marker, RateMeter, Worker, get, put, put_drop_oldest
+
+from capture.buffer import Window, WindowBuffer
+from capture.tracking import Tracker, TrackState, TrackUpdate
+
+if TYPE_CHECKING:
+    from capture.frames import FrameBundle, Skeleton3D
+    from capture.sources import Source
+
+logger = logging.getLogger(__name__)
+
+
+class Estimator(Protocol):
+    def estimate(self, frame: FrameBundle) -> list[Skeleton3D]: ...
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The current identity decision of one track, as the encoder worker last made it."""
+
+    track_id: int
+    decision: str = "pending"            # "pending" | "match" | "unknown" | "ambiguous"
+    identity_id: int | None = None
+    identity_name: str | None = None
+    confidence: float = 0.0
+    level_distances: tuple[float, float, float] | None = None
+    embedding: np.ndarray | None = field(default=None, repr=False)  # (D,) running mean MSMR, for the tracker
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent in each stage (busy time, not waiting on queues) and the frames each handled."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    frames: int = 0
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+    def per_frame_ms(self) -> dict[str, float]:
+        return {k: 1000.0 * v / max(self.frames, 1) for k, v in self.seconds.items()}
+
+
+class SourceWorker(Worker):
+    """Reads the source at its own pace (live) or the playback pace (replay) and feeds the pose queue.
+
+    Live sources drop the oldest waiting frame when pose falls behind (`dropped` counts them); replay blocks.
+    """
+
+    def __init__(self, source: Source, out: queue.Queue, control: PlaybackControl, drop_oldest: bool,
+                 max_seconds: float | None, on_error: ErrorHandler) -> None:
+        super().__init__("source", on_error)
+        self.source, self.out, self.control = source, out, control
+        self.drop_oldest = drop_oldest and source.is_live
+        self.max_seconds = max_seconds
+        self.dropped = 0
+        self.frames = 0
+        self._first_s: float | None = None
+
+    def run(self) -> None:
+        frames = iter(self.source)
+        while self.control.wait_turn(self.stop_event):
+            target = self.control.take_seek()
+            if target is not None:
+                self.source.seek(target)
+                frames = iter(self.source)
+                put(self.out, RESET, self.stop_event)
+            start = time.perf_counter()
+            bundle = next(frames, None)
+            self.busy_s += time.perf_counter() - start
+            if self._first_s is None and bundle is not None:
+                self._first_s = bundle.timestamp_s
+            if bundle is None or self._past_limit(bundle.timestamp_s):
+                put(self.out, END, self.stop_event)
+                self.ended = True
+                return
+            self.control.pace(bundle.timestamp_s, self.stop_event)
+            self.frames += 1
+            if self.drop_oldest:
+                self.dropped += put_drop_oldest(self.out, bundle)
+            else:
+                put(self.out, bundle, self.stop_event)
+
+    def _past_limit(self, timestamp_s: float) -> bool:
+        return self.max_seconds is not None and timestamp_s - self._first_s >= self.max_seconds - 1e-9
+
+    def close(self) -> None:
+        self.source.close()
+
+
+def skeletons_from_truth(bundle: FrameBundle) -> list[Skeleton3D]:
+    """Skeletons handed over with the frame, fully confident; projected to pixels when the frame has intrinsics."""
+    from capture.frames import Skeleton3D
+
+    out = []
+    intr = bundle.intrinsics
+    for truth in bundle.truth:
+        joints = np.asarray(truth.joints, dtype=np.float32)  # (20, 3) camera frame metres
+        keypoints, box = None, None
+        if intr is not None and (joints[:, 2] > 0.05).all():
+            keypoints = intr.project(joints).astype(np.float32)  # (20, 2) pixels
+            lo, hi = keypoints.min(axis=0), keypoints.max(axis=0)
+            box = (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+        out.append(Skeleton3D(joints=joints, confidence=np.ones(len(joints), dtype=np.float32), box=box,
+                              timestamp_s=bundle.timestamp_s, frame_index=bundle.index, keypoints_2d=keypoints))
+    return out
+
+
+class PoseWorker(Worker):
+    """Turns frames into skeletons: from the skeleton cache, from the frame's truth, or by running pose.
+
+    `skeletons_given` says the source hands over every person's skeleton with its frames (the synthetic scene, a
+    recording with a truth sidecar): pose never runs then, not even on a frame without anyone. Frames without
+    an image (skeleton files, a cache-only replay) never run pose either.
+
+    The estimator is built on this thread by `make_estimator` the first time a frame needs it, so a replay served
+    entirely from the cache never loads MediaPipe.
+    """
+
+    def __init__(self, make_estimator: Callable[[], Estimator] | None, cache: dict[int, list[Skeleton3D]] | None,
+                 skeletons_given: bool, inp: queue.Queue, out: queue.Queue, on_error: ErrorHandler) -> None:
+        super().__init__("pose", on_error)
+        self.make_estimator, self.cache, self.skeletons_given = make_estimator, cache or {}, skeletons_given
+        self.inp, self.out = inp, out
+        self.estimator: Estimator | None = None
+        self.cache_hits = 0
+        self.estimated = 0
+
+    def skeletons_for(self, bundle: FrameBundle) -> list[Skeleton3D]:
+        """The frame's skeletons: cached, given with the frame (synthetic scene, skeleton files), or estimated."""
+        cached = self.cache.get(bundle.index)
+        if cached is not None:
+            self.cache_hits += 1
+            return cached
+        if bundle.truth or self.skeletons_given or bundle.color is None or self.make_estimator is None:
+            # A source that hands over skeletons lists every person, so an empty frame means nobody.
+            return skeletons_from_truth(bundle)
+        if self.estimator is None:
+            self.estimator = self.make_estimator()
+        self.estimated += 1
+        return list(self.estimator.estimate(bundle))
+
+    def run(self) -> None:
+        while True:
+            item = get(self.inp, self.stop_event)
+            if isinstance(item, Marker):
+                put(self.out, item, self.stop_event)
+                if item is END:
+                    self.ended = True
+                    return
+                continue
+            start = time.perf_counter()
+            skeletons = self.skeletons_for(item)
+            self.busy_s += time.perf_counter() - start
+            put(self.out, (item, skeletons), self.stop_event)
+
+    def close(self) -> None:
+        close = getattr(self.estimator, "close", None)
+        if close is not None:
+            close()
+
+
+class Recorder(Protocol):
+    """What the tracking worker records each frame to (app.session.SessionRecorder)."""
+
+    def record(self, bundle: FrameBundle, skeletons: list[Skeleton3D],
+               tracks: list[tuple[int, str, np.ndarray]]) -> None: ...
+
+    def close(self, dropped_frames: int) -> Any: ...
+
+
+class TrackWorker(Worker):
+    """Tracks skeletons, cuts windows, records, and emits one `FrameResult` per frame.
+
+    It owns the tracker, the buffer, the recorder and the identity table (fed by the encoder through
+    `identities`), so none of them needs a lock. A seek (`RESET`) replaces tracker and buffer with new ones:
+    time restarts there, and no window may span the jump.
+
+    `synchronous` (replay): before the next frame, wait for the identities (and embeddings, which steer the
+    tracker's re-acquisition) of the windows just sent, so a replay's tracks never depend on thread timing. Live
+    runs take identities whenever they arrive instead; decode and pose still overlap with tracking either way.
+    """
+
+    def __init__(self, make_tracker: Callable[[], Tracker], make_buffer: Callable[[], WindowBuffer],
+                 inp: queue.Queue, windows_out: queue.Queue, identities: queue.Queue, commands: queue.Queue,
+                 on_frame: Callable[[FrameResult], None], stats: Callable[[], tuple[int, int, float | None]],
+                 encode_batch: int, synchronous: bool, on_error: ErrorHandler) -> None:
+        super().__init__("tracking", on_error)
+        self.synchronous = synchronous
+        self.awaiting = 0  # windows sent whose identity has not come back yet
+        self.make_tracker, self.make_buffer = make_tracker, make_buffer
+        self.tracker, self.buffer = make_tracker(), make_buffer()
+        self.inp, self.windows_out, self.identities, self.commands = inp, windows_out, identities, commands
+        self.on_frame, self.stats, self.encode_batch = on_frame, stats, encode_batch
+        self.recorder: Recorder | None = None
+        self.table: dict[int, Identity] = {}
+        self.last_seen: dict[int, Skeleton3D] = {}  # each track's last assigned skeleton, shown while it coasts
+        self.meter = RateMeter()
+        self.times = StageTimes()
+        self.track_ids: set[int] = set()
+        self.windows_cut = 0
+
+    def _apply_commands(self) -> None:
+        while True:
+            try:
+                command, argument = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            if command == "start_recording":
+                if self.recorder is not None:
+                    self.recorder.close(self.stats()[0])
+                self.recorder = argument
+            elif command == "stop_recording":
+                argument.put(None if self.recorder is None else self.recorder.close(self.stats()[0]))
+                self.recorder = None
+
+    def _update_identities(self) -> None:
+        live = {t.track_id for t in self.tracker.tracks}
+        while True:
+            if self.synchronous and self.awaiting > 0:
+                identity: Identity = get(self.identities, self.stop_event)
+                self.awaiting -= 1
+            else:
+                try:
+                    identity = self.identities.get_nowait()
+                except queue.Empty:
+                    return
+            self.table[identity.track_id] = identity
+            if identity.embedding is not None and identity.track_id in live:
+                self.tracker.set_embedding(identity.track_id, identity.embedding)
+
+    def run(self) -> None:
+        while True:
+            self._apply_commands()
+            item = get(self.inp, self.stop_event)
+            if item is RESET:
+                self.tracker, self.buffer = self.make_tracker(), self.make_buffer()
+                self.table.clear()
+                self.last_seen.clear()
+                put(self.windows_out, item, self.stop_event)
+                continue
+            if item is END:
+                for track_id in self.buffer.track_ids:  # the tails of tracks still open at the end
+                    self.buffer.end(track_id)
+                self._flush_windows()
+                put(self.windows_out, END, self.stop_event)
+                self.ended = True
+                return
+            self._process(*item)
+
+    def _flush_windows(self) -> None:
+        windows = self.buffer.drain(self.encode_batch)
+        while windows:
+            self.windows_cut += len(windows)
+            self.awaiting += len(windows)
+            put(self.windows_out, windows, self.stop_event)
+            windows = self.buffer.drain(self.encode_batch)
+
+    def _process(self, bundle: FrameBundle, skeletons: list[Skeleton3D]) -> None:
+        start = time.perf_counter()
+        updates = self.tracker.update(skeletons, bundle.timestamp_s)
+        events = self.tracker.pop_events()
+        tracked = time.perf_counter()
+        self.buffer.update(updates, events)
+        self._flush_windows()
+        self.times.add("tracking", tracked - start)
+        self.times.add("buffer", time.perf_counter() - tracked)
+        self._update_identities()
+        views = tuple(v for v in (self._view(u) for u in updates) if v is not None)
+        self.track_ids.update(v.track_id for v in views if v.state == "confirmed")
+        if self.recorder is not None:
+            start = time.perf_counter()
+            observed = [(u.track_id, u.state.value, u.skeleton.joints) for u in updates if u.skeleton is not None]
+            self.recorder.record(bundle, skeletons, observed)
+            self.times.add("record", time.perf_counter() - start)
+        self.times.frames += 1
+        dropped, encoded, duration = self.stats()
+        self.on_frame(FrameResult(frame_index=bundle.index, timestamp_s=bundle.timestamp_s, color=bundle.color,
+                                  depth_m=bundle.depth_m, tracks=views, fps=self.meter.tick(),
+                                  dropped_frames=dropped, duration_s=duration, windows_encoded=encoded))
+
+    def _view(self, update: TrackUpdate) -> TrackView | None:
+        """What the screen shows of one track; None for a deleted one."""
+        if update.state is TrackState.DELETED:
+            self.last_seen.pop(update.track_id, None)
+            self.table.pop(update.track_id, None)
+            return None
+        skeleton = update.skeleton or self.last_seen.get(update.track_id)
+        if skeleton is None:
+            return None
+        self.last_seen[update.track_id] = skeleton
+        identity = self.table.get(update.track_id, Identity(update.track_id))
+        return TrackView(track_id=update.track_id, state=update.state.value, joints_3d=skeleton.joints,
+                         keypoints_2d=skeleton.keypoints_2d if update.skeleton is not None else None,
+                         confidence=skeleton.confidence, age_s=update.age_s,
+                         identity_id=identity.identity_id, identity_name=identity.identity_name,
+                         match_confidence=identity.confidence, decision=identity.decision,
+                         level_distances=identity.level_distances)
+
+    def close(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close(self.stats()[0])
+            self.recorder = None
+
+
+class Matcher(Protocol):
+    """Turns encoded windows into identity decisions (the gallery and the track voter)."""
+
+    def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[Identity], list[Any]]: ...
+
+    def reset(self) -> None: ...
+
+
+class EncodeWorker(Worker):
+    """Encodes windows in batches with Hi-MPC and asks the matcher (if any) who each track is.
+
+    Without a matcher (no gallery) every encoded track is "unknown". Each track's running mean embedding goes
+    back to the tracker (through the identity), which uses it to tell a returning person from a new one.
+    """
+
+    def __init__(self, make_encoder: Callable[[], Callable[[np.ndarray], np.ndarray]] | None,
+                 make_matcher: Callable[[], Matcher] | None, inp: queue.Queue, identities: queue.Queue,
+                 on_match: Callable[[MatchEvent], None], on_alert: Callable[[Any], None], batch: int,
+                 on_finished: Callable[[], None], on_error: ErrorHandler) -> None:
+        super().__init__("encoder", on_error)
+        self.make_encoder, self.make_matcher = make_encoder, make_matcher
+        self.inp, self.identities, self.batch = inp, identities, batch
+        self.on_match, self.on_alert, self.on_finished = on_match, on_alert, on_finished
+        self.encoded = 0
+        self.matcher: Matcher | None = None
+        self._sums: dict[int, np.ndarray] = {}  # track id -> sum of its L2-normalised embeddings
+        self._held: Any = None  # a marker taken while filling a batch, handled next
+
+    def _next_batch(self) -> Any:
+        """A marker, or up to `batch` windows from however many queued lists are waiting."""
+        if self._held is not None:
+            item, self._held = self._held, None
+            return item
+        item = get(self.inp, self.stop_event)
+        if isinstance(item, Marker):
+            return item
+        windows = list(item)
+        while len(windows) < self.batch:
+            try:
+                more = self.inp.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(more, Marker):
+                self._held = more
+                break
+            windows.extend(more)
+        return windows
+
+    def run(self) -> None:
+        encode = self.make_encoder() if self.make_encoder is not None else None
+        self.matcher = self.make_matcher() if self.make_matcher is not None else None
+        while True:
+            item = self._next_batch()
+            if item is RESET:
+                self._sums.clear()
+                if self.matcher is not None:
+                    self.matcher.reset()
+                continue
+            if item is END:
+                self.ended = True
+                self.on_finished()
+                return
+            start = time.perf_counter()
+            for i in range(0, len(item), self.batch):
+                self._encode(item[i : i + self.batch], encode)
+            self.busy_s += time.perf_counter() - start
+
+    def _encode(self, windows: list[Window], encode: Callable[[np.ndarray], np.ndarray] | None) -> None:
+        if encode is None:  # tracking-only runs: every window is answered, so a synchronous tracker never waits
+            for window in windows:
+                put_drop_oldest(self.identities, Identity(window.track_id))
+            return
+        data = np.stack([w.data for w in windows]).astype(np.float32, copy=False)  # (B, f, 20, 3)
+        embeddings = np.asarray(encode(data), dtype=np.float32)  # (B, 3H)
+        self.encoded += len(windows)
+        if self.matcher is not None:
+            identities, alerts = self.matcher.decide(windows, embeddings)
+        else:
+            identities, alerts = [Identity(w.track_id, decision="unknown") for w in windows], []
+        for window, identity, embedding in zip(windows, identities, embeddings):
+            norm = float(np.linalg.norm(embedding))
+            total = self._sums.get(window.track_id, 0.0) + (embedding / norm if norm > 0 else embedding)
+            self._sums[window.track_id] = total
+            identity = replace(identity, embedding=total if np.linalg.norm(total) > 0 else None)
+            put_drop_oldest(self.identities, identity)
+            self.on_match(MatchEvent(timestamp_s=window.t_end_s, track_id=window.track_id,
+                                     start_s=window.t_start_s, frames=int(window.data.shape[0]),
+                                     decision=identity.decision, identity_id=identity.identity_id,
+                                     identity_name=identity.identity_name, confidence=identity.confidence))
+        for alert in alerts:
+            self.on_alert(alert)
+
+    def close(self) -> None:
+        close = getattr(self.matcher, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,441 @@
+"""Recorded session folders: the raw recording, the extracted skeletons and tracks, and a manifest.
+
+A session is a folder that a crash cannot spoil:
+
+- `manifest.json`: device, source, intrinsics, software versions, start time, fps; rewritten (atomically, via a
+  temporary file and `os.replace`) when the session closes, with the frame count and duration.
+- `recording.db3`: the RealSense SDK recording (ROS 2 bag) of color and depth, when the source has them.
+- `skeletons.jsonl`: the pose output, one JSON line per frame ("the skeleton cache"). Replay reads it instead of
+  re-running pose, so re-running re-ID on a session never re-runs pose.
+- `tracks.jsonl`: the tracker's confirmed and tentative tracks per frame, with their joints, so the folder is also
+  an unlabelled training set (`app/session_dataset.py`).
+
+Both JSON-lines files are append-only and flushed at least every `flush_interval_s` (< 1 s), so a `kill -9` loses
+at most that much; a half-written last line is ignored on reading. JSON-lines rather than SQLite: a reader needs
+nothing but the standard library, and appending a line is the whole transaction.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+import numpy as np
+
+from capture.frames import FrameBundle, Intrinsics, Skeleton3D
+from capture.sources import Source, check_seek_time
+from reid.errors import SkelwatchError
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+RECORDING = "recording.db3"
+SKELETONS = "skeletons.jsonl"
+TRACKS = "tracks.jsonl"
+FORMAT_VERSION = 1
+_DECIMALS = 4  # 0.1 mm and 0.1 px: far below sensor noise, and it keeps the lines short
+
+
+class SessionError(SkelwatchError):
+    """A session folder is missing, not a session, or its files cannot be read."""
+
+
+@dataclass
+class Manifest:
+    """What a session was recorded from and with. Times are UTC ISO 8601; fps is the source's nominal rate."""
+
+    source: str
+    device: str
+    fps: float
+    started_utc: str
+    intrinsics: dict[str, Any] | None = None
+    software: dict[str, str] = field(default_factory=dict)
+    has_recording: bool = False
+    format_version: int = FORMAT_VERSION
+    ended_utc: str | None = None
+    frames: int | None = None
+    duration_s: float | None = None
+    dropped_frames: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True when the session was closed properly (not killed)."""
+        return self.ended_utc is not None
+
+
+@dataclass(frozen=True)
+class TrackRecord:
+    """One track in one frame as stored in `tracks.jsonl`."""
+
+    frame_index: int
+    timestamp_s: float
+    track_id: int
+    state: str
+    joints: np.ndarray  # (20, 3) float32 metres, camera frame
+
+
+def software_versions() -> dict[str, str]:
+    """The versions that decide what a session contains: skelwatch's git commit and the capture libraries."""
+    versions: dict[str, str] = {}
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parent,
+                                capture_output=True, text=True, timeout=5, check=False).stdout.strip()
+    except OSError:
+        commit = ""
+    versions["skelwatch"] = commit or "unknown"
+    for package in ("mediapipe", "pyrealsense2", "torch", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "absent"
+    return versions
+
+
+def intrinsics_to_dict(intrinsics: Intrinsics | None) -> dict[str, Any] | None:
+    if intrinsics is None:
+        return None
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(intrinsics).items()}
+
+
+def new_manifest(source: str, device: str, fps: float, intrinsics: Intrinsics | None,
+                 has_recording: bool) -> Manifest:
+    return Manifest(source=source, device=device, fps=float(fps),
+                    started_utc=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                    intrinsics=intrinsics_to_dict(intrinsics), software=software_versions(),
+                    has_recording=has_recording)
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    """Write the manifest atomically: a kill mid-write leaves the old one, never half a file."""
+    tmp = folder / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(asdict(manifest), indent=2), encoding="utf-8")
+    os.replace(tmp, folder / MANIFEST)
+
+
+def read_manifest(folder: Path) -> Manifest:
+    """Raises: SessionError when `folder` is not a session or its manifest is unreadable."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise SessionError(f"{folder} is not a skelwatch session: it has no {MANIFEST}; record one with "
+                           "`python main.py record --source SOURCE --out DIR`")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Manifest(**data)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise SessionError(f"{path} is corrupt ({exc}); the skeletons and tracks beside it are still readable, "
+                           "but the manifest must be restored or rewritten") from None
+
+
+def is_session(path: Path) -> bool:
+    return Path(path).is_dir() and (Path(path) / MANIFEST).is_file()
+
+
+def _round(array: np.ndarray | None) -> Any:
+    return None if array is None else np.round(np.asarray(array, dtype=np.float64), _DECIMALS).tolist()
+
+
+def skeleton_to_json(skeleton: Skeleton3D) -> dict[str, Any]:
+    return {"j": _round(skeleton.joints), "c": _round(skeleton.confidence),
+            "b": None if skeleton.box is None else [float(v) for v in skeleton.box],
+            "k": _round(skeleton.keypoints_2d)}
+
+
+def skeleton_from_json(item: dict[str, Any], frame_index: int, timestamp_s: float) -> Skeleton3D:
+    keypoints = item.get("k")
+    box = item.get("b")
+    return Skeleton3D(joints=np.asarray(item["j"], dtype=np.float32),
+                      confidence=np.asarray(item["c"], dtype=np.float32),
+                      box=None if box is None else tuple(float(v) for v in box),
+                      timestamp_s=timestamp_s, frame_index=frame_index,
+                      keypoints_2d=None if keypoints is None else np.asarray(keypoints, dtype=np.float32))
+
+
+class _JsonLines:
+    """An append-only JSON-lines file flushed to the OS at least every `flush_interval_s`."""
+
+    def __init__(self, path: Path, flush_interval_s: float) -> None:
+        self.path = path
+        self._file: IO[str] = path.open("a", encoding="utf-8")
+        self._interval = flush_interval_s
+        self._last_flush = time.monotonic()
+
+    def append(self, record: dict[str, Any]) -> None:
+        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        now = time.monotonic()
+        if now - self._last_flush >= self._interval:
+            self._file.flush()
+            self._last_flush = now
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+
+
+class SessionWriter:
+    """Appends skeletons and tracks of each processed frame to a session folder (owned by one thread).
+
+    Args:
+        folder: the session folder (created; an existing session's files are appended to).
+        manifest: written now and rewritten by `close()` with the totals.
+        flush_interval_s: most time a record stays in memory before it reaches the OS (and survives kill -9).
+    """
+
+    def __init__(self, folder: Path, manifest: Manifest, flush_interval_s: float = 0.5) -> None:
+        self.folder = Path(folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SessionError(f"cannot create the session folder {self.folder}: {exc}; pick a writable --out") from None
+        self.manifest = manifest
+        write_manifest(self.folder, manifest)
+        self._skeletons = _JsonLines(self.folder / SKELETONS, flush_interval_s)
+        self._tracks = _JsonLines(self.folder / TRACKS, flush_interval_s)
+        self.frames = 0
+        self._first_ts: float | None = None
+        self._last_ts: float | None = None
+
+    def append(self, frame_index: int, timestamp_s: float, skeletons: Iterable[Skeleton3D],
+               tracks: Iterable[tuple[int, str, np.ndarray]]) -> None:
+        """Record one frame: its skeletons and its observed (track_id, state, joints) tracks."""
+        self._skeletons.append({"frame": int(frame_index), "t": round(float(timestamp_s), 6),
+                                "s": [skeleton_to_json(s) for s in skeletons]})
+        self._tracks.append({"frame": int(frame_index), "t": round(float(timestamp_s), 6),
+                                 "tracks": [{"id": int(i), "state": st, "j": _round(j)} for i, st, j in tracks]})
+        self.frames += 1
+        self._first_ts = timestamp_s if self._first_ts is None else self._first_ts
+        self._last_ts = timestamp_s
+
+    def close(self, dropped_frames: int = 0) -> Manifest:
+        """Flush and fsync both files and write the final manifest. Safe to call twice."""
+        self._skeletons.close()
+        self._tracks.close()
+        duration = 0.0 if self._first_ts is None else float(self._last_ts - self._first_ts)  # type: ignore[operator]
+        self.manifest = replace(self.manifest, ended_utc=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                                frames=self.frames, duration_s=duration, dropped_frames=dropped_frames)
+        write_manifest(self.folder, self.manifest)
+        return self.manifest
+
+
+def _read_lines(path: Path) -> Iterator[dict[str, Any]]:
+    """Parsed lines of a JSON-lines file; a torn last line (kill -9 mid-write) is skipped with a warning.
+
+    Raises:
+        SessionError: a corrupt line before the last one (the file was damaged, not just cut short).
+    """
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        lines = handle.readlines()
+    for number, line in enumerate(lines, start=1):
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                logger.warning("%s: last line %d is cut short (the recording was killed); ignoring it", path, number)
+                return
+            raise SessionError(f"{path}: line {number} is corrupt; the lines before it are intact. Cut the file "
+                               f"before line {number} (head -n {number - 1}) to keep them") from None
+
+
+def load_skeleton_cache(folder: Path) -> dict[int, list[Skeleton3D]]:
+    """The session's skeletons by frame index; empty when it has no cache yet."""
+    path = Path(folder) / SKELETONS
+    if not path.is_file():
+        return {}
+    cache: dict[int, list[Skeleton3D]] = {}
+    for record in _read_lines(path):
+        index, ts = int(record["frame"]), float(record["t"])
+        cache[index] = [skeleton_from_json(item, index, ts) for item in record["s"]]
+    return cache
+
+
+def cache_timestamps(folder: Path) -> list[tuple[int, float]]:
+    """(frame index, timestamp s) of every cached frame in recorded order: what a skeleton-only replay plays."""
+    path = Path(folder) / SKELETONS
+    if not path.is_file():
+        return []
+    return [(int(r["frame"]), float(r["t"])) for r in _read_lines(path)]
+
+
+def load_tracks(folder: Path) -> list[TrackRecord]:
+    """Every stored (frame, track) record in file order."""
+    path = Path(folder) / TRACKS
+    if not path.is_file():
+        return []
+    out = []
+    for record in _read_lines(path):
+        for item in record["tracks"]:
+            out.append(TrackRecord(int(record["frame"]), float(record["t"]), int(item["id"]), str(item["state"]),
+                                   np.asarray(item["j"], dtype=np.float32)))
+    return out
+
+
+def recording_path(folder: Path) -> Path | None:
+    """The session's raw recording, or None when it has none (a video or skeleton-file source)."""
+    path = Path(folder) / RECORDING
+    return path if path.is_file() else None
+
+
+class SessionRecorder:
+    """Records what the pipeline processes into a session folder: the raw frames (a RealSense .db3, when the
+    source has color and depth) and the skeletons and tracks (JSON lines). Owned by the tracking worker.
+
+    Frames are keyed the way a replay of the session will number them: by position in the .db3 (the RealSense
+    playback counts frames from the start of the file, and times from its first frame) when there is one, else
+    by the source's own frame index and time (a video replays with its own numbering).
+    """
+
+    def __init__(self, writer: SessionWriter, raw: Any | None) -> None:
+        self.writer, self.raw = writer, raw
+        self._t0: float | None = None
+
+    @classmethod
+    def create(cls, folder: Path, source: Source, spec: str | None = None, *, record_raw: bool = True,
+               flush_interval_s: float = 0.5) -> "SessionRecorder":
+        """Start a session in `folder` for frames of `source`, opened from `spec` (kept in the manifest, so a
+        session without a raw recording, e.g. of a video, can replay its images from the original file).
+
+        Raises:
+            SessionError: the folder already holds a session, or cannot be written.
+            SourceError: the .db3 cannot be created.
+        """
+        folder = Path(folder)
+        if is_session(folder):
+            raise SessionError(f"{folder} already holds a recorded session; choose a new --out folder "
+                               "(sessions are never overwritten)")
+        raw = None
+        fps = float(source.fps or 30.0)
+        if record_raw and source.has_depth and source.intrinsics is not None:
+            from capture.sources.realsense import RealSenseRecorder  # pyrealsense2 only when recording raw
+
+            folder.mkdir(parents=True, exist_ok=True)
+            raw = RealSenseRecorder(folder / RECORDING, source.intrinsics, fps, device_name=f"skelwatch: {source.name}")
+        manifest = new_manifest(source=spec or source.name, device=_device_of(source), fps=fps,
+                                intrinsics=source.intrinsics, has_recording=raw is not None)
+        return cls(SessionWriter(folder, manifest, flush_interval_s), raw)
+
+    @property
+    def folder(self) -> Path:
+        return self.writer.folder
+
+    def record(self, bundle: Any, skeletons: list[Skeleton3D], tracks: list[tuple[int, str, np.ndarray]]) -> None:
+        """Append one processed frame: its raw images (if recorded), skeletons and observed tracks."""
+        if self.raw is not None:
+            index = self.raw.frames_written
+            if self._t0 is None:
+                self._t0 = bundle.timestamp_s
+            self.raw.write(bundle)
+            timestamp = bundle.timestamp_s - self._t0
+        else:
+            index, timestamp = bundle.index, bundle.timestamp_s
+        self.writer.append(index, timestamp, skeletons, tracks)
+
+    def close(self, dropped_frames: int = 0) -> Manifest:
+        """Finish the .db3 and the JSON lines; returns the final manifest. Safe to call twice."""
+        if self.raw is not None:
+            self.raw.close()
+        return self.writer.close(dropped_frames)
+
+
+def _device_of(source: Any) -> str:
+    """A short description of the capturing device for the manifest."""
+    kind = type(source).__name__
+    return f"{kind}: {source.name}"
+
+
+class CachedSkeletonSource(Source):
+    """Replays a session from its skeleton cache alone: frames without images, each carrying its index and time.
+
+    Used when the raw recording is not needed (headless replay of a complete cache: no decoding at all) or cannot
+    be read (a recording cut short by a crash), so that everything already extracted stays usable.
+    """
+
+    def __init__(self, folder: Path, manifest: Manifest) -> None:
+        self._folder, self._manifest = Path(folder), manifest
+        self._frames = cache_timestamps(folder)
+        if not self._frames:
+            raise SessionError(f"{folder}: the session has no skeleton cache ({SKELETONS}) to replay")
+        self._next = 0
+
+    name = property(lambda self: f"{self._folder.name} (skeleton cache)")
+    is_live = property(lambda self: False)
+    has_depth = property(lambda self: False)
+    intrinsics = property(lambda self: _intrinsics_from(self._manifest.intrinsics))
+    fps = property(lambda self: self._manifest.fps)
+    duration_s = property(lambda self: self._frames[-1][1] - self._frames[0][1] + 1.0 / max(self._manifest.fps, 1e-6))
+
+    def __iter__(self) -> Iterator[FrameBundle]:
+        intrinsics = self.intrinsics
+        while self._next < len(self._frames):
+            index, t = self._frames[self._next]
+            self._next += 1
+            yield FrameBundle(index, t, None, None, intrinsics, ())
+
+    def seek(self, t_s: float) -> None:
+        target = check_seek_time(self, t_s) + self._frames[0][1]
+        self._next = next((k for k, (_, t) in enumerate(self._frames) if t >= target - 1e-9), len(self._frames))
+
+    def close(self) -> None:
+        self._next = len(self._frames)
+
+
+def _intrinsics_from(data: dict[str, Any] | None) -> Intrinsics | None:
+    return None if data is None else Intrinsics(**data)
+
+
+@dataclass
+class SessionInput:
+    """What a replay of a session runs on: a source, the skeleton cache, and whether to write the cache."""
+
+    folder: Path
+    manifest: Manifest
+    source: Source
+    cache: dict[int, list[Skeleton3D]]
+    fill_cache: bool  # the session has no cache yet: the replay runs pose and records it (once)
+
+
+def open_session(folder: Path, *, images: bool = False) -> SessionInput:
+    """Open a recorded session for replay, choosing the cheapest input that serves the request.
+
+    A complete skeleton cache is replayed by itself unless `images` are wanted (the GUI); otherwise the raw
+    recording (or the original video) is opened and the cache, where present, still replaces pose per frame.
+    A raw recording that cannot be read (cut short by a crash) falls back to the cache, with a warning.
+
+    Raises:
+        SessionError: not a session, or a session with neither a readable recording nor a cache.
+    """
+    from capture.sources import SourceError, open_source
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    cache = load_skeleton_cache(folder)
+    complete = bool(cache) and manifest.complete and len(cache) >= (manifest.frames or 0)
+    if complete and not images:
+        return SessionInput(folder, manifest, CachedSkeletonSource(folder, manifest), cache, False)
+    raw = recording_path(folder)
+    original = Path(manifest.source)
+    try:
+        if raw is not None:
+            source = open_source(str(raw))
+        elif original.is_file():
+            source = open_source(str(original))
+        elif cache:
+            source = CachedSkeletonSource(folder, manifest)
+        else:
+            raise SessionError(f"{folder}: nothing to replay: no {RECORDING}, the original source "
+                               f"{manifest.source!r} is not a file here, and there is no {SKELETONS}")
+    except SourceError as exc:
+        if not cache:
+            raise SessionError(f"{folder}: the recording cannot be read ({exc}) and the session has no skeleton "
+                               "cache; nothing was extracted from it to replay") from None
+        logger.warning("%s: the recording cannot be read (%s); replaying the %d cached frames without images",
+                       folder, exc, len(cache))
+        source = CachedSkeletonSource(folder, manifest)
+    return SessionInput(folder, manifest, source, cache, fill_cache=not cache)
