@@ -12,13 +12,14 @@ from capture.tracking import (DISTANCES, MOTION_FILTERS, ConstantVelocityFilter,
                               TrackState)
 from reid.synthetic import add_sensor_noise, make_identities, scene_tracks
 
-# A rigid standing body around HipCenter, camera frame (x right, y down, z forward), metres.
+# A rigid body standing and facing the camera, camera frame (x right, y down, z forward), metres: its left
+# side on the camera's right (+x), head up (-y), feet pointing at the camera (-z).
 TEMPLATE = np.array([
     [0, 0, 0], [0, -0.25, 0], [0, -0.5, 0], [0, -0.7, 0],
-    [-0.2, -0.48, 0], [-0.25, -0.2, 0], [-0.27, 0.05, 0], [-0.27, 0.12, 0],
     [0.2, -0.48, 0], [0.25, -0.2, 0], [0.27, 0.05, 0], [0.27, 0.12, 0],
-    [-0.1, 0.05, 0], [-0.1, 0.45, 0], [-0.1, 0.85, 0], [-0.1, 0.9, -0.1],
-    [0.1, 0.05, 0], [0.1, 0.45, 0], [0.1, 0.85, 0], [0.1, 0.9, -0.1]], dtype=np.float32)
+    [-0.2, -0.48, 0], [-0.25, -0.2, 0], [-0.27, 0.05, 0], [-0.27, 0.12, 0],
+    [0.1, 0.05, 0], [0.1, 0.45, 0], [0.1, 0.85, 0], [0.1, 0.9, -0.1],
+    [-0.1, 0.05, 0], [-0.1, 0.45, 0], [-0.1, 0.85, 0], [-0.1, 0.9, -0.1]], dtype=np.float32)
 
 
 def skel(centre, t: float, index: int, scale: float = 1.0, confidence: float = 1.0) -> Skeleton3D:
