@@ -134,7 +134,7 @@ class Gallery:
             rows = s.execute(select(Embedding.id, Embedding.identity_id, Embedding.vector).where(
                 Embedding.identity_id.is_not(None), Embedding.model_version_id == self.model_version_id)
                 .order_by(Embedding.id)).all()
-            self._names = dict(s.execute(select(Identity.id, Identity.name)).tuples().all())
+            self._names = dict(s.execute(select(Identity.id, Identity.name)).all())
             self._negatives = {}
             for track_id, identity_id in s.execute(select(NegativePair.track_id, NegativePair.identity_id)):
                 self._negatives.setdefault(track_id, set()).add(identity_id)
@@ -158,7 +158,7 @@ class Gallery:
 
     def _refresh_names(self) -> None:
         with self.db.read() as s:
-            self._names = dict(s.execute(select(Identity.id, Identity.name)).tuples().all())
+            self._names = dict(s.execute(select(Identity.id, Identity.name)).all())
 
     def _run(self, operation: Callable[..., tuple[object, IndexDelta]]) -> object:
         """Run one operation in one transaction, then bring the index in step with what was committed."""
@@ -173,7 +173,7 @@ class Gallery:
         """Raise StorageError if the index and the database disagree on ids or owners (a test and repair aid)."""
         with self._lock, self.db.read() as s:
             stored = dict(s.execute(select(Embedding.id, Embedding.identity_id).where(
-                Embedding.identity_id.is_not(None), Embedding.model_version_id == self.model_version_id)).tuples().all())
+                Embedding.identity_id.is_not(None), Embedding.model_version_id == self.model_version_id)).all())
         if self.index.ids() != set(stored) or self._owner != stored:
             raise StorageError(f"gallery index out of step with {self.db.url}: {len(self.index)} indexed vs "
                                f"{len(stored)} stored; call rebuild_index()")
@@ -306,10 +306,10 @@ class Gallery:
     def list_identities(self) -> list[IdentitySummary]:
         with self.db.read() as s:
             counts = dict(s.execute(select(Embedding.identity_id, func.count()).where(
-                Embedding.identity_id.is_not(None)).group_by(Embedding.identity_id)).tuples().all())
+                Embedding.identity_id.is_not(None)).group_by(Embedding.identity_id)).all())
             stale = dict(s.execute(select(Embedding.identity_id, func.count()).where(
                 Embedding.identity_id.is_not(None), Embedding.model_version_id != self.model_version_id)
-                .group_by(Embedding.identity_id)).tuples().all())
+                .group_by(Embedding.identity_id)).all())
             return [IdentitySummary(i.id, i.name, i.watchlist, counts.get(i.id, 0), stale.get(i.id, 0),
                                     i.created_at, i.updated_at, i.notes)
                     for i in s.scalars(select(Identity).order_by(Identity.name))]
@@ -340,7 +340,7 @@ class Gallery:
         """Stored vectors (N, D) for these embedding ids, in the given order (current model version only)."""
         with self.db.read() as s:
             rows = dict(s.execute(select(Embedding.id, Embedding.vector).where(
-                Embedding.id.in_(list(embedding_ids)), Embedding.model_version_id == self.model_version_id)).tuples().all())
+                Embedding.id.in_(list(embedding_ids)), Embedding.model_version_id == self.model_version_id)).all())
         missing = [i for i in embedding_ids if i not in rows]
         if missing:
             raise StorageError(f"embeddings {missing[:5]} do not exist or belong to another model version")

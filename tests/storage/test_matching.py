@@ -1,0 +1,78 @@
+"""Open-set decisions, threshold calibration and per-track voting."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from storage.matching import Candidate, MatchResult, Thresholds, TrackVoter, calibrate_threshold, confidence_of
+from storage.matching import decide
+from tests.storage.conftest import people
+
+T = Thresholds(accept_distance=10.0, ambiguity_ratio=0.9)
+
+
+def cand(identity: int, distance: float) -> Candidate:
+    return Candidate(identity, f"p{identity}", distance, identity * 10)
+
+
+def test_decide_match_unknown_ambiguous() -> None:
+    assert decide((cand(1, 4.0), cand(2, 9.0)), T).decision == "match"
+    assert decide((cand(1, 4.0), cand(2, 9.0)), T).identity_id == 1
+    assert decide((cand(1, 11.0),), T).decision == "unknown"
+    amb = decide((cand(1, 8.0), cand(2, 8.5)), T)
+    assert amb.decision == "ambiguous" and amb.identity_id is None
+    assert decide((), T).decision == "unknown"
+    assert confidence_of(0.0, 10.0) == 1.0 and confidence_of(10.0, 10.0) == 0.5 and confidence_of(30, 10.0) == 0.0
+    with pytest.raises(ValueError):
+        Thresholds(accept_distance=0.0)
+
+
+def test_calibration_meets_the_false_accept_target_on_held_out_people() -> None:
+    _, x, y = people(40, 6, dim=96, spread=0.6, seed=1)
+    cal = calibrate_threshold(x[y < 30], y[y < 30], target_far=0.05)
+    assert cal.false_accept_rate <= 0.05 and cal.false_reject_rate < 0.05
+    # people never seen in calibration, probed against the calibration gallery, are rejected at that rate
+    d = np.linalg.norm(x[y >= 30][:, None, :] - x[y < 30][None, :, :], axis=2).min(axis=1)
+    assert np.mean(d <= cal.accept_distance) <= 0.1
+    with pytest.raises(ValueError, match="two labels"):
+        calibrate_threshold(x[:6], y[:6])
+
+
+def test_calibration_threshold_moves_with_the_target() -> None:
+    _, x, y = people(20, 5, dim=32, spread=2.0, seed=3)  # overlapping people: FAR and FRR trade off
+    loose = calibrate_threshold(x, y, target_far=0.3)
+    strict = calibrate_threshold(x, y, target_far=0.0)
+    assert strict.accept_distance < loose.accept_distance
+    assert strict.false_accept_rate == 0.0 and loose.false_accept_rate <= 0.3
+    assert strict.false_reject_rate >= loose.false_reject_rate
+
+
+def result(identity: int | None) -> MatchResult:
+    if identity is None:
+        return MatchResult("unknown", None, None, 20.0, 0.0, {}, ())
+    return MatchResult("match", identity, f"p{identity}", 3.0, 0.85, {}, ())
+
+
+def test_track_voter_takes_a_name_on_a_majority_and_does_not_flicker() -> None:
+    voter = TrackVoter(window=6, enter=0.6, keep=0.3, min_windows=3)
+    assert voter.update(1, result(7)).identity_id is None  # too few windows yet
+    voter.update(1, result(7))
+    assert voter.update(1, result(7)).identity_id == 7
+    sequence = [8, 7, None, 8, 7, 8]  # noisy single windows: the name stays
+    assert [voter.update(1, result(i)).identity_id for i in sequence] == [7] * 6
+    for _ in range(3):
+        state = voter.update(1, result(8))
+    assert state.identity_id == 8 and state.support == pytest.approx(5 / 6)
+    assert voter.update(2, result(7)).identity_id is None  # tracks are independent
+    voter.replace_identity(8, 9)
+    assert voter.current(1).identity_id == 9
+    voter.drop(1)
+    assert voter.current(1).identity_id is None and voter.current(1).windows == 0
+
+
+def test_track_voter_drops_a_name_when_its_support_fades() -> None:
+    voter = TrackVoter(window=5, enter=0.6, keep=0.3, min_windows=3)
+    for _ in range(5):
+        voter.update(1, result(3))
+    states = [voter.update(1, result(None)).identity_id for _ in range(5)]
+    assert states[:3] == [3, 3, 3] and states[-1] is None
