@@ -12,7 +12,9 @@ import sys
 logger = logging.getLogger(__name__)
 
 # "module:function" names, run in order; each takes no argument and returns a short status string.
-BUILDERS: tuple[str, ...] = ()
+BUILDERS: tuple[str, ...] = (
+    "capture.sources.synthetic:build_demo_recording",
+)
 
 
 def build_all() -> None:

@@ -1,0 +1,451 @@
+"""Intel RealSense: a live camera, recorded playback (.db3 and ROS 1 .bag) and a recorder, through pyrealsense2.
+
+Playback does not use `rs.pipeline`: its syncer repeats frames and only a `wait_for_frames` timeout tells the
+end. Instead the playback device's sensors are started with a callback (`set_real_time(False)`), which gives
+every recorded frame exactly once; the callback blocks on a small bounded queue, so a slow consumer slows the
+reader instead of losing frames. Color and depth are paired here by timestamp, and depth is mapped onto the
+color image in numpy (`align_depth_to_color`), since `rs.align` needs a frameset that only a syncer makes.
+
+A recording made by `RealSenseRecorder` has a JSON sidecar `<name>.db3.json` (frame count, duration, and the
+ground-truth skeletons when the frames carried any); playback attaches that truth to its frames by index.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import queue
+import threading
+import weakref
+from bisect import bisect_right
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pyrealsense2 as rs
+
+from capture.frames import FrameBundle, Intrinsics
+from capture.sources import Source, SourceError, check_seek_time
+from capture.sources.recording_meta import read_sidecar, sidecar_path, write_sidecar
+
+logger = logging.getLogger(__name__)
+
+RECORDING_SUFFIXES = (".db3", ".bag")
+_COLOR_FORMATS = {rs.format.bgr8: 3, rs.format.rgb8: 3, rs.format.bgra8: 4, rs.format.rgba8: 4}
+_POLL_S = 0.05
+_END_POLLS = 4  # consecutive empty polls with the player stopped before we call it the end of the file
+_MAX_WAITING = 30  # color frames held while waiting for depth; past that they go out without (depth lost)
+
+
+def _intrinsics(profile: rs.video_stream_profile) -> Intrinsics:
+    i = profile.get_intrinsics()
+    return Intrinsics(i.width, i.height, i.fx, i.fy, i.ppx, i.ppy)
+
+
+def open_realsense(argument: str = "", **options: Any) -> Source:
+    """`realsense` / `realsense:SERIAL` open a camera; `realsense:PATH` or a `.db3`/`.bag` path a recording."""
+    if argument.lower().endswith(RECORDING_SUFFIXES) or Path(argument).suffix:
+        return RealSensePlayback(argument, **options)
+    return RealSenseLive(argument or None, **options)
+
+
+def align_depth_to_color(depth_m: np.ndarray, depth_intr: Intrinsics, color_intr: Intrinsics,
+                         rotation: np.ndarray, translation_m: np.ndarray) -> np.ndarray:
+    """Re-project a depth image onto the color camera (what `rs.align` does, without distortion models).
+
+    Args:
+        depth_m: (Hd, Wd) float32 metres, 0 = no data.
+        rotation: (3, 3), translation_m: (3,) depth-to-color extrinsics (column-major rs order already undone).
+    Returns:
+        (Hc, Wc) float32 metres along the color camera's z; 0 where no depth pixel lands; the nearest wins.
+    """
+    same = (depth_intr == color_intr and np.allclose(rotation, np.eye(3)) and np.allclose(translation_m, 0))
+    if same:
+        return depth_m
+    v, u = np.nonzero(depth_m > 0)
+    pts = depth_intr.deproject(u, v, depth_m[v, u]) @ rotation.T + translation_m  # (N, 3) in the color camera
+    pts = pts[pts[:, 2] > 1e-6]
+    uv = np.round(color_intr.project(pts)).astype(np.int64)  # (N, 2)
+    uc, vc = uv[:, 0], uv[:, 1]
+    inside = (uc >= 0) & (uc < color_intr.width) & (vc >= 0) & (vc < color_intr.height)
+    flat = vc[inside] * color_intr.width + uc[inside]
+    zc = pts[inside, 2]
+    order = np.lexsort((zc, flat))  # by pixel, nearest first
+    first = np.unique(flat[order], return_index=True)[1]
+    out = np.zeros(color_intr.height * color_intr.width, dtype=np.float32)
+    out[flat[order][first]] = zc[order][first]
+    return out.reshape(color_intr.height, color_intr.width)
+
+
+def _color_to_bgr(frame: rs.video_frame) -> np.ndarray:
+    fmt = frame.get_profile().format()
+    data = np.asanyarray(frame.get_data())
+    if fmt == rs.format.bgr8:
+        return data.copy()
+    if fmt == rs.format.rgb8:
+        return np.ascontiguousarray(data[..., ::-1])
+    if fmt == rs.format.bgra8:
+        return np.ascontiguousarray(data[..., :3])
+    return np.ascontiguousarray(data[..., 2::-1])  # rgba8
+
+
+def _halt(stopping: threading.Event, sensors: tuple[rs.sensor, ...]) -> None:
+    """Release the SDK's reader thread from our callback and stop the sensors (errors: already stopped)."""
+    stopping.set()
+    for sensor in sensors:
+        try:
+            sensor.stop()
+        except RuntimeError:
+            pass
+
+
+class RealSenseLive(Source):
+    """A live camera through `rs.pipeline`, depth aligned to color by `rs.align`; frames may be dropped."""
+
+    def __init__(self, serial: str | None = None, *, width: int = 640, height: int = 480, fps: int = 30,
+                 timeout_s: float = 5.0) -> None:
+        """Raises SourceError when no camera (or not the asked serial) is attached or the mode is refused."""
+        context = rs.context()
+        found = [(d.get_info(rs.camera_info.name), d.get_info(rs.camera_info.serial_number))
+                 for d in context.query_devices()]
+        listing = ", ".join(f"{n} (serial {s})" for n, s in found) or "none"
+        if not found or (serial is not None and serial not in [s for _, s in found]):
+            wanted = f"RealSense camera with serial {serial}" if serial else "RealSense camera"
+            raise SourceError(
+                f"no {wanted} found; devices found: {listing}. Check the USB cable (use a USB 3 port and cable) "
+                f"and that no other program holds the camera, or open a recording (.db3 / .bag) instead")
+        config = rs.config()
+        if serial:
+            config.enable_device(serial)
+        config.enable_stream(rs.stream.depth, width, height, rs.format.z16, fps)
+        config.enable_stream(rs.stream.color, width, height, rs.format.bgr8, fps)
+        self._pipeline = rs.pipeline(context)
+        try:
+            profile = self._pipeline.start(config)
+        except RuntimeError as exc:
+            raise SourceError(f"RealSense {serial or found[0][1]}: cannot stream {width}x{height} at {fps} fps "
+                              f"({exc}); pick a resolution and frame rate the camera supports") from None
+        device = profile.get_device()
+        self._name = f"{device.get_info(rs.camera_info.name)} {device.get_info(rs.camera_info.serial_number)}"
+        self._depth_scale = device.first_depth_sensor().get_depth_scale()
+        self._intrinsics = _intrinsics(profile.get_stream(rs.stream.color).as_video_stream_profile())
+        self._align = rs.align(rs.stream.color)
+        self._fps, self._timeout_ms = float(fps), int(timeout_s * 1000)
+        self._index, self._t0_ms, self._closed = 0, None, False
+
+    name = property(lambda self: self._name)
+    is_live = property(lambda self: True)
+    has_depth = property(lambda self: True)
+    intrinsics = property(lambda self: self._intrinsics)
+    fps = property(lambda self: self._fps)
+
+    def __iter__(self) -> Iterator[FrameBundle]:
+        while not self._closed:
+            try:
+                frames = self._align.process(self._pipeline.wait_for_frames(self._timeout_ms))
+            except RuntimeError as exc:
+                raise SourceError(f"{self._name}: no frame within {self._timeout_ms / 1000:.1f} s ({exc}); "
+                                  f"check the USB cable and power") from None
+            color, depth = frames.get_color_frame(), frames.get_depth_frame()
+            if not color or not depth:
+                continue
+            self._t0_ms = color.get_timestamp() if self._t0_ms is None else self._t0_ms
+            depth_m = np.asanyarray(depth.get_data()).astype(np.float32) * np.float32(self._depth_scale)
+            yield FrameBundle(self._index, (color.get_timestamp() - self._t0_ms) / 1000.0,
+                              _color_to_bgr(color), depth_m, self._intrinsics, ())
+            self._index += 1
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._pipeline.stop()
+
+
+class RealSensePlayback(Source):
+    """A RealSense recording (.db3 or RealSense's ROS 1 .bag), every frame exactly once, no real-time pacing.
+
+    Frames are the color frames, each with the depth frame nearest in time (within `pair_tolerance_s`,
+    default half a color frame period; otherwise `depth_m` is None), mapped onto the color image.
+    `index` counts color frames from the start of the file; `timestamp_s` is from the first color frame.
+    """
+
+    def __init__(self, path: str | Path, *, pair_tolerance_s: float | None = None, queue_frames: int = 8) -> None:
+        """Raises SourceError for a missing, truncated or corrupt file, or one without color or depth."""
+        self._path = Path(path)
+        if not self._path.is_file():
+            raise SourceError(f"RealSense recording {self._path} does not exist; check the path")
+        if self._path.suffix.lower() not in RECORDING_SUFFIXES:
+            raise SourceError(f"{self._path}: a RealSense recording ends in .db3 or .bag")
+        try:
+            self._device = rs.context().load_device(str(self._path))
+        except RuntimeError as exc:
+            raise SourceError(f"{self._path}: the recording is truncated or corrupt ({exc}); record it again, or "
+                              f"open another copy") from None
+        self._player = self._device.as_playback()
+        self._player.set_real_time(False)
+        self._depth_sensor, self._depth_profile = self._find(rs.stream.depth, {rs.format.z16: 2})
+        self._color_sensor, self._color_profile = self._find(rs.stream.color, _COLOR_FORMATS)
+        self._depth_scale = np.float32(self._depth_sensor.as_depth_sensor().get_depth_scale())
+        self._color_intr = _intrinsics(self._color_profile)
+        self._depth_intr = _intrinsics(self._depth_profile)
+        self._rotation, self._translation = self._extrinsics()
+        self._fps = float(self._color_profile.fps())
+        self._tolerance_ms = 1000.0 * (pair_tolerance_s if pair_tolerance_s is not None else 0.5 / self._fps)
+        meta = read_sidecar(sidecar_path(self._path))
+        self._truth = meta.truth if meta else None
+        self._duration_s = meta.duration_s if meta else self._player.get_duration().total_seconds()
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_frames)
+        self._stopping = threading.Event()
+        self._streaming = self._closed = False
+        # A source left streaming at interpreter exit would have the SDK call into a dying interpreter (abort):
+        # the finalizer stops the sensors, also when nobody called close().
+        self._finalizer = weakref.finalize(self, _halt, self._stopping, (self._depth_sensor, self._color_sensor))
+        self._first: tuple[int, float] | None = None  # (frame number, timestamp ms) of the first color frame
+        self._positions: list[tuple[float, int]] = []  # (media time s, player position ns) of color frames seen
+        self._skip_before_s = 0.0
+        self._depths: list[tuple[float, np.ndarray]] = []  # (timestamp ms, Z16 pixels) waiting for a partner
+        self._colors: list[tuple[int, float, np.ndarray]] = []  # (frame number, timestamp ms, BGR) waiting
+
+    def _find(self, stream: rs.stream, formats: dict) -> tuple[rs.sensor, rs.video_stream_profile]:
+        for sensor in self._device.query_sensors():
+            for profile in sensor.get_stream_profiles():
+                if profile.stream_type() == stream and profile.format() in formats:
+                    return sensor, profile.as_video_stream_profile()
+        found = [str(p) for s in self._device.query_sensors() for p in s.get_stream_profiles()] or ["no streams"]
+        what = "depth (Z16)" if stream == rs.stream.depth else "color (RGB8/BGR8/RGBA8/BGRA8)"
+        raise SourceError(f"{self._path}: the recording has no {what} stream (it holds: {'; '.join(found)}); "
+                          f"skelwatch needs color and depth: record with both streams enabled")
+
+    def _extrinsics(self) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            ext = self._depth_profile.get_extrinsics_to(self._color_profile)
+        except RuntimeError:
+            logger.info("%s: no depth-to-color extrinsics stored; assuming the cameras coincide", self._path.name)
+            return np.eye(3), np.zeros(3)
+        return np.asarray(ext.rotation, dtype=np.float64).reshape(3, 3).T, np.asarray(ext.translation)
+
+    name = property(lambda self: self._path.name)
+    is_live = property(lambda self: False)
+    has_depth = property(lambda self: True)
+    intrinsics = property(lambda self: self._color_intr)
+    fps = property(lambda self: self._fps)
+    duration_s = property(lambda self: self._duration_s)
+    depth_scale_m = property(lambda self: float(self._depth_scale), doc="Metres per depth unit.")
+
+    def _on_frame(self, frame: rs.frame) -> None:
+        # Runs on the SDK's reader thread: copy the pixels out (the SDK reuses its frame pool) and wait for room.
+        is_depth = frame.get_profile().stream_type() == rs.stream.depth
+        video = frame.as_video_frame()
+        pixels = np.asanyarray(video.get_data()).copy() if is_depth else _color_to_bgr(video)
+        item = (is_depth, frame.get_frame_number(), frame.get_timestamp(), pixels, self._player.get_position())
+        while not self._stopping.is_set():
+            try:
+                self._queue.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def _start(self, position_ns: int) -> None:
+        # Paused while the sensors start: the reader would otherwise run ahead on the first sensor's stream,
+        # and the second sensor would miss the frames recorded before it started (seen on .bag files). The
+        # seek comes after the start: seeking before it was ignored (.db3) or replayed from 0 (.bag), measured.
+        self._player.pause()
+        for sensor, profile in ((self._depth_sensor, self._depth_profile), (self._color_sensor, self._color_profile)):
+            sensor.open(profile)
+            sensor.start(self._on_frame)
+        self._player.seek(datetime.timedelta(microseconds=position_ns // 1000))
+        self._player.resume()
+        self._streaming = True
+
+    def _stop(self) -> None:
+        if not self._streaming:
+            return
+        _halt(self._stopping, (self._depth_sensor, self._color_sensor))  # the player may have stopped them
+        for sensor in (self._depth_sensor, self._color_sensor):
+            sensor.close()
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._depths.clear()
+        self._colors.clear()
+        self._stopping.clear()
+        self._streaming = False
+
+    def seek(self, t_s: float) -> None:
+        """Go to the first color frame at or after `t_s` (exact: frames before it are read and skipped)."""
+        target = check_seek_time(self, t_s)
+        self._stop()
+        self._skip_before_s = target
+
+    def _resume_position(self) -> int:
+        # The player seeks by recording (wall-clock) time, not frame time: start from the last color frame
+        # already seen two frames before the target, or from the start.
+        k = bisect_right(self._positions, (self._skip_before_s - 2.0 / self._fps, float("inf")))
+        return self._positions[k - 1][1] if k > 0 else 0
+
+    def _frames_raw(self) -> Iterator[tuple]:
+        """Yield queued frames until the end of the file."""
+        idle = 0
+        while idle < _END_POLLS:
+            try:
+                item = self._queue.get(timeout=_POLL_S)
+            except queue.Empty:
+                stopped = self._player.current_status() == rs.playback_status.stopped
+                idle = idle + 1 if stopped else 0
+                continue
+            idle = 0
+            yield item
+
+    def __iter__(self) -> Iterator[FrameBundle]:
+        if self._closed:
+            raise SourceError(f"{self.name}: the source is closed; open the recording again")
+        if not self._streaming:
+            self._start(self._resume_position())
+        depths, colors = self._depths, self._colors  # kept on self: a new iteration resumes where one stopped
+        for is_depth, number, stamp_ms, pixels, position in self._frames_raw():
+            if is_depth:
+                depths.append((stamp_ms, pixels))
+            else:
+                colors.append((number, stamp_ms, pixels))
+                self._note_position(number, stamp_ms, position)
+            while colors and ((depths and depths[-1][0] >= colors[0][1]) or len(colors) > _MAX_WAITING):
+                yield from self._emit(colors.pop(0), depths)
+        while colors:
+            yield from self._emit(colors.pop(0), depths)
+        self._stop()
+        self._skip_before_s = float("inf")  # at the end: iterating again yields nothing until a seek
+
+    def _note_position(self, number: int, stamp_ms: float, position_ns: int) -> None:
+        if self._first is None:
+            self._first = (number, stamp_ms)
+        t_s = (stamp_ms - self._first[1]) / 1000.0
+        if not self._positions or t_s > self._positions[-1][0]:
+            self._positions.append((t_s, position_ns))
+
+    def _emit(self, color: tuple[int, float, np.ndarray], depths: list) -> Iterator[FrameBundle]:
+        number, stamp_ms, bgr = color
+        t_s = (stamp_ms - self._first[1]) / 1000.0
+        if t_s < self._skip_before_s - 1e-6:
+            return
+        best = min(range(len(depths)), key=lambda k: abs(depths[k][0] - stamp_ms), default=None)
+        depth_m = None
+        if best is not None and abs(depths[best][0] - stamp_ms) <= self._tolerance_ms:
+            raw = depths[best][1].astype(np.float32) * self._depth_scale
+            depth_m = align_depth_to_color(raw, self._depth_intr, self._color_intr, self._rotation,
+                                           self._translation)
+        del depths[: max(0, (best or 0))]  # older depth frames can no longer be the nearest
+        index = number - self._first[0]
+        truth = self._truth[index] if self._truth is not None and 0 <= index < len(self._truth) else ()
+        yield FrameBundle(index, t_s, bgr, depth_m, self._color_intr, truth)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._stop()
+            self._closed = True
+            self._device = self._player = None
+
+
+class RealSenseRecorder:
+    """Write `FrameBundle`s into a real RealSense `.db3` recording, through a software device and `rs.recorder`.
+
+    Two software sensors (Depth: Z16 with `depth_scale_m` metres per unit; Color: BGR8) with the bundle's
+    intrinsics and identity extrinsics between them. The SDK recorder only writes `.db3` names. On `close()`
+    a sidecar `<name>.db3.json` keeps what the images cannot: frame count, duration and any ground truth.
+    """
+
+    def __init__(self, path: str | Path, intrinsics: Intrinsics, fps: float, *, depth_scale_m: float = 0.001,
+                 device_name: str = "skelwatch software camera", serial: str = "0") -> None:
+        """Raises SourceError for a name not ending in .db3 or a folder that cannot be written."""
+        self._path = Path(path)
+        if self._path.suffix.lower() != ".db3":
+            raise SourceError(f"{self._path}: the RealSense recorder writes .db3 files only; name it *.db3")
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._path.unlink(missing_ok=True)
+        self._intr, self._fps, self._scale = intrinsics, float(fps), float(depth_scale_m)
+        self._device = rs.software_device()
+        self._device.register_info(rs.camera_info.name, device_name)
+        self._device.register_info(rs.camera_info.serial_number, serial)
+        depth_sensor, color_sensor = self._device.add_sensor("Depth"), self._device.add_sensor("Color")
+        depth_sensor.add_read_only_option(rs.option.depth_units, self._scale)
+        self._depth = self._add_stream(depth_sensor, rs.stream.depth, rs.format.z16, 2, uid=0)
+        self._color = self._add_stream(color_sensor, rs.stream.color, rs.format.bgr8, 3, uid=1)
+        identity = rs.extrinsics()
+        identity.rotation, identity.translation = [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], [0.0, 0.0, 0.0]
+        self._depth[1].register_extrinsics_to(self._color[1], identity)
+        try:
+            self._recorder = rs.recorder(str(self._path), self._device)
+        except RuntimeError as exc:
+            raise SourceError(f"{self._path}: cannot record here ({exc}); pick a writable folder") from None
+        self._queues = []
+        for sensor, profile in (self._depth, self._color):
+            sensor.open(profile)
+            self._queues.append(rs.frame_queue(4))
+            sensor.start(self._queues[-1])
+        self._truth: list[tuple] = []
+        self._last_t_s = 0.0
+        self._closed = False
+
+    def _add_stream(self, sensor: rs.software_sensor, stream: rs.stream, fmt: rs.format, bpp: int,
+                    uid: int) -> tuple[rs.software_sensor, rs.video_stream_profile]:
+        intr = rs.intrinsics()
+        intr.width, intr.height, intr.ppx, intr.ppy = self._intr.width, self._intr.height, self._intr.cx, self._intr.cy
+        intr.fx, intr.fy, intr.model, intr.coeffs = self._intr.fx, self._intr.fy, rs.distortion.none, [0.0] * 5
+        spec = rs.video_stream()
+        spec.type, spec.index, spec.uid, spec.fmt, spec.bpp = stream, 0, uid, fmt, bpp
+        spec.width, spec.height, spec.fps, spec.intrinsics = intr.width, intr.height, int(round(self._fps)), intr
+        return sensor, sensor.add_video_stream(spec).as_video_stream_profile()
+
+    def _submit(self, which: int, pixels: np.ndarray, bpp: int, number: int, t_s: float) -> None:
+        sensor, profile = (self._depth, self._color)[which]
+        frame = rs.software_video_frame()
+        frame.pixels, frame.bpp, frame.stride = pixels, bpp, pixels.shape[1] * bpp
+        frame.timestamp, frame.domain, frame.frame_number = t_s * 1000.0, rs.timestamp_domain.hardware_clock, number
+        frame.profile = profile
+        if which == 0:
+            frame.depth_units = self._scale
+        sensor.on_video_frame(frame)
+        self._queues[which].wait_for_frame(5000)  # the recorder has written it once the queue has it
+
+    def write(self, bundle: FrameBundle) -> None:
+        """Record one bundle (needs color (H, W, 3) uint8 BGR and depth_m (H, W) metres at the intrinsics' size).
+
+        Raises:
+            SourceError: a missing image, a size that differs from the recorder's intrinsics, or a closed recorder.
+        """
+        size = (self._intr.height, self._intr.width)
+        if self._closed:
+            raise SourceError(f"{self._path}: the recorder is closed; open a new RealSenseRecorder")
+        if bundle.color is None or bundle.depth_m is None or bundle.color.shape != (*size, 3) \
+                or bundle.depth_m.shape != size:
+            raise SourceError(f"{self._path}: frame {bundle.index} needs color {size[1]}x{size[0]}x3 and depth "
+                              f"{size[1]}x{size[0]} to be recorded; got color "
+                              f"{None if bundle.color is None else bundle.color.shape} and depth "
+                              f"{None if bundle.depth_m is None else bundle.depth_m.shape}")
+        depth = np.nan_to_num(bundle.depth_m, nan=0.0, posinf=0.0, neginf=0.0) / self._scale
+        depth_units = np.clip(np.round(depth), 0, 65535).astype(np.uint16)
+        number = len(self._truth)
+        self._submit(0, depth_units, 2, number, bundle.timestamp_s)
+        self._submit(1, np.ascontiguousarray(bundle.color, dtype=np.uint8), 3, number, bundle.timestamp_s)
+        self._truth.append(tuple(bundle.truth))
+        self._last_t_s = bundle.timestamp_s
+
+    @property
+    def frames_written(self) -> int:
+        return len(self._truth)
+
+    def close(self) -> None:
+        """Finish the .db3 (the recorder flushes when released) and write the sidecar."""
+        if self._closed:
+            return
+        self._closed = True
+        for sensor, _ in (self._depth, self._color):
+            sensor.stop()
+            sensor.close()
+        self._recorder = self._queues = None
+        self._device = None
+        duration = self._last_t_s + 1.0 / self._fps if self._truth else 0.0
+        write_sidecar(sidecar_path(self._path), self._fps, duration, self._truth)
+
+    def __enter__(self) -> "RealSenseRecorder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,58 @@
+"""A skeleton dataset replayed as frames with truth and no images."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from capture.sources import SourceError, open_source
+from capture.sources.skeleton_file import SkeletonFileSource
+from reid.datasets import load_dataset
+
+SPEC = "synthetic:ids=2,seqs=2,frames=20,seed=5"
+
+
+def test_sequential_plays_each_sequence_after_the_other_with_y_down():
+    dataset = load_dataset(SPEC)
+    with open_source("skeleton:" + SPEC, gap_s=0.5) as source:
+        assert not source.has_depth and source.intrinsics is None and not source.is_live
+        assert source.fps == pytest.approx(30.0)
+        frames = list(source)
+    gap = 15
+    lengths = [seq.num_frames for seq in dataset.sequences]  # repair may drop a frame or two
+    assert len(frames) == sum(lengths) + 3 * gap
+    assert [f.index for f in frames] == list(range(len(frames)))
+    assert all(f.color is None and f.depth_m is None for f in frames)
+    start = 0
+    for seq in dataset.sequences:
+        for t in (0, seq.num_frames - 1):
+            (truth,) = frames[start + t].truth
+            assert truth.identity == seq.identity
+            expected = seq.joints[t] * np.array([1.0, -1.0, 1.0], np.float32)
+            np.testing.assert_allclose(truth.joints, expected, atol=1e-6)
+        if start + seq.num_frames < len(frames):
+            assert frames[start + seq.num_frames].truth == ()  # the gap between people
+        start += seq.num_frames + gap
+    head_above_hip = [f.truth[0].joints[3, 1] < f.truth[0].joints[0, 1] for f in frames if f.truth]
+    assert all(head_above_hip)  # y points down in the camera frame
+
+
+def test_parallel_plays_all_at_once_side_by_side():
+    dataset = load_dataset(SPEC)
+    source = SkeletonFileSource(dataset, arrangement="parallel", spacing_m=2.0)
+    longest = max(seq.num_frames for seq in dataset.sequences)
+    assert source.num_frames == longest and source.duration_s == pytest.approx(longest / 30)
+    frame = source.frame(10)
+    assert [t.identity for t in frame.truth] == [s.identity for s in dataset.sequences]
+    shifts = [t.joints[0, 0] - s.joints[10, 0, 0] for t, s in zip(frame.truth, dataset.sequences)]
+    np.testing.assert_allclose(shifts, [-3.0, -1.0, 1.0, 3.0], atol=1e-5)
+    source.seek(0.5)
+    assert [f.index for f in source] == list(range(15, longest))
+
+
+def test_bad_dataset_and_arguments():
+    with pytest.raises(SourceError, match="skeleton source /no/such/folder"):
+        SkeletonFileSource("/no/such/folder")
+    with pytest.raises(SourceError, match="arrangement='zigzag'"):
+        SkeletonFileSource(SPEC, arrangement="zigzag")
+    with pytest.raises(SourceError, match="no sequence to play"):
+        SkeletonFileSource(SPEC, sequences=[7])
