@@ -14,7 +14,7 @@ differ in body proportions and in gait; sequences of one identity vary a little 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -286,7 +286,7 @@ def walk(params: BodyParams, seconds: float, fps: float, start_xyz: tuple[float,
 
 
 def add_sensor_noise(joints: np.ndarray, rng: np.random.Generator, *, noise_m: float = 0.01,
-                     bias_m: float = 0.006, drop_rate: float = 0.002, frame_drop_rate: float = 0.002) -> np.ndarray:
+                     bias_m: float = 0.008, drop_rate: float = 0.002, frame_drop_rate: float = 0.002) -> np.ndarray:
     """What a depth tracker adds: jitter and a per-recording joint bias (both doubled on hands, wrists and
     feet), and lost joints and frames.
 
@@ -321,50 +321,76 @@ def viewpoint_headings(count: int, rng: np.random.Generator, spread_rad: float =
     return np.pi + rng.uniform(-spread_rad, spread_rad, count)
 
 
+def limping(params: BodyParams, side: str = "right", severity: float = 0.4) -> BodyParams:
+    """The same body with a simulated limp: a shorter, stiffer swing on `side` and a slower cadence.
+
+    Like the UCalgary runs 3-6, the person is unchanged and only the gait differs, which makes a harder
+    "changed condition" probe. `severity` scales that side's hip, knee and arm amplitudes down by up to 40%.
+    Raises:
+        DatasetError: a side other than "left"/"right" or a severity outside [0, 0.8].
+    """
+    if side not in ("left", "right") or not 0.0 <= severity <= 0.8:
+        raise DatasetError(f"synthetic limp: side={side!r}, severity={severity}; use side 'left' or 'right' and "
+                           f"severity in [0, 0.8]")
+    # `asymmetry` scales the right side by (1 + asymmetry); a left limp shrinks the left side instead, which
+    # keeps the same left/right ratio relative to the right.
+    shift = -severity if side == "right" else severity / (1.0 - severity)
+    return replace(params, asymmetry=(1.0 + params.asymmetry) * (1.0 + shift) - 1.0,
+                   cadence_hz=params.cadence_hz * (1.0 - severity / 4.0))
+
+
 def make_dataset(n_identities: int = 20, sequences_per_identity: int = 6, frames: int = 120, seed: int = 0, *,
-                 fps: float = 30.0, noise_m: float = 0.01, bias_m: float = 0.006, drop_rate: float = 0.002,
-                 frame_drop_rate: float = 0.002, heading_spread_rad: float = 0.5,
+                 limp_sequences: int = 0, fps: float = 30.0, noise_m: float = 0.01, bias_m: float = 0.008,
+                 drop_rate: float = 0.002, frame_drop_rate: float = 0.002, heading_spread_rad: float = 0.5,
                  camera_height_m: float = DEFAULT_CAMERA_HEIGHT_M, centre_depth_m: float = 3.0) -> SkeletonDataset:
     """A labelled synthetic dataset in the canonical layout, deterministic for a seed.
 
     Every sequence walks a straight line through (0, floor, centre_depth_m) with a heading drawn around
     "towards the camera" (pi +- heading_spread_rad), then gets sensor noise and is repaired like a recording
     (the report counts what was interpolated or dropped). Probe set `normal`: gallery = the first half of each
-    identity's sequences, probe = the rest. Training = every sequence, without labels.
+    identity's sequences, probe = the rest. With `limp_sequences` > 0 each identity also walks that many times
+    with a limp (alternating right and left; condition "limp") and probe set `limp` matches those against
+    every normal sequence. Training = every sequence, without labels.
 
     Raises:
-        DatasetError: for fewer than 2 sequences per identity or frames < 1.
+        DatasetError: for fewer than 2 sequences per identity, frames < 1 or limp_sequences < 0.
     """
     if sequences_per_identity < 2:
         raise DatasetError(f"synthetic dataset: sequences_per_identity={sequences_per_identity}; need >= 2 "
                            f"(one for the gallery, one for the probe)")
-    if frames < 1:
-        raise DatasetError(f"synthetic dataset: frames={frames}; need >= 1")
+    if frames < 1 or limp_sequences < 0:
+        raise DatasetError(f"synthetic dataset: frames={frames}, limp_sequences={limp_sequences}; need frames >= 1 "
+                           f"and limp_sequences >= 0")
     rng = np.random.default_rng([seed, 1])
     report = RepairReport()
     sequences: list[Sequence] = []
-    gallery: list[int] = []
-    probe: list[int] = []
-    for params in make_identities(n_identities, seed):
-        headings = viewpoint_headings(sequences_per_identity, rng, heading_spread_rad)
-        for k, heading in enumerate(headings):
+    splits: dict[str, list[int]] = {"gallery": [], "probe": [], "limp": []}
+    noise = {"noise_m": noise_m, "bias_m": bias_m, "drop_rate": drop_rate, "frame_drop_rate": frame_drop_rate}
+    for person in make_identities(n_identities, seed):
+        count = sequences_per_identity + limp_sequences
+        for k, heading in enumerate(viewpoint_headings(count, rng, heading_spread_rad)):
+            is_limp = k >= sequences_per_identity
+            params = limping(person, ("right", "left")[k % 2]) if is_limp else person
             distance = params.speed_mps * frames / fps
             fwd = np.array([np.sin(heading), 0.0, np.cos(heading)])
             start = np.array([0.0, -camera_height_m, centre_depth_m]) - fwd * distance / 2.0
             clean = walk(params, frames / fps, fps, tuple(start), float(heading), rng)
-            noisy = add_sensor_noise(clean, rng, noise_m=noise_m, bias_m=bias_m, drop_rate=drop_rate,
-                                     frame_drop_rate=frame_drop_rate)
-            name = f"{params.identity}/seq{k}"
-            joints = repair_sequence(noisy, name, report, min_frames=1)
+            name = f"{person.identity}/seq{k}"
+            joints = repair_sequence(add_sensor_noise(clean, rng, **noise), name, report, min_frames=1)
             if joints is None:
                 continue
-            (gallery if k < sequences_per_identity // 2 else probe).append(len(sequences))
-            sequences.append(Sequence(joints, params.identity, name, "normal", fps))
+            split = "limp" if is_limp else ("gallery" if k < sequences_per_identity // 2 else "probe")
+            splits[split].append(len(sequences))
+            sequences.append(Sequence(joints, person.identity, name, "limp" if is_limp else "normal", fps))
     logger.debug("synthetic dataset: %s", report.summary())
+    probe_sets = [ProbeSet("normal", tuple(splits["probe"]), tuple(splits["gallery"]))]
+    if splits["limp"]:
+        probe_sets.append(ProbeSet("limp", tuple(splits["limp"]), tuple(sorted(splits["gallery"] + splits["probe"]))))
+    limp_text = f",limp={limp_sequences}" if limp_sequences else ""
     return SkeletonDataset(
-        name=f"synthetic(ids={n_identities},seqs={sequences_per_identity},seed={seed})", layout="kinect_v1",
-        sequences=sequences, probe_sets=[ProbeSet("normal", tuple(probe), tuple(gallery))],
-        train=tuple(range(len(sequences))), report=report)
+        name=f"synthetic(ids={n_identities},seqs={sequences_per_identity}{limp_text},seed={seed})",
+        layout="kinect_v1", sequences=sequences, probe_sets=probe_sets, train=tuple(range(len(sequences))),
+        report=report)
 
 
 class SceneTrack(NamedTuple):

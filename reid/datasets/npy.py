@@ -61,7 +61,8 @@ def detect(path: str | Path) -> bool:
 
 def _load_array(path: Path, allow_pickle: bool) -> np.ndarray:
     if not path.is_file():
-        raise DatasetError(f"npy: missing file {path}; expected the authors' preprocessed layout (reid/datasets/npy.py)")
+        raise DatasetError(f"npy: missing file {path}; expected the authors' preprocessed layout "
+                           f"(see reid/datasets/npy.py)")
     try:
         return np.load(path, allow_pickle=allow_pickle)
     except ValueError as exc:

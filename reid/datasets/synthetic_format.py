@@ -10,6 +10,7 @@ PREFIX = "synthetic"
 # Spec keys -> make_dataset arguments and their types.
 _KEYS: dict[str, tuple[str, type]] = {
     "ids": ("n_identities", int), "seqs": ("sequences_per_identity", int), "frames": ("frames", int),
+    "limp": ("limp_sequences", int),
     "seed": ("seed", int), "fps": ("fps", float), "noise_m": ("noise_m", float), "bias_m": ("bias_m", float),
     "drop_rate": ("drop_rate", float), "frame_drop_rate": ("frame_drop_rate", float),
     "heading_spread_rad": ("heading_spread_rad", float), "camera_height_m": ("camera_height_m", float),

@@ -147,6 +147,10 @@ def _probe_sets(runs: dict[tuple[str, int], int]) -> list[ProbeSet]:
     for name, gallery_runs, probe_runs in (("normal", (1,), (2,)), ("limp", (1, 2), (3, 4, 5, 6))):
         gallery = pick(gallery_runs)
         probe = pick(probe_runs, subjects_of(gallery_runs))
+        unmatched = subjects_of(probe_runs) - subjects_of(gallery_runs)
+        if unmatched:
+            logger.warning("ucalgary probe set %s: %s have no gallery run, so their probes are left out",
+                           name, ", ".join(sorted(unmatched)))
         if gallery and probe:
             out.append(ProbeSet(name, probe, gallery))
     return out

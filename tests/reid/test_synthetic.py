@@ -5,7 +5,7 @@ import pytest
 from reid.datasets import load_dataset
 from reid.errors import DatasetError
 from reid.skeleton import CANONICAL_JOINTS, root_centre
-from reid.synthetic import (DEFAULT_CAMERA_HEIGHT_M, add_sensor_noise, make_dataset, make_identities,
+from reid.synthetic import (DEFAULT_CAMERA_HEIGHT_M, add_sensor_noise, limping, make_dataset, make_identities,
                             scene_tracks, walk)
 
 J = {name: i for i, name in enumerate(CANONICAL_JOINTS)}
@@ -117,9 +117,10 @@ def test_noisy_dataset_keeps_identity_cues_but_naive_matching_is_not_perfect():
     assert set(ps.probe).isdisjoint(ps.gallery) and ds.train == tuple(range(40))
     labels = np.array([s.identity for s in ds.sequences])
     bones = np.array([bone_lengths(s.joints).mean(axis=0) for s in ds.sequences])
-    within = [np.abs(bones[i] - bones[j]).mean() for i in range(40) for j in range(i + 1, 40) if labels[i] == labels[j]]
-    between = [np.abs(bones[i] - bones[j]).mean() for i in range(40) for j in range(i + 1, 40) if labels[i] != labels[j]]
-    assert np.mean(within) < 0.5 * np.mean(between)
+    gaps = np.abs(bones[:, None] - bones[None]).mean(-1)  # (40, 40) mean bone-length difference
+    same = labels[:, None] == labels[None]
+    off_diagonal = ~np.eye(40, dtype=bool)
+    assert gaps[same & off_diagonal].mean() < 0.5 * gaps[~same].mean()
 
     def windows(indices):
         feats, ids = [], []
@@ -134,6 +135,36 @@ def test_noisy_dataset_keeps_identity_cues_but_naive_matching_is_not_perfect():
     nearest = ((probe[:, None] - gallery[None]) ** 2).sum(-1).argmin(1)
     rank1 = (gallery_ids[nearest] == probe_ids).mean()
     assert 0.2 < rank1 < 0.95  # far above chance (0.1), far from trivial
+
+
+def knee_swing_deg(joints: np.ndarray, side: str) -> float:
+    hip, knee, ankle = (joints[:, J[f"{name}{side}"]] for name in ("Hip", "Knee", "Ankle"))
+    thigh, shank = knee - hip, ankle - knee
+    cos = (thigh * shank).sum(1) / np.linalg.norm(thigh, axis=1) / np.linalg.norm(shank, axis=1)
+    return float(np.degrees(np.arccos(np.clip(cos, -1, 1))).max())
+
+
+def test_limp_shrinks_one_side_only():
+    person = make_identities(1, seed=6)[0]
+    normal = towards_camera(person, seed=1)
+    right, left = towards_camera(limping(person, "right"), seed=1), towards_camera(limping(person, "left"), seed=1)
+    np.testing.assert_allclose(bone_lengths(right).mean(0), bone_lengths(normal).mean(0), atol=1e-4)  # same body
+    ratio = {name: knee_swing_deg(j, "Right") / knee_swing_deg(j, "Left")
+             for name, j in (("normal", normal), ("right", right), ("left", left))}
+    assert ratio["right"] < 0.8 * ratio["normal"] and ratio["left"] > 1.2 * ratio["normal"]
+    assert limping(person).cadence_hz < person.cadence_hz
+    with pytest.raises(DatasetError, match="side='middle'"):
+        limping(person, "middle")
+
+
+def test_dataset_with_limp_sequences():
+    ds = make_dataset(3, 2, frames=30, seed=2, limp_sequences=2)
+    assert len(ds.sequences) == 12 and ds.name == "synthetic(ids=3,seqs=2,limp=2,seed=2)"
+    limp = ds.probe_set("limp")
+    assert {ds.sequences[i].condition for i in limp.probe} == {"limp"} and len(limp.probe) == 6
+    assert {ds.sequences[i].condition for i in limp.gallery} == {"normal"} and len(limp.gallery) == 6
+    plain = make_dataset(3, 2, frames=30, seed=2)
+    assert [p.name for p in plain.probe_sets] == ["normal"]
 
 
 def test_sensor_noise_is_counted_by_the_repair():
