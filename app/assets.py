@@ -13,6 +13,7 @@ logger = logging.getLogger(__name__)
 
 # "module:function" names, run in order; each takes no argument and returns a short status string.
 BUILDERS: tuple[str, ...] = (
+    "capture.pose.bundle:build_bundle",
     "capture.sources.synthetic:build_demo_recording",
 )
 

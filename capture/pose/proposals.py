@@ -1,0 +1,240 @@
+"""Person region proposals: where in the image to run the landmarker, one person per region.
+
+MediaPipe's own detector misses people under ~150 px tall (on vtest.avi, people 60-110 px tall, it finds at most
+2 of 3-8), so pose is top-down: a proposer names regions, the landmarker runs on each enlarged, upscaled crop.
+- `motion` (a fixed RGB camera): MOG2 background subtraction; foreground blobs of person size. A blob wider than
+  one person (a group walking together) is split by OpenCV's HOG people detector run on the upscaled blob, plus
+  person-wide windows across it, because HOG alone misses people under its 128 px window and partly hidden ones.
+- `depth` (a depth camera): pixels nearer than the learned depth background by a margin, cut at depth edges,
+  kept when the blob is person-sized in metres. Until a background is learned the whole image is proposed.
+- `none`: the whole image (close-up cameras, where people are large enough for MediaPipe's own detector).
+Every proposer sees every frame in order through `observe`, so its background stays current even on frames
+that are not estimated (warm-up, or a skipped frame under load).
+"""
+from __future__ import annotations
+
+import abc
+import logging
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from capture.frames import FrameBundle
+from capture.pose.bundle import PoseError
+
+logger = logging.getLogger(__name__)
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 pixels
+
+PERSON_ASPECT = 0.45  # a walking person's box width / height (labelled vtest people: 0.33-0.47)
+WINDOW_STRIDE = 0.2  # of the blob height, between person-wide windows across a wide blob
+HOG_PERSON_PX = 110.0  # HOG's 64x128 window holds a person about this tall: blobs are upscaled to it
+MAX_PROPOSALS = 32  # cap per frame, largest first, so a flickering background cannot stall the landmarker
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of (N, 4) and (M, 4) boxes -> (N, M)."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0.0, None), axis=-1)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=-1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=-1)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
+    """Greedy non-maximum suppression: indices kept, best score first."""
+    order = list(np.argsort(-np.asarray(scores), kind="stable"))
+    iou = box_iou(boxes, boxes)
+    keep: list[int] = []
+    for i in order:
+        if all(iou[i, k] < iou_threshold for k in keep):
+            keep.append(int(i))
+    return keep
+
+
+class Proposer(abc.ABC):
+    """Proposes person regions; `observe` every frame in order, `propose` on the frames to estimate."""
+
+    @abc.abstractmethod
+    def observe(self, frame: FrameBundle) -> None:
+        """Update the background model with this frame (no proposal)."""
+
+    @abc.abstractmethod
+    def propose(self, frame: FrameBundle) -> list[Box]:
+        """Person boxes in `frame` (observing it first if it was not observed yet)."""
+
+
+class WholeImageProposer(Proposer):
+    """The whole image as one region: MediaPipe's own detector finds the people (large people only)."""
+
+    def observe(self, frame: FrameBundle) -> None:
+        return None
+
+    def propose(self, frame: FrameBundle) -> list[Box]:
+        size = frame.size
+        return [] if size is None else [(0.0, 0.0, float(size[1]), float(size[0]))]
+
+
+def _blobs(mask: np.ndarray, min_height_px: float) -> list[tuple[int, int, int, int]]:
+    """Bounding boxes (x0, y0, x1, y1) of the connected components of `mask` at least `min_height_px` tall."""
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    out = []
+    for x, y, w, h, area in stats[1:]:
+        if h >= min_height_px and area >= 0.1 * min_height_px**2:
+            out.append((int(x), int(y), int(x + w), int(y + h)))
+    return out
+
+
+def _largest_first(boxes: list[Box]) -> list[Box]:
+    boxes = sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+    if len(boxes) > MAX_PROPOSALS:
+        logger.debug("%d proposals, keeping the %d largest", len(boxes), MAX_PROPOSALS)
+    return boxes[:MAX_PROPOSALS]
+
+
+class MotionProposer(Proposer):
+    """Moving foreground (MOG2) split into people with HOG and person-wide windows; for a fixed RGB camera.
+
+    Args:
+        min_person_px: shortest blob proposed (pixels).
+        history_frames: MOG2 history: a person standing still this many frames fades into the background.
+        var_threshold: MOG2 squared Mahalanobis distance for foreground.
+    """
+
+    def __init__(self, min_person_px: float = 40.0, *, history_frames: int = 300, var_threshold: float = 25.0):
+        self.min_person_px = float(min_person_px)
+        self._mog = cv2.createBackgroundSubtractorMOG2(history=history_frames, varThreshold=var_threshold,
+                                                       detectShadows=True)
+        self._hog = cv2.HOGDescriptor()
+        self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        self._mask: np.ndarray | None = None
+        self._observed_index: int | None = None
+
+    def observe(self, frame: FrameBundle) -> None:
+        if frame.color is None:
+            raise PoseError(f"frame {frame.index} has no color image; the motion proposer needs one")
+        fg = self._mog.apply(frame.color)
+        mask = (fg == 255).astype(np.uint8)  # 127 marks shadows: a shadow is not a person
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        # A tall closing kernel rejoins a body split at the belt or the knees (clothing matching the ground).
+        self._mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((11, 5), np.uint8))
+        self._observed_index = frame.index
+
+    def propose(self, frame: FrameBundle) -> list[Box]:
+        if self._observed_index != frame.index or self._mask is None:
+            self.observe(frame)
+        boxes: list[Box] = []
+        for x0, y0, x1, y1 in _blobs(self._mask, self.min_person_px):
+            h, w = y1 - y0, x1 - x0
+            if w <= 1.35 * PERSON_ASPECT * h:
+                boxes.append((float(x0), float(y0), float(x1), float(y1)))
+                continue
+            boxes += self._hog_people(frame.color, (x0, y0, x1, y1))
+            width = PERSON_ASPECT * h
+            steps = int(np.ceil((w - width) / (WINDOW_STRIDE * h))) + 1
+            for k in range(steps):
+                left = x0 + min(k * WINDOW_STRIDE * h, w - width)
+                boxes.append((float(left), float(y0), float(left + width), float(y1)))
+        return _largest_first(boxes)
+
+    def _hog_people(self, image: np.ndarray, blob: tuple[int, int, int, int]) -> list[Box]:
+        """HOG people in the neighbourhood of a wide blob, upscaled so a blob-tall person fills the window."""
+        x0, y0, x1, y1 = blob
+        h = y1 - y0
+        scale = max(1.0, HOG_PERSON_PX / h)
+        rx0, ry0 = max(0, int(x0 - 0.3 * h)), max(0, int(y0 - 0.25 * h))
+        rx1, ry1 = min(image.shape[1], int(x1 + 0.3 * h)), min(image.shape[0], int(y1 + 0.25 * h))
+        roi = cv2.resize(image[ry0:ry1, rx0:rx1], None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+        if roi.shape[0] < 128 or roi.shape[1] < 64:
+            return []
+        rects, _ = self._hog.detectMultiScale(roi, winStride=(4, 4), padding=(8, 8), scale=1.05)
+        out = []
+        for x, y, w, hh in np.asarray(rects).reshape(-1, 4):
+            # The default HOG window holds a person in its central ~80 % of height with margins around.
+            cx, cy, height = rx0 + (x + w / 2) / scale, ry0 + (y + hh / 2) / scale, 0.8 * hh / scale
+            out.append((cx - PERSON_ASPECT * height / 2, cy - height / 2, cx + PERSON_ASPECT * height / 2,
+                        cy + height / 2))
+        return out
+
+
+class DepthProposer(Proposer):
+    """Foreground in depth: nearer than the farthest depth seen at that pixel, person-sized in metres.
+
+    Args:
+        min_person_px: shortest blob proposed (pixels).
+        margin_m: how much nearer than the background a pixel must be to count as foreground.
+        edge_m: a depth step between neighbouring pixels larger than this separates two blobs.
+        height_range_m: metric height a blob must have to be a person (a child to a tall adult, or a torso).
+        forget_per_frame: how fast the background moves toward a nearer stable value (a moved chair).
+    """
+
+    def __init__(self, min_person_px: float = 40.0, *, margin_m: float = 0.15, edge_m: float = 0.10,
+                 height_range_m: tuple[float, float] = (0.7, 2.4), forget_per_frame: float = 0.002):
+        self.min_person_px = float(min_person_px)
+        self.margin_m = margin_m
+        self.edge_m = edge_m
+        self.height_range_m = height_range_m
+        self.forget_per_frame = forget_per_frame
+        self._background: np.ndarray | None = None  # (H, W) farthest depth seen, 0 = never seen
+        self._frames_seen = 0
+        self._observed_index: int | None = None
+        self._last_depth: np.ndarray | None = None
+
+    def observe(self, frame: FrameBundle) -> None:
+        if frame.depth_m is None:
+            raise PoseError(f"frame {frame.index} has no depth image; use the motion proposer for RGB sources")
+        depth = np.where(np.isfinite(frame.depth_m), frame.depth_m, 0.0).astype(np.float32)
+        if self._background is None or self._background.shape != depth.shape:
+            self._background = np.zeros_like(depth)
+            self._frames_seen = 0
+        bg = self._background
+        valid = depth > 0
+        farther = valid & (depth > bg)
+        bg[farther] = depth[farther]
+        nearer = valid & ~farther
+        bg[nearer] -= (bg[nearer] - depth[nearer]) * self.forget_per_frame
+        self._frames_seen += 1
+        self._last_depth = depth
+        self._observed_index = frame.index
+
+    def propose(self, frame: FrameBundle) -> list[Box]:
+        # The background before this frame: a person standing still from the first frame is not foreground.
+        background = None if self._background is None else self._background.copy()
+        seen = self._frames_seen
+        self.observe(frame)
+        if background is None or seen == 0:
+            return WholeImageProposer().propose(frame)
+        depth = self._last_depth
+        fg = (depth > 0) & (background > 0) & (background - depth > self.margin_m)
+        gy, gx = np.gradient(depth)
+        fg &= np.hypot(gx, gy) < self.edge_m  # cut at depth steps: a person in front of another splits off
+        fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        fy = frame.intrinsics.fy if frame.intrinsics is not None else None
+        boxes: list[Box] = []
+        for x0, y0, x1, y1 in _blobs(fg, self.min_person_px):
+            if fy is not None:
+                z = float(np.median(depth[y0:y1, x0:x1][fg[y0:y1, x0:x1] > 0]))
+                height_m = (y1 - y0) * z / fy
+                if not self.height_range_m[0] <= height_m <= self.height_range_m[1]:
+                    continue
+            boxes.append((float(x0), float(y0), float(x1), float(y1)))
+        return _largest_first(boxes)
+
+
+PROPOSERS: dict[str, Callable[..., Proposer]] = {
+    "motion": MotionProposer,
+    "depth": DepthProposer,
+    "none": lambda min_person_px=0.0: WholeImageProposer(),
+}
+
+
+def make_proposer(name: str, min_person_px: float) -> Proposer:
+    """A proposer by name; the error lists the valid names (`auto` is resolved per frame by the estimator)."""
+    try:
+        factory = PROPOSERS[name]
+    except KeyError:
+        raise PoseError(f"unknown proposer {name!r}; valid: auto, {', '.join(PROPOSERS)}") from None
+    return factory(min_person_px=min_person_px)
