@@ -89,37 +89,38 @@ class ConstantVelocityFilter(MotionFilter):
     def __init__(self, centre: np.ndarray, timestamp_s: float, measurement_noise_m: float,
                  acceleration_noise_mps2: float) -> None:
         super().__init__(centre, timestamp_s, measurement_noise_m, acceleration_noise_mps2)
-        self._x = np.array([centre, np.zeros(3)], dtype=np.float64)  # (2, 3): position row, velocity row
-        self._p = np.array([[self._r2, 0.0], [0.0, self.INITIAL_SPEED_STD_MPS ** 2]])  # (2, 2)
+        self._pos = np.array(centre, dtype=np.float64)  # (3,)
+        self._vel = np.zeros(3)  # (3,)
+        # The shared covariance as Python floats: numpy's per-call overhead dominates on 2x2 matrices.
+        self._p00, self._p01, self._p11 = self._r2, 0.0, self.INITIAL_SPEED_STD_MPS ** 2
 
     def predict_to(self, timestamp_s: float) -> None:
         dt = timestamp_s - self._t
         if dt <= 0.0:
             return
         self._t = timestamp_s
-        self._x[0] += dt * self._x[1]
-        (p00, p01), (_, p11) = self._p
-        q = self._q
-        self._p = np.array([
-            [p00 + 2 * dt * p01 + dt * dt * p11 + q * dt ** 3 / 3, p01 + dt * p11 + q * dt ** 2 / 2],
-            [p01 + dt * p11 + q * dt ** 2 / 2, p11 + q * dt]])
+        self._pos = self._pos + dt * self._vel
+        p00, p01, p11, q = self._p00, self._p01, self._p11, self._q
+        self._p00 = p00 + 2.0 * dt * p01 + dt * dt * p11 + q * dt ** 3 / 3.0
+        self._p01 = p01 + dt * p11 + q * dt * dt / 2.0
+        self._p11 = p11 + q * dt
 
     def update(self, centre: np.ndarray) -> None:
-        (p00, p01), (_, p11) = self._p
+        p00, p01, p11 = self._p00, self._p01, self._p11
         s = p00 + self._r2
         k0, k1 = p00 / s, p01 / s
-        innovation = centre - self._x[0]
-        self._x[0] += k0 * innovation
-        self._x[1] += k1 * innovation
-        self._p = np.array([[p00 - k0 * p00, p01 - k0 * p01], [p01 - k0 * p01, p11 - k1 * p01]])
+        innovation = centre - self._pos
+        self._pos = self._pos + k0 * innovation
+        self._vel = self._vel + k1 * innovation
+        self._p00, self._p01, self._p11 = p00 - k0 * p00, p01 - k0 * p01, p11 - k1 * p01
 
     @property
     def position(self) -> np.ndarray:
-        return self._x[0]
+        return self._pos
 
     @property
     def variance(self) -> float:
-        return float(self._p[0, 0] + self._r2)
+        return self._p00 + self._r2
 
 
 class StaticFilter(MotionFilter):
@@ -238,28 +239,31 @@ class Track:
     candidates: tuple[int, ...] = ()  # lost tracks this tentative track may turn out to be
 
 
-def body_centre(joints: np.ndarray, confidence: np.ndarray, min_confidence: float) -> np.ndarray | None:
-    """Mean of the confident, finite torso joints, else of all confident finite joints; None if there are none.
+_TORSO_MASK = np.isin(np.arange(20), TORSO_JOINTS)  # (20,)
 
+
+def body_centres(joints: np.ndarray, confidence: np.ndarray, min_confidence: float) -> np.ndarray:
+    """Per skeleton, the mean of its confident finite torso joints, else of all its confident finite joints.
+
+    Batched over skeletons: one skeleton at a time costs ~10x more in numpy call overhead.
     Args:
-        joints: (20, 3) canonical joints, metres.  confidence: (20,) in [0, 1].
+        joints: (M, 20, 3) canonical joints, metres.  confidence: (M, 20) in [0, 1].
     Returns:
-        (3,) float64 centre, or None.
+        (M, 3) float64 centres; a row is NaN for a skeleton without any confident finite joint.
     """
-    usable = (confidence >= min_confidence) & np.isfinite(joints).all(axis=1)  # (20,)
-    torso = list(TORSO_JOINTS)
-    if usable[torso].any():
-        return joints[torso][usable[torso]].mean(axis=0, dtype=np.float64)
-    if usable.any():
-        return joints[usable].mean(axis=0, dtype=np.float64)
-    return None
+    usable = (confidence >= min_confidence) & np.isfinite(joints).all(axis=2)  # (M, 20)
+    torso = usable & _TORSO_MASK
+    weight = np.where(torso.any(axis=1, keepdims=True), torso, usable).astype(np.float64)  # (M, 20)
+    total = np.einsum("mj,mjd->md", weight, np.where(usable[..., None], joints, 0.0))  # (M, 3)
+    count = weight.sum(axis=1, keepdims=True)
+    return np.divide(total, count, out=np.full_like(total, np.nan), where=count > 0)
 
 
 def bone_lengths(joints: np.ndarray, confidence: np.ndarray, min_confidence: float) -> np.ndarray:
-    """(B,) lengths of `BONES` in metres; NaN where an end joint is unsure or not finite."""
-    ends = joints[BONES]  # (B, 2, 3)
-    sure = (confidence[BONES] >= min_confidence).all(axis=1)
-    lengths = np.linalg.norm(ends[:, 0] - ends[:, 1], axis=1)
+    """(M, 20, 3), (M, 20) -> (M, B) lengths of `BONES` in metres; NaN where an end is unsure or not finite."""
+    ends = joints[:, BONES]  # (M, B, 2, 3)
+    sure = (confidence[:, BONES] >= min_confidence).all(axis=2)  # (M, B)
+    lengths = np.linalg.norm(ends[:, :, 0] - ends[:, :, 1], axis=2)
     return np.where(sure, lengths, np.nan)
 
 
@@ -372,16 +376,17 @@ class Tracker:
         return self._advance(t, assigned)
 
     def _measure(self, skeletons: list[Skeleton3D]) -> tuple[list[Skeleton3D], np.ndarray, np.ndarray]:
-        dets, centres, bones = [], [], []
-        for skel in skeletons:
-            centre = body_centre(skel.joints, skel.confidence, self.min_joint_confidence)
-            if centre is None:
-                logger.debug("frame %d: skeleton without a confident finite joint skipped", skel.frame_index)
-                continue
-            dets.append(skel)
-            centres.append(centre)
-            bones.append(bone_lengths(skel.joints, skel.confidence, self.min_joint_confidence))
-        return dets, np.reshape(centres, (-1, 3)), np.reshape(bones, (-1, len(BONES)))
+        """The skeletons that have a body centre, their (M, 3) centres and (M, B) bone lengths."""
+        if not skeletons:
+            return [], np.zeros((0, 3)), np.zeros((0, len(BONES)))
+        joints = np.stack([s.joints for s in skeletons])  # (M, 20, 3)
+        conf = np.stack([s.confidence for s in skeletons])  # (M, 20)
+        centres = body_centres(joints, conf, self.min_joint_confidence)
+        bones = bone_lengths(joints, conf, self.min_joint_confidence)
+        keep = np.isfinite(centres[:, 0])
+        if not keep.all():
+            logger.debug("%d skeleton(s) without a confident finite joint skipped", int((~keep).sum()))
+        return [s for s, k in zip(skeletons, keep) if k], centres[keep], bones[keep]
 
     def _assign(self, active: list[Track], centres: np.ndarray, bones: np.ndarray,
                 t: float) -> list[tuple[int, int]]:
@@ -408,11 +413,8 @@ class Tracker:
         track.centre = centre
         track.last_seen_s = t
         track.hits += 1
-        known = np.isfinite(bones)
-        fresh = ~np.isfinite(track.bones) & known
-        track.bones = np.where(fresh, bones, track.bones)
-        blend = known & ~fresh
-        track.bones[blend] += _BONE_SMOOTHING * (bones[blend] - track.bones[blend])
+        np.copyto(track.bones, bones, where=np.isnan(track.bones))  # first sight of a bone
+        track.bones += _BONE_SMOOTHING * np.nan_to_num(bones - track.bones)  # a bone not seen now: unchanged
         track.history.append((t, skel))
         while track.history and track.history[0][0] < t - self.history_s:
             track.history.popleft()
