@@ -6,8 +6,9 @@ sequences one after another with `gap_s` of empty frames between them (so a trac
 next person appears); `"parallel"` plays them all at once from frame 0, each shifted sideways by `spacing_m`
 so they do not overlap.
 
-Dataset files are Kinect-style (x right, y up, z forward); the capture camera frame is y down, so y is negated
-(`flip_y=True`), as the synthetic scene does.
+Dataset skeletons are in skeleton space (Kinect camera space: y up, z forward); the capture camera frame is y
+down. They enter it through `to_camera_frame` (the half turn (x, y, z) -> (-x, -y, z), the inverse of
+`capture.buffer.camera_to_model`), so the window buffer hands the encoder exactly the dataset's numbers.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from capture.frames import FrameBundle, TruthSkeleton
 from capture.sources import Source, SourceError, check_seek_time
+from capture.sources.synthetic import to_camera_frame
 from reid.datasets import SkeletonDataset, load_dataset
 from reid.errors import DatasetError
 from reid.skeleton import to_canonical
@@ -32,7 +34,7 @@ class SkeletonFileSource(Source):
 
     def __init__(self, dataset: str | Path | SkeletonDataset, *, format: str | None = None,
                  arrangement: str = "sequential", sequences: list[int] | None = None, fps: float | None = None,
-                 gap_s: float = 1.0, spacing_m: float = 1.5, flip_y: bool = True, **load_options: Any) -> None:
+                 gap_s: float = 1.0, spacing_m: float = 1.5, **load_options: Any) -> None:
         """
         Args:
             dataset: a loaded dataset, or a path/spec for `load_dataset` (with `format` and `load_options`).
@@ -57,13 +59,12 @@ class SkeletonFileSource(Source):
                               f"{len(data.sequences)}); give indices in [0, {len(data.sequences) - 1}]")
         self._name = f"skeletons:{data.name}"
         self._fps = float(fps or data.sequences[chosen[0]].fps)
-        sign = np.array([1.0, -1.0 if flip_y else 1.0, 1.0], dtype=np.float32)
         # (start frame, identity, (T, 20, 3) camera-frame joints) per sequence played.
         self._plays: list[tuple[int, str, np.ndarray]] = []
         start, gap = 0, int(round(gap_s * self._fps))
         for slot, i in enumerate(chosen):
             seq = data.sequences[i]
-            joints = to_canonical(seq.joints, data.layout, seq.name) * sign
+            joints = to_camera_frame(to_canonical(seq.joints, data.layout, seq.name))
             if arrangement == "parallel":
                 joints = joints + np.array([(slot - (len(chosen) - 1) / 2.0) * spacing_m, 0.0, 0.0], np.float32)
                 self._plays.append((0, seq.identity, joints))

@@ -6,9 +6,13 @@ along its bones plus spheres for the head and hands, ray-cast per pixel and z-bu
 skeletons (with `truth_noise_m` of jitter, as a depth tracker would give) of the people whose hip centre is
 in view: rendered bodies are not people to MediaPipe, so the synthetic scene hands its skeletons to the tracker.
 
-Coordinates: `reid.synthetic` is Kinect-style (x right, y UP, z forward); the capture camera frame is the
-RealSense one (x right, y DOWN, z forward). The renderer flips y once (`to_camera_frame`), and `truth` is in
-the camera frame like every other skeleton from capture/.
+Coordinates: `reid.synthetic` works in skeleton space (y UP, z forward; its x is documented as "camera's
+right"); the capture camera frame is the RealSense one (x right, y DOWN, z forward). `to_camera_frame` is the
+exact inverse of `capture.buffer.camera_to_model`, the half turn (x, y, z) -> (-x, -y, z), so a walker that
+reaches the encoder through tracking and the window buffer has exactly the numbers `reid.synthetic` made (what
+training and offline evaluation see). The price: the rendered image is the mirror image of reid.synthetic's
+"x right" description (a walker at x > 0 there is drawn left of centre). Flipping y alone would keep the
+picture but hand the encoder mirrored bodies. `truth` is in the camera frame like every skeleton from capture/.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from capture.buffer import camera_to_model
 from capture.frames import FrameBundle, Intrinsics, TruthSkeleton
 from capture.sources import Source, SourceError, check_seek_time
 from reid.synthetic import DEFAULT_CAMERA_HEIGHT_M, SceneTrack, add_sensor_noise, make_identities, scene_tracks
@@ -52,11 +57,12 @@ def default_intrinsics(width: int = 640, height: int = 480, hfov_deg: float = 80
     return Intrinsics(width, height, float(f), float(f), (width - 1) / 2.0, (height - 1) / 2.0)
 
 
-def to_camera_frame(joints_y_up: np.ndarray) -> np.ndarray:
-    """Kinect-style (y up) to camera frame (y down): negate y. (..., 3) -> (..., 3) float32."""
-    out = np.array(joints_y_up, dtype=np.float32)
-    out[..., 1] *= -1.0
-    return out
+def to_camera_frame(joints: np.ndarray) -> np.ndarray:
+    """Skeleton space (y up) to the camera frame (y down): (..., 3) -> (..., 3) float32, a new array.
+
+    The half turn about the optical axis is its own inverse, so this is `capture.buffer.camera_to_model`.
+    """
+    return camera_to_model(joints)
 
 
 class SceneRenderer:
@@ -158,13 +164,14 @@ class SyntheticScene(Source):
 
     def __init__(self, n_people: int = DEMO_PEOPLE, seconds: float = DEMO_SECONDS, fps: float = DEMO_FPS,
                  seed: int = DEMO_SEED, *, visits: int = 2, width: int = 640, height: int = 480,
-                 hfov_deg: float = 80.0, truth_noise_m: float = 0.01,
+                 hfov_deg: float = 80.0, truth_noise_m: float = 0.01, truth_bias_m: float = 0.008,
                  camera_height_m: float = DEFAULT_CAMERA_HEIGHT_M,
                  room: tuple[float, float, float, float] = (-2.0, 2.0, 1.8, 6.0)) -> None:
         """
         Args:
             n_people: identities; visits: how many times each crosses the room (once per equal segment).
-            truth_noise_m: jitter on the skeletons handed over in `truth` (the render uses the clean ones).
+            truth_noise_m, truth_bias_m: per-frame jitter and per-visit joint offset on the skeletons handed over in
+                `truth` (`reid.synthetic.add_sensor_noise`; the render uses the clean ones).
             room: floor rectangle (x_min, x_max, z_min, z_max), metres, where people walk.
         Raises:
             SourceError: a non-positive duration or frame rate, or visits < 1 (DatasetError for a bad room).
@@ -185,7 +192,8 @@ class SyntheticScene(Source):
             for track in scene_tracks(n_people, segment / fps, fps, room, seed + 1000 * visit,
                                       camera_height_m=camera_height_m, identities=people):
                 clean = to_camera_frame(track.joints)
-                noisy = add_sensor_noise(clean, rng, noise_m=truth_noise_m, drop_rate=0.0, frame_drop_rate=0.0)
+                noisy = add_sensor_noise(clean, rng, noise_m=truth_noise_m, bias_m=truth_bias_m, drop_rate=0.0,
+                                         frame_drop_rate=0.0)
                 moved = SceneTrack(track.identity, track.start_frame + visit * segment, track.joints)
                 self._tracks.append((slots[track.identity], moved, clean, noisy))
         self._next = 0

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 
 import capture.sources.synthetic as synthetic
+from capture.buffer import camera_to_model
 from capture.sources import SourceError, open_source
 from capture.sources.realsense import RealSensePlayback
 from capture.sources.synthetic import SHIRT_COLORS_BGR, SceneRenderer, default_intrinsics, to_camera_frame
 from reid.skeleton import CANONICAL_JOINTS
-from reid.synthetic import make_identities, walk
+from reid.synthetic import make_identities, scene_tracks, walk
 
 HIP, HEAD = CANONICAL_JOINTS.index("HipCenter"), CANONICAL_JOINTS.index("Head")
 
@@ -77,3 +78,19 @@ def test_build_demo_recording_writes_once_and_plays_with_truth(tmp_path, monkeyp
         frames = list(source)
     assert len(frames) == int(synthetic.DEMO_FPS)
     assert any(f.truth for f in frames)
+
+
+def test_truth_reaches_the_encoder_convention_unchanged():
+    """Without noise, the window buffer's camera_to_model gives back exactly reid.synthetic's joints."""
+    room = (-2.0, 2.0, 1.8, 6.0)
+    scene = synthetic.SyntheticScene(2, 3.0, 10.0, seed=4, visits=1, truth_noise_m=0.0,
+                                      truth_bias_m=0.0, room=room)
+    tracks = scene_tracks(2, 3.0, 10.0, room, 4, identities=make_identities(2, 4))
+    checked = 0
+    for bundle in scene:
+        for truth in bundle.truth:
+            track = next(t for t in tracks if t.identity == truth.identity)
+            want = track.joints[bundle.index - track.start_frame]
+            np.testing.assert_allclose(camera_to_model(truth.joints), want, atol=1e-6)
+            checked += 1
+    assert checked > 10
