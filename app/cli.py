@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.replay",
     "app.commands.run",
     "app.commands.gallery",
+    "app.commands.gui",
 )
 
 
@@ -40,12 +41,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _default_to_gui(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
-    """Insert `gui` when no command is named, so `main.py --screenshot F` means `main.py gui --screenshot F`."""
-    known, extra = parser.parse_known_args(argv)
-    if known.command is not None:
-        return argv
-    head = argv[: len(argv) - len(extra)] if extra and argv[-len(extra):] == extra else [a for a in argv if a not in extra]
-    return [*head, "gui", *extra]
+    """Insert `gui` when no command is named, so `main.py --screenshot F` means `main.py gui --screenshot F`.
+
+    The global options come first; the first token that is neither a global option nor its value is either a
+    command (argv is left alone) or the start of the gui's own options (`gui` goes in front of it).
+    """
+    commands = {name for action in parser._subparsers._group_actions for name in action.choices}  # type: ignore[union-attr]
+    takes_value = {opt for action in parser._actions if action.option_strings and action.nargs != 0
+                   for opt in action.option_strings}
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token in commands:
+            return argv
+        if token.split("=", 1)[0] in takes_value:
+            i += 1 if "=" in token else 2
+            continue
+        break
+    return [*argv[:i], "gui", *argv[i:]]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,1 +1,1 @@
-"""The PySide6 desktop GUI. Widgets only: it computes nothing and talks to app/ through signals."""
+"""The PySide6 desktop GUI: widgets, Qt models and views over the plain state and events of app/."""

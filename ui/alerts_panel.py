@@ -1,0 +1,70 @@
+"""The alerts panel: each alert with its media time, identity, rule and snapshot; double-click jumps there."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout, QWidget
+
+from app.events import AlertEvent
+from ui.models import AlertListModel
+
+
+class AlertsPanel(QWidget):
+    """Alert list + snapshot of the selected one. `jump_requested(AlertEvent)` to replay that moment."""
+
+    jump_requested = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = AlertListModel()
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.snapshot = QLabel("No alert selected")
+        self.snapshot.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.snapshot.setMinimumHeight(160)
+        self.jump = QPushButton("Jump to this moment in replay")
+        self.jump.setEnabled(False)
+        self.hint = QLabel("Alerts fire for watchlisted identities and the alert rules in the database "
+                           "(python main.py gallery --help).")
+        self.hint.setWordWrap(True)
+        self.hint.setObjectName("hint")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        for w in (self.table, self.snapshot, self.jump, self.hint):
+            layout.addWidget(w)
+        self.table.selectionModel().selectionChanged.connect(self._on_selection)
+        self.table.doubleClicked.connect(lambda _: self._jump())
+        self.jump.clicked.connect(self._jump)
+
+    def add(self, event: AlertEvent) -> None:
+        self.model.add(event)
+
+    def clear(self) -> None:
+        self.model.clear()
+        self.snapshot.setText("No alert selected")
+
+    def selected(self) -> AlertEvent | None:
+        rows = self.table.selectionModel().selectedRows()
+        return None if not rows else self.model.data(rows[0], Qt.ItemDataRole.UserRole)
+
+    def _on_selection(self, *_: object) -> None:
+        event = self.selected()
+        self.jump.setEnabled(event is not None)
+        if event is None or event.snapshot is None:
+            self.snapshot.setPixmap(QPixmap())
+            self.snapshot.setText("no snapshot" if event is not None else "No alert selected")
+            return
+        rgb = np.ascontiguousarray(event.snapshot[:, :, ::-1])
+        h, w, _ = rgb.shape
+        image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        self.snapshot.setPixmap(QPixmap.fromImage(image).scaledToHeight(160))
+
+    def _jump(self) -> None:
+        event = self.selected()
+        if event is not None:
+            self.jump_requested.emit(event)

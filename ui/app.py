@@ -1,0 +1,68 @@
+"""Start the GUI: check for a display, make the QApplication and the window, optionally screenshot and exit."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from app.config import SkelwatchConfig
+
+logger = logging.getLogger(__name__)
+
+OFFSCREEN_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb")
+HEADLESS_HELP = (
+    "no display found (DISPLAY and WAYLAND_DISPLAY are unset and QT_QPA_PLATFORM is not an offscreen platform).\n"
+    "To check the window without a display:\n"
+    "    QT_QPA_PLATFORM=offscreen python main.py --screenshot window.png --exit-after 8\n"
+    "To work without a window, use the headless commands:\n"
+    "    python main.py run --source demo        # live pipeline, progress on the terminal\n"
+    "    python main.py replay SESSION_OR_FILE   # replay a recording or session")
+
+
+def has_display(env: dict[str, str] | None = None) -> bool:
+    """Whether Qt can show a window: a display server, or a platform plugin that needs none."""
+    env = dict(os.environ if env is None else env)
+    platform = env.get("QT_QPA_PLATFORM", "").split(":")[0].strip().lower()
+    if platform:
+        return platform in OFFSCREEN_PLATFORMS or bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")) \
+            or platform in ("windows", "cocoa")
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+
+
+def run_gui(config: SkelwatchConfig, source: str, screenshot: Path | None = None,
+            exit_after_s: float | None = None) -> int:
+    """Open the window on `source`; with `screenshot`, save what it shows after `exit_after_s` seconds and quit.
+
+    Returns:
+        The process exit code (2 when there is no display).
+    """
+    if not has_display():
+        print(f"skelwatch gui: {HEADLESS_HELP}", file=sys.stderr)
+        return 2
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from ui.main_window import MainWindow
+    from ui.style import STYLE
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("skelwatch")
+    app.setStyleSheet(STYLE)
+    window = MainWindow(config)
+    window.show()
+    window.start(source)
+    if exit_after_s is not None:
+        def finish() -> None:
+            if screenshot is not None:
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                if not window.grab().save(str(screenshot)):
+                    logger.error("could not write the screenshot %s", screenshot)
+                else:
+                    print(f"screenshot saved to {screenshot}")
+            window.close()
+            app.quit()
+        QTimer.singleShot(int(exit_after_s * 1000), finish)
+    return int(app.exec())

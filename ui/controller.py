@@ -1,0 +1,192 @@
+"""Owns the running pipeline for the window: opens sources off the GUI thread, forwards playback and recording.
+
+Everything that may block (opening a camera or a recording, loading the model, stopping the workers, closing a
+recording) runs on the controller's own task thread; the GUI only sees signals. The pipeline's events arrive
+through a `PipelineBridge`.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, Signal
+
+from app.config import SkelwatchConfig, home_dir
+from app.pipeline.build import build_pipeline
+from app.pipeline.headless import open_input
+from app.pipeline.runner import Pipeline
+from app.session import SessionRecorder, is_session, open_session
+from ui.bridge import PipelineBridge
+from ui.tasks import TaskRunner
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OpenedSource:
+    """What the GUI needs to know about the source that just opened."""
+
+    spec: str
+    name: str
+    is_live: bool
+    duration_s: float | None
+    has_images: bool
+    session: Path | None = None
+
+
+def sessions_dir(config: SkelwatchConfig) -> Path:
+    return Path(config.ui.sessions_dir) if config.ui.sessions_dir else home_dir() / "sessions"
+
+
+def new_session_folder(config: SkelwatchConfig, now: datetime | None = None) -> Path:
+    """A fresh, not yet existing folder under the sessions directory, named by UTC time."""
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    base = sessions_dir(config) / stamp
+    folder, n = base, 1
+    while folder.exists():
+        n += 1
+        folder = base.with_name(f"{stamp}-{n}")
+    return folder
+
+
+class PipelineController(QObject):
+    """Start, stop and steer one pipeline at a time.
+
+    Args:
+        config: the effective config.
+        bridge: receives the pipeline's events.
+        on_error: the window's error reporter (`what`, exception).
+        make_matcher: factory of the gallery matcher handed to each pipeline (None: no names).
+    """
+
+    opened = Signal(object)           # OpenedSource
+    closed = Signal()
+    recording_changed = Signal(object)  # Path of the session being recorded, or None
+
+    def __init__(self, config: SkelwatchConfig, bridge: PipelineBridge,
+                 on_error: Callable[[str, BaseException], None],
+                 make_matcher: Callable[[], Callable[[], Any] | None] | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.config = config
+        self.bridge = bridge
+        self.tasks = TaskRunner(on_error, self)
+        self.make_matcher = make_matcher
+        self.pipeline: Pipeline | None = None
+        self.current: OpenedSource | None = None
+        self.recording: Path | None = None
+        self.speed = config.ui.replay_speed
+
+    # --- lifecycle ---------------------------------------------------------------------------------------------
+    def open(self, spec: str, *, paused: bool = False) -> None:
+        """Stop what runs and open `spec` (a source spec, a file, a session folder, or "demo")."""
+        self.tasks.submit(self._stop_now, None, "stopping the previous source")
+        self.tasks.submit(lambda: self._open_now(spec, paused), self._on_opened, f"opening {spec}")
+
+    def close(self) -> None:
+        self.tasks.submit(self._stop_now, lambda _: self.closed.emit(), "stopping the pipeline")
+
+    def shutdown(self) -> None:
+        """Stop the pipeline and the task thread (window close)."""
+        self.tasks.submit(self._stop_now, None, "stopping the pipeline")
+        self.tasks.shutdown()
+
+    def _open_now(self, spec: str, paused: bool) -> OpenedSource:
+        path = Path(spec)
+        cache, session, given = None, None, False
+        if is_session(path):
+            opened = open_session(path, images=True)
+            source, cache, session = opened.source, opened.cache, path
+        else:
+            source, given = open_input(spec)
+        speed = None if source.is_live else self.speed
+        matcher = self.make_matcher() if self.make_matcher is not None else None
+        try:
+            pipeline = build_pipeline(self.config, source, speed=speed, skeleton_cache=cache, skeletons_given=given,
+                                      make_matcher=matcher,
+                                      listeners=(self.bridge.listener,))
+        except BaseException:
+            source.close()
+            raise
+        if paused:
+            pipeline.pause()
+            pipeline.step(1)
+        pipeline.start()
+        # Set here, on the task thread, so the next queued task (a stop) sees it whatever the GUI is doing.
+        self.pipeline = pipeline
+        self.current = OpenedSource(spec, source.name, source.is_live, source.duration_s,
+                                    source.intrinsics is not None, session)
+        return self.current
+
+    def _on_opened(self, info: OpenedSource) -> None:
+        self.opened.emit(info)
+
+    def _stop_now(self) -> None:
+        pipeline, self.pipeline = self.pipeline, None
+        if pipeline is None:
+            return
+        if self.recording is not None:
+            pipeline.stop_recording()
+            self.recording = None
+            self.recording_changed.emit(None)
+        summary = pipeline.stop()
+        logger.info("pipeline stopped: %d frames, %d windows encoded", summary.frames, summary.windows_encoded)
+
+    # --- playback (thread-safe calls into the pipeline's control; they return at once) ---------------------------
+    @property
+    def seekable(self) -> bool:
+        return self.current is not None and not self.current.is_live
+
+    def pause(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.pause()
+
+    def resume(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.resume()
+
+    @property
+    def paused(self) -> bool:
+        return self.pipeline is not None and self.pipeline.paused
+
+    def step(self, frames: int = 1) -> None:
+        if self.pipeline is not None:
+            self.pipeline.step(frames)
+
+    def seek(self, t_s: float) -> None:
+        if self.pipeline is not None and self.seekable:
+            self.pipeline.seek(max(0.0, t_s))
+
+    def set_speed(self, speed: float) -> None:
+        self.speed = speed
+        if self.pipeline is not None and self.seekable:
+            self.pipeline.set_speed(speed)
+
+    # --- recording -------------------------------------------------------------------------------------------
+    def start_recording(self, folder: Path | None = None) -> None:
+        """Record the current source into a new session folder (under the sessions directory by default)."""
+        pipeline, current = self.pipeline, self.current
+        if pipeline is None or current is None:
+            return
+        target = folder or new_session_folder(self.config)
+
+        def start() -> Path:
+            recorder = SessionRecorder.create(target, pipeline.source, current.spec,
+                                              flush_interval_s=self.config.pipeline.flush_interval_s)
+            pipeline.start_recording(recorder)
+            return target
+
+        self.tasks.submit(start, self._set_recording, "starting the recording")
+
+    def stop_recording(self) -> None:
+        pipeline = self.pipeline
+        if pipeline is None or self.recording is None:
+            return
+        self.tasks.submit(pipeline.stop_recording, lambda _: self._set_recording(None), "finishing the recording")
+
+    def _set_recording(self, folder: Path | None) -> None:
+        self.recording = folder
+        self.recording_changed.emit(folder)

@@ -1,0 +1,138 @@
+"""What the gallery panel asks of storage/, as plain calls run on the panel's task thread (Qt-free).
+
+Every change goes through `storage.gallery.Gallery` (one transaction each). `GalleryService` also remembers how to
+undo the changes storage can take back (rename, watchlist, enrol, merge) as plain callables.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+from sqlalchemy import func, select
+
+from storage.db import Database
+from storage.errors import StorageError
+from storage.gallery import Gallery, IdentitySummary
+from storage.models import AlertEvent as AlertRow
+from storage.models import Sighting
+from storage.unknowns import UnknownCandidate, cluster_unknowns
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IdentityRow:
+    """One identity as the gallery panel lists it."""
+
+    id: int
+    name: str
+    watchlist: bool
+    embeddings: int
+    stale_embeddings: int
+    sightings: int
+    last_seen: Optional[datetime]
+    notes: str
+
+
+@dataclass(frozen=True)
+class Undo:
+    """A change that can be taken back: its label and the call that does it."""
+
+    label: str
+    run: Callable[[], object]
+
+
+def identity_rows(gallery: Gallery) -> list[IdentityRow]:
+    """Every identity with its sightings count and last sighting (UTC)."""
+    summaries = gallery.list_identities()
+    with gallery.db.read() as s:
+        seen = {row[0]: (row[1], row[2]) for row in s.execute(
+            select(Sighting.identity_id, func.count(), func.max(Sighting.seen_at))
+            .where(Sighting.identity_id.is_not(None)).group_by(Sighting.identity_id))}
+    return [_row(i, *seen.get(i.id, (0, None))) for i in summaries]
+
+
+def _row(summary: IdentitySummary, sightings: int, last_seen: Optional[datetime]) -> IdentityRow:
+    return IdentityRow(summary.id, summary.name, summary.watchlist, summary.embeddings, summary.stale_embeddings,
+                       int(sightings), last_seen, summary.notes)
+
+
+class GalleryService:
+    """The gallery of one model version and the operations of the panel. Each method is one storage call.
+
+    Args:
+        gallery: an open Gallery.
+        encode: (B, f, 20, 3) windows -> (B, D) embeddings, for enrolling a track from its joints.
+    """
+
+    def __init__(self, gallery: Gallery, encode: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        self.gallery = gallery
+        self.encode = encode
+
+    @property
+    def db(self) -> Database:
+        return self.gallery.db
+
+    def rows(self) -> list[IdentityRow]:
+        return identity_rows(self.gallery)
+
+    def unknowns(self) -> list[UnknownCandidate]:
+        return cluster_unknowns(self.gallery)
+
+    def enrol_windows(self, name: str, windows: np.ndarray) -> Undo:
+        """Enrol a new identity from track windows (N, f, 20, 3); undo deletes it."""
+        if self.encode is None or len(windows) == 0:
+            raise StorageError(f"cannot enrol {name!r}: the track has no complete window yet; wait until it has "
+                               "been seen for a moment")
+        identity = self.gallery.enrol(name, self.encode(windows))
+        return Undo(f"enrol {name}", lambda: self.gallery.delete(identity))
+
+    def enrol_unknown(self, name: str, candidate: UnknownCandidate) -> Undo:
+        identity = self.gallery.enrol(name, embedding_ids=candidate.embedding_ids)
+        return Undo(f"enrol unknown #{candidate.number} as {name}", lambda: self.gallery.delete(identity))
+
+    def rename(self, identity_id: int, new_name: str) -> Undo:
+        old = self.gallery.get(identity_id).name
+        self.gallery.rename(identity_id, new_name)
+        return Undo(f"rename {old} to {new_name}", lambda: self.gallery.rename(identity_id, old))
+
+    def set_watchlist(self, identity_ids: Sequence[int], on: bool) -> Undo:
+        before = {i: self.gallery.get(i).watchlist for i in identity_ids}
+        for i in identity_ids:
+            self.gallery.update(i, watchlist=on)
+        return Undo("watchlist change", lambda: [self.gallery.update(i, watchlist=w) for i, w in before.items()])
+
+    def merge(self, keep_id: int, other_ids: Sequence[int]) -> Undo:
+        """Fold every other identity into `keep_id`; undo splits each one's embeddings back under its old name."""
+        moved: list[tuple[str, list[int]]] = []
+        for other in other_ids:
+            name = self.gallery.get(other).name
+            ids = [e.id for e in self.gallery.embeddings(other)]
+            self.gallery.merge(keep_id, other)
+            moved.append((name, ids))
+
+        def undo() -> None:
+            for name, ids in moved:
+                if ids:
+                    self.gallery.split(keep_id, ids, name)
+        return Undo(f"merge {len(moved)} into one", undo)
+
+    def split(self, identity_id: int, embedding_ids: Sequence[int], new_name: str) -> Undo:
+        old = self.gallery.get(identity_id).name
+        new_id = self.gallery.split(identity_id, embedding_ids, new_name)
+        return Undo(f"split {new_name} from {old}", lambda: self.gallery.merge(identity_id, new_id))
+
+    def delete(self, identity_ids: Sequence[int], forget: bool) -> None:
+        """Delete (past sightings stay, as unknown) or forget (every trace) identities. Not undoable."""
+        for i in identity_ids:
+            (self.gallery.forget if forget else self.gallery.delete)(i)
+
+    def not_this(self, identity_id: int, track_db_id: int) -> int:
+        return self.gallery.not_this(identity_id, track_db_id)
+
+    def alert_count(self) -> int:
+        with self.db.read() as s:
+            return int(s.scalar(select(func.count()).select_from(AlertRow)) or 0)

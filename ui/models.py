@@ -1,0 +1,188 @@
+"""Qt item models over plain state: they map change events to row signals and format values; no computing.
+
+`TrackTableModel` adapts `ui.state.TrackBook`; `IdentityTableModel` adapts a list of `IdentityRow`s that the gallery
+panel reloads from storage; `AlertListModel` adapts the alert events the pipeline emitted.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor
+
+from app.events import AlertEvent, FrameResult, MatchEvent
+from ui.gallery_service import IdentityRow
+from ui.state import Changes, TrackBook
+
+Index = QModelIndex | QPersistentModelIndex
+DECISION_COLORS = {"match": "#81c784", "unknown": "#e0e0e0", "ambiguous": "#ffb74d", "pending": "#9e9e9e"}
+STATE_COLORS = {"confirmed": "#e0e0e0", "tentative": "#9e9e9e", "lost": "#ffb74d", "ended": "#757575"}
+
+
+def _fmt_distances(d: tuple[float, float, float] | None) -> str:
+    return "—" if d is None else "  ".join(f"{x:.2f}" for x in d)
+
+
+def _ago(when: datetime | None) -> str:
+    if when is None:
+        return "never"
+    seconds = (datetime.now(timezone.utc) - when).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return "just now"
+
+
+class TrackTableModel(QAbstractTableModel):
+    """Current and recent tracks: id, state, duration, best match, confidence, per-level distances."""
+
+    HEADERS = ("Track", "State", "Duration", "Identity", "Conf.", "Joint / comp. / limb dist.", "Windows")
+
+    def __init__(self, book: TrackBook) -> None:
+        super().__init__()
+        self.book = book
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.book.order)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        r = self.book.record_at(index.row())
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (f"#{r.track_id}", r.state, f"{r.duration_s:.1f} s", r.label,
+                    f"{r.confidence:.2f}" if r.identity_name else "—", _fmt_distances(r.level_distances),
+                    str(len(r.windows)))[col]
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if col == 1:
+                return QBrush(QColor(STATE_COLORS.get(r.state, "#e0e0e0")))
+            if col == 3:
+                return QBrush(QColor(DECISION_COLORS.get(r.decision, "#e0e0e0")))
+            if not r.present:
+                return QBrush(QColor("#757575"))
+        if role == Qt.ItemDataRole.UserRole:
+            return r.track_id
+        return None
+
+    def apply_frame(self, frame: FrameResult) -> Changes:
+        """Fold a frame into the book, announcing each row change to the views."""
+        if self.book.jumps_back(frame):
+            self.clear()
+        new_ids = self.book.new_ids(frame)
+        if new_ids:
+            first = len(self.book.order)
+            self.beginInsertRows(QModelIndex(), first, first + len(new_ids) - 1)
+        changes = self.book.apply_frame(frame)
+        if new_ids:
+            self.endInsertRows()
+        if self.book.order:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self.book.order) - 1, self.columnCount() - 1))
+        for track_id in changes.removed:
+            row = self.book.row_of(track_id)
+            self.beginRemoveRows(QModelIndex(), row, row)
+            self.book.remove(track_id)
+            self.endRemoveRows()
+        return changes
+
+    def apply_match(self, event: MatchEvent) -> None:
+        track_id = self.book.apply_match(event)
+        if track_id is not None:
+            row = self.book.row_of(track_id)
+            self.dataChanged.emit(self.index(row, 0), self.index(row, self.columnCount() - 1))
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self.book.clear()
+        self.endResetModel()
+
+
+class IdentityTableModel(QAbstractTableModel):
+    """Identities: name, watchlist, enrolled windows, sightings, last seen."""
+
+    HEADERS = ("Name", "Watchlist", "Windows", "Sightings", "Last seen", "Notes")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[IdentityRow] = []
+
+    def set_rows(self, rows: list[IdentityRow]) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        r = self.rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            stale = f" ({r.stale_embeddings} stale)" if r.stale_embeddings else ""
+            return (r.name, "★" if r.watchlist else "", f"{r.embeddings}{stale}", str(r.sightings),
+                    _ago(r.last_seen), r.notes)[index.column()]
+        if role == Qt.ItemDataRole.ForegroundRole and index.column() == 1:
+            return QBrush(QColor("#ffb74d"))
+        if role == Qt.ItemDataRole.UserRole:
+            return r.id
+        return None
+
+
+class AlertListModel(QAbstractTableModel):
+    """Alerts as they fired: media time, identity, rule, track."""
+
+    HEADERS = ("Time", "Identity", "Rule", "Track")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[AlertEvent] = []
+
+    def add(self, event: AlertEvent) -> None:
+        row = len(self.events)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self.events.append(event)
+        self.endInsertRows()
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self.events.clear()
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.events)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        e = self.events[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (f"{e.timestamp_s:.2f} s", e.identity_name or "unknown", e.rule, f"#{e.track_id}")[index.column()]
+        if role == Qt.ItemDataRole.UserRole:
+            return e
+        return None
