@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 BUILDERS: tuple[str, ...] = (
     "capture.pose.bundle:build_bundle",
     "capture.sources.synthetic:build_demo_recording",
+    "app.demo:build_demo_gallery",
 )
 
 
