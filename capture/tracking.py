@@ -318,6 +318,7 @@ class Tracker:
         self._tracks: dict[int, Track] = {}
         self._events: list[TrackEvent] = []
         self._next_id = 1
+        self._merged: dict[int, int] = {}  # tentative id -> the lost track it turned out to be
         self._now: float | None = None
 
     @property
@@ -330,21 +331,32 @@ class Tracker:
         events, self._events = self._events, []
         return events
 
-    def set_embedding(self, track_id: int, vector: np.ndarray) -> None:
+    def set_embedding(self, track_id: int, vector: np.ndarray) -> int | None:
         """Attach an appearance embedding (D,) to a track; it replaces the previous one (pass a smoothed one).
 
+        Embeddings come late (the encoder runs behind), so an id merged away by a re-acquisition is followed to
+        the track it became, and an id already deleted is ignored.
+        Returns:
+            The id of the track that took the embedding, or None when that track is gone.
         Raises:
-            TrackingError: unknown track id, or a vector that is empty, not 1-D or not finite.
+            TrackingError: an id this tracker never gave out, or a vector that is empty, zero, not 1-D or not
+            finite.
         """
-        track = self._tracks.get(track_id)
-        if track is None:
-            raise TrackingError(f"set_embedding: no live track {track_id}; live ids: {sorted(self._tracks)}")
+        if not 0 < track_id < self._next_id:
+            raise TrackingError(f"set_embedding: track id {track_id} was never given out (ids so far: 1 to "
+                                f"{self._next_id - 1})")
         vec = np.asarray(vector, dtype=np.float64)
         norm = float(np.linalg.norm(vec)) if vec.ndim == 1 and vec.size else 0.0
         if not np.isfinite(norm) or norm == 0.0:
             raise TrackingError(f"set_embedding: track {track_id} got a vector of shape {vec.shape} that is "
                                 f"empty, zero or not finite; pass the encoder's (D,) output")
+        track_id = self._merged.get(track_id, track_id)
+        track = self._tracks.get(track_id)
+        if track is None:
+            logger.debug("embedding for deleted track %d ignored", track_id)
+            return None
         track.embedding = vec / norm
+        return track_id
 
     def update(self, skeletons: list[Skeleton3D], timestamp_s: float) -> list[TrackUpdate]:
         """Assign this frame's skeletons and advance every track to `timestamp_s`.
@@ -463,6 +475,8 @@ class Tracker:
         track.state, track.end_s = TrackState.DELETED, t
         del self._tracks[track.track_id]
         self._events.append(TrackEvent("deleted", track.track_id, t))
+        for alias in [a for a, target in self._merged.items() if target == track.track_id]:
+            del self._merged[alias]
 
     def _ready(self, track: Track, t: float) -> bool:
         """Whether a confirmable track may decide now: it waits for its embedding if a candidate has one."""
@@ -489,6 +503,7 @@ class Tracker:
         if track.embedding is not None:
             target.embedding = track.embedding
         del self._tracks[track.track_id]
+        self._merged[track.track_id] = target.track_id
         self._events.append(TrackEvent("reacquired", target.track_id, t, other_id=track.track_id))
         logger.debug("track %d reacquired as tentative %d", target.track_id, track.track_id)
         return target

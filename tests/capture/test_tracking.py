@@ -180,6 +180,22 @@ def test_without_embeddings_position_decides():
     assert {1, 2} <= seen["A"] and {1, 2} <= seen["B"]
 
 
+def test_a_new_track_waits_for_its_embedding_then_late_embeddings_follow_the_merge():
+    tracker = Tracker(lost_after_s=0.5, confirm_after_s=0.3, embedding_wait_s=0.5)
+    fps = 30.0
+    for i in range(int(4 * fps)):
+        t = i / fps
+        visible = not (1.0 <= t < 2.0)
+        tracker.update([skel([-1.0 + 1.0 * t, 0.0, 3.0], t, i)] if visible else [], t)
+        if i == 5:
+            tracker.set_embedding(1, np.ones(8))
+    events = tracker.pop_events()
+    (back,) = [e for e in events if e.kind == "reacquired"]
+    assert back.timestamp_s >= 2.0 + 0.3 + 0.5 - 1e-9  # no embedding came: position decided after the wait
+    assert tracker.set_embedding(back.other_id, np.arange(8.0)) == 1  # a late embedding of the merged id
+    np.testing.assert_allclose(tracker.tracks[0].embedding, np.arange(8.0) / np.linalg.norm(np.arange(8.0)))
+
+
 def test_a_far_embedding_makes_a_new_person():
     rng = np.random.default_rng(4)
     tracker = Tracker(lost_after_s=0.5, max_embedding_distance=0.3)
@@ -199,7 +215,7 @@ def test_bad_input_is_refused():
     tracker.update([skel([0.0, 0.0, 3.0], 1.0, 30)], 1.0)
     with pytest.raises(TrackingError, match="before the previous"):
         tracker.update([], 0.5)
-    with pytest.raises(TrackingError, match="no live track 99"):
+    with pytest.raises(TrackingError, match="never given out"):
         tracker.set_embedding(99, np.ones(4))
     with pytest.raises(TrackingError, match="not finite"):
         tracker.set_embedding(1, np.array([np.nan, 1.0]))
