@@ -1,4 +1,6 @@
-"""Intel RealSense: a live camera, recorded playback (.db3 and ROS 1 .bag) and a recorder, through pyrealsense2.
+"""Intel RealSense: a live camera and recorded playback (.db3 and ROS 1 .bag), through pyrealsense2.
+
+`RealSenseRecorder` (writing .db3) lives in `realsense_recorder` and is re-exported here.
 
 Playback does not use `rs.pipeline`: its syncer repeats frames and only a `wait_for_frames` timeout tells the
 end. Instead the playback device's sensors are started with a callback (`set_real_time(False)`), which gives
@@ -25,12 +27,15 @@ import pyrealsense2 as rs
 
 from capture.frames import FrameBundle, Intrinsics
 from capture.sources import Source, SourceError, check_seek_time
-from capture.sources.recording_meta import read_sidecar, sidecar_path, write_sidecar
+from capture.sources.realsense_recorder import RealSenseRecorder
+from capture.sources.recording_meta import read_sidecar, sidecar_path
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["RealSenseLive", "RealSensePlayback", "RealSenseRecorder", "align_depth_to_color", "open_realsense"]
+
 RECORDING_SUFFIXES = (".db3", ".bag")
-_COLOR_FORMATS = {rs.format.bgr8: 3, rs.format.rgb8: 3, rs.format.bgra8: 4, rs.format.rgba8: 4}
+_COLOR_FORMATS = (rs.format.bgr8, rs.format.rgb8, rs.format.bgra8, rs.format.rgba8)
 _POLL_S = 0.05
 _END_POLLS = 4  # consecutive empty polls with the player stopped before we call it the end of the file
 _MAX_WAITING = 30  # color frames held while waiting for depth; past that they go out without (depth lost)
@@ -182,7 +187,7 @@ class RealSensePlayback(Source):
                               f"open another copy") from None
         self._player = self._device.as_playback()
         self._player.set_real_time(False)
-        self._depth_sensor, self._depth_profile = self._find(rs.stream.depth, {rs.format.z16: 2})
+        self._depth_sensor, self._depth_profile = self._find(rs.stream.depth, (rs.format.z16,))
         self._color_sensor, self._color_profile = self._find(rs.stream.color, _COLOR_FORMATS)
         self._depth_scale = np.float32(self._depth_sensor.as_depth_sensor().get_depth_scale())
         self._color_intr = _intrinsics(self._color_profile)
@@ -205,7 +210,8 @@ class RealSensePlayback(Source):
         self._depths: list[tuple[float, np.ndarray]] = []  # (timestamp ms, Z16 pixels) waiting for a partner
         self._colors: list[tuple[int, float, np.ndarray]] = []  # (frame number, timestamp ms, BGR) waiting
 
-    def _find(self, stream: rs.stream, formats: dict) -> tuple[rs.sensor, rs.video_stream_profile]:
+    def _find(self, stream: rs.stream,
+              formats: tuple[rs.format, ...]) -> tuple[rs.sensor, rs.video_stream_profile]:
         for sensor in self._device.query_sensors():
             for profile in sensor.get_stream_profiles():
                 if profile.stream_type() == stream and profile.format() in formats:
@@ -341,111 +347,3 @@ class RealSensePlayback(Source):
             self._stop()
             self._closed = True
             self._device = self._player = None
-
-
-class RealSenseRecorder:
-    """Write `FrameBundle`s into a real RealSense `.db3` recording, through a software device and `rs.recorder`.
-
-    Two software sensors (Depth: Z16 with `depth_scale_m` metres per unit; Color: BGR8) with the bundle's
-    intrinsics and identity extrinsics between them. The SDK recorder only writes `.db3` names. On `close()`
-    a sidecar `<name>.db3.json` keeps what the images cannot: frame count, duration and any ground truth.
-    """
-
-    def __init__(self, path: str | Path, intrinsics: Intrinsics, fps: float, *, depth_scale_m: float = 0.001,
-                 device_name: str = "skelwatch software camera", serial: str = "0") -> None:
-        """Raises SourceError for a name not ending in .db3 or a folder that cannot be written."""
-        self._path = Path(path)
-        if self._path.suffix.lower() != ".db3":
-            raise SourceError(f"{self._path}: the RealSense recorder writes .db3 files only; name it *.db3")
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._path.unlink(missing_ok=True)
-        self._intr, self._fps, self._scale = intrinsics, float(fps), float(depth_scale_m)
-        self._device = rs.software_device()
-        self._device.register_info(rs.camera_info.name, device_name)
-        self._device.register_info(rs.camera_info.serial_number, serial)
-        depth_sensor, color_sensor = self._device.add_sensor("Depth"), self._device.add_sensor("Color")
-        depth_sensor.add_read_only_option(rs.option.depth_units, self._scale)
-        self._depth = self._add_stream(depth_sensor, rs.stream.depth, rs.format.z16, 2, uid=0)
-        self._color = self._add_stream(color_sensor, rs.stream.color, rs.format.bgr8, 3, uid=1)
-        identity = rs.extrinsics()
-        identity.rotation, identity.translation = [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], [0.0, 0.0, 0.0]
-        self._depth[1].register_extrinsics_to(self._color[1], identity)
-        try:
-            self._recorder = rs.recorder(str(self._path), self._device)
-        except RuntimeError as exc:
-            raise SourceError(f"{self._path}: cannot record here ({exc}); pick a writable folder") from None
-        self._queues = []
-        for sensor, profile in (self._depth, self._color):
-            sensor.open(profile)
-            self._queues.append(rs.frame_queue(4))
-            sensor.start(self._queues[-1])
-        self._truth: list[tuple] = []
-        self._last_t_s = 0.0
-        self._closed = False
-
-    def _add_stream(self, sensor: rs.software_sensor, stream: rs.stream, fmt: rs.format, bpp: int,
-                    uid: int) -> tuple[rs.software_sensor, rs.video_stream_profile]:
-        intr = rs.intrinsics()
-        intr.width, intr.height, intr.ppx, intr.ppy = self._intr.width, self._intr.height, self._intr.cx, self._intr.cy
-        intr.fx, intr.fy, intr.model, intr.coeffs = self._intr.fx, self._intr.fy, rs.distortion.none, [0.0] * 5
-        spec = rs.video_stream()
-        spec.type, spec.index, spec.uid, spec.fmt, spec.bpp = stream, 0, uid, fmt, bpp
-        spec.width, spec.height, spec.fps, spec.intrinsics = intr.width, intr.height, int(round(self._fps)), intr
-        return sensor, sensor.add_video_stream(spec).as_video_stream_profile()
-
-    def _submit(self, which: int, pixels: np.ndarray, bpp: int, number: int, t_s: float) -> None:
-        sensor, profile = (self._depth, self._color)[which]
-        frame = rs.software_video_frame()
-        frame.pixels, frame.bpp, frame.stride = pixels, bpp, pixels.shape[1] * bpp
-        frame.timestamp, frame.domain, frame.frame_number = t_s * 1000.0, rs.timestamp_domain.hardware_clock, number
-        frame.profile = profile
-        if which == 0:
-            frame.depth_units = self._scale
-        sensor.on_video_frame(frame)
-        self._queues[which].wait_for_frame(5000)  # the recorder has written it once the queue has it
-
-    def write(self, bundle: FrameBundle) -> None:
-        """Record one bundle (needs color (H, W, 3) uint8 BGR and depth_m (H, W) metres at the intrinsics' size).
-
-        Raises:
-            SourceError: a missing image, a size that differs from the recorder's intrinsics, or a closed recorder.
-        """
-        size = (self._intr.height, self._intr.width)
-        if self._closed:
-            raise SourceError(f"{self._path}: the recorder is closed; open a new RealSenseRecorder")
-        if bundle.color is None or bundle.depth_m is None or bundle.color.shape != (*size, 3) \
-                or bundle.depth_m.shape != size:
-            raise SourceError(f"{self._path}: frame {bundle.index} needs color {size[1]}x{size[0]}x3 and depth "
-                              f"{size[1]}x{size[0]} to be recorded; got color "
-                              f"{None if bundle.color is None else bundle.color.shape} and depth "
-                              f"{None if bundle.depth_m is None else bundle.depth_m.shape}")
-        depth = np.nan_to_num(bundle.depth_m, nan=0.0, posinf=0.0, neginf=0.0) / self._scale
-        depth_units = np.clip(np.round(depth), 0, 65535).astype(np.uint16)
-        number = len(self._truth)
-        self._submit(0, depth_units, 2, number, bundle.timestamp_s)
-        self._submit(1, np.ascontiguousarray(bundle.color, dtype=np.uint8), 3, number, bundle.timestamp_s)
-        self._truth.append(tuple(bundle.truth))
-        self._last_t_s = bundle.timestamp_s
-
-    @property
-    def frames_written(self) -> int:
-        return len(self._truth)
-
-    def close(self) -> None:
-        """Finish the .db3 (the recorder flushes when released) and write the sidecar."""
-        if self._closed:
-            return
-        self._closed = True
-        for sensor, _ in (self._depth, self._color):
-            sensor.stop()
-            sensor.close()
-        self._recorder = self._queues = None
-        self._device = None
-        duration = self._last_t_s + 1.0 / self._fps if self._truth else 0.0
-        write_sidecar(sidecar_path(self._path), self._fps, duration, self._truth)
-
-    def __enter__(self) -> "RealSenseRecorder":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

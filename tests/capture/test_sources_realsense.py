@@ -1,7 +1,6 @@
 """RealSense recording and playback on real .db3 files written through the SDK recorder."""
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pyrealsense2 as rs
