@@ -415,7 +415,8 @@ class Tracker:
         moved = np.linalg.norm(last[:, None, :] - centres[None, :, :], axis=2)  # (N, M)
         # Both gates: physically reachable from where last seen, and statistically near the prediction (which
         # keeps a coasting track from taking over someone entering where it left).
-        near = ((predicted[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2) <= self.gate_sigmas ** 2 * variance[:, None]
+        offset2 = ((predicted[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)  # (N, M)
+        near = offset2 <= self.gate_sigmas ** 2 * variance[:, None]
         cost = np.where((moved <= reach[:, None]) & near, cost, _INFEASIBLE)
         rows, cols = linear_sum_assignment(cost)
         return [(r, c) for r, c in zip(rows, cols) if cost[r, c] < _INFEASIBLE]
