@@ -76,7 +76,7 @@ class _Pose(NamedTuple):
     """Per-sequence quantities shared by the leg and arm kinematics."""
 
     fwd: np.ndarray  # (3,) walking direction
-    right: np.ndarray  # (3,) the walker's right
+    right: np.ndarray  # (3,) the walker's right: forward x up in the right-handed Kinect frame
     phase_l: np.ndarray  # (T,) left stride phase in [0, 1); the right leg is half a stride later
     phase_r: np.ndarray
     scale: float  # body height / 1.75 m, for small fixed offsets
@@ -162,7 +162,7 @@ def walk(params: BodyParams, seconds: float, fps: float, start_xyz: tuple[float,
     t = np.arange(frames) / fps
     phase_l = (t * cadence / 2.0 + phase0) % 1.0
     fwd = np.array([np.sin(heading_rad), 0.0, np.cos(heading_rad)])
-    pose = _Pose(fwd, np.cross(UP, fwd), phase_l, (phase_l + 0.5) % 1.0, params.height_m / 1.75)
+    pose = _Pose(fwd, np.cross(fwd, UP), phase_l, (phase_l + 0.5) % 1.0, params.height_m / 1.75)
     joints = np.zeros((frames, NUM_CANONICAL, 3))
     # The pelvis sways towards the stance leg; heights are relative to it until the feet meet the floor.
     joints[:, HIP_C] = pose.right * (-params.sway_m * np.cos(2.0 * np.pi * (phase_l - 0.3)))[:, None]

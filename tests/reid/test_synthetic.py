@@ -1,10 +1,13 @@
 """Synthetic walkers: determinism, human-like kinematics, identity cues and the scene generator."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from reid.datasets import load_dataset
+from reid.datasets.ucalgary import read_positions
 from reid.errors import DatasetError
-from reid.skeleton import CANONICAL_JOINTS, root_centre
+from reid.skeleton import CANONICAL_JOINTS, root_centre, to_canonical
 from reid.synthetic import (DEFAULT_CAMERA_HEIGHT_M, add_sensor_noise, limping, make_dataset, make_identities,
                             scene_tracks, walk)
 
@@ -15,6 +18,7 @@ BONES = [("HipCenter", "Spine"), ("Spine", "ShoulderCenter"), ("ShoulderCenter",
          ("HipRight", "KneeRight"), ("KneeRight", "AnkleRight"), ("ShoulderLeft", "ShoulderRight"),
          ("HipLeft", "HipRight")]
 FLOOR = -DEFAULT_CAMERA_HEIGHT_M
+UCALGARY_RUN = Path("/work/shared/data/ucalgary-gait/frontview/sub1/Run1")
 
 
 def bone_lengths(joints: np.ndarray) -> np.ndarray:
@@ -66,8 +70,27 @@ def test_walk_shape_floor_and_travel():
     travelled = joints[0, 0, 2] - joints[-1, 0, 2]
     assert travelled == pytest.approx(params.speed_mps * 4.0, rel=0.15)
     assert 0.9 < params.speed_mps < 1.9
-    # Facing the camera, the person's left shoulder is on the camera's right (+x).
-    assert np.all(joints[:, J["ShoulderLeft"], 0] > joints[:, J["ShoulderRight"], 0])
+    # Kinect camera space (x towards the camera's left): facing the camera, ShoulderLeft.x < ShoulderRight.x.
+    assert np.all(joints[:, J["ShoulderLeft"], 0] < joints[:, J["ShoulderRight"], 0])
+
+
+def chirality(joints: np.ndarray) -> np.ndarray:
+    """(T,) sign of (ShoulderLeft - ShoulderRight) . (up x walking direction): +1 for a real body in a
+    right-handed frame, -1 for a mirrored one."""
+    up = joints[:, J["Head"]] - joints[:, J["HipCenter"]]
+    forward = np.gradient(joints[:, J["HipCenter"]], axis=0)
+    side = joints[:, J["ShoulderLeft"]] - joints[:, J["ShoulderRight"]]
+    return np.sign(np.einsum("td,td->t", side, np.cross(up, forward)))
+
+
+def test_walkers_have_the_handedness_of_kinect_data():
+    # A real person walking towards a Kinect v2.
+    kinect = to_canonical(read_positions(next(UCALGARY_RUN.glob("*GeometricPositions*.csv"))), "ucalgary18")
+    assert np.mean(chirality(kinect) > 0) > 0.9
+    params = make_identities(1, seed=3)[0]
+    for heading in (0.0, 0.7, np.pi / 2, np.pi, -2.5):
+        joints = walk(params, 2.0, 30.0, (0.0, FLOOR, 3.0), heading, np.random.default_rng(0))
+        assert (chirality(joints) > 0).all(), heading
 
 
 def test_walk_looks_like_walking():
