@@ -6,7 +6,7 @@ from pathlib import Path
 
 from app.config import SkelwatchConfig
 from app.pipeline.build import build_pipeline
-from app.pipeline.headless import HeadlessListener, open_input, run_to_end, summary_line
+from app.pipeline.headless import HeadlessListener, open_input, parse_size, run_to_end, summary_line
 from app.session import SessionRecorder
 from reid.errors import SkelwatchError
 
@@ -27,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "possible); live cameras run at their own rate")
     parser.add_argument("--people", type=int, default=None, help="people in the synthetic scene")
     parser.add_argument("--no-raw", action="store_true", help="keep skeletons and tracks only, not the images")
+    parser.add_argument("--size", type=parse_size, default=None, metavar="WxH",
+                        help="image size of the synthetic scene (default 640x480)")
     parser.set_defaults(func=run)
 
 
@@ -34,7 +36,7 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     if not args.seconds > 0:
         raise SkelwatchError(f"--seconds {args.seconds}: give a duration > 0")
     spec = args.source or config.pipeline.source
-    source, given = open_input(spec, seconds=args.seconds, people=args.people)
+    source, given = open_input(spec, seconds=args.seconds, people=args.people, size=args.size)
     try:
         recorder = SessionRecorder.create(args.out, source, spec, record_raw=not args.no_raw,
                                           flush_interval_s=config.pipeline.flush_interval_s)

@@ -1,4 +1,54 @@
 """The pipeline runner: source -> pose -> tracking + buffer -> encoder + gallery, one worker thread per stage.
 
-(The full API the GUI uses is documented here once it is final.)
+Threads and queues (app/pipeline/stages.py)::
+
+    source --frames(q=pipeline.frame_queue)--> pose --skeletons(q)--> tracking+buffer --windows(q)--> encoder
+    tracking <--identities-- encoder           tracking: on_frame      encoder: on_match, on_alert
+
+Every queue is bounded. A live source drops the OLDEST waiting frame when pose falls behind and counts it
+(`FrameResult.dropped_frames`); a replay never drops: every put blocks, the tracker waits for the identities
+of the windows it sent, so the same input always gives the same tracks. Each worker owns its stage object;
+`stop()` goes in reverse start order (set the event, join with `pipeline.stop_timeout_s`, drain the queues).
+A worker that fails or exits unasked is logged with `logger.exception` and reported to `Listener.on_error`.
+
+Building one (the GUI and the CLI do the same)::
+
+    from app.pipeline import build_pipeline, Listener
+    from app.pipeline.headless import open_input          # "demo", "synthetic", "realsense[:SERIAL]", files
+    source, given = open_input("demo")
+    pipeline = build_pipeline(config, source, speed=1.0, skeletons_given=given,
+                              make_matcher=gallery_matcher_factory(gallery, voter_settings),  # or None
+                              listeners=(my_listener,))
+    # a recorded session: s = app.session.open_session(folder, images=True)
+    #   build_pipeline(config, s.source, skeleton_cache=s.cache, ...)   (pose never runs on cached frames)
+
+Calls for the GUI's Qt thread adapter (all thread-safe, all return at once unless noted):
+
+    pipeline.start()                       start the workers (once per Pipeline; build a new one to restart)
+    pipeline.stop() -> PipelineSummary     stop and join every worker (blocks up to ~stop_timeout_s per worker);
+                                           idempotent; closes the source and any recording
+    pipeline.wait(timeout_s) -> bool       True once the stream ended or a stage failed
+    pipeline.pause() / resume()            the source stops / continues reading (a live camera keeps its rate)
+    pipeline.step(n=1)                     pause, then let n more frames through
+    pipeline.seek(t_s)                     replay only (ControlError for live); tracks restart at t_s
+    pipeline.set_speed(x | None)           0.25x..8x real time, None = as fast as possible (ControlError outside)
+    pipeline.start_recording(SessionRecorder.create(folder, source, spec))
+    pipeline.stop_recording() -> Manifest  blocks until the tracking worker has closed the files (or None)
+    pipeline.paused, .finished, .dropped_frames, .errors
+
+Listener methods (override what you need; called on worker threads, must return quickly; a Qt adapter should
+emit signals with queued connections, and call stop() from the GUI thread, never from a callback):
+
+    on_frame(FrameResult)      every processed frame: image, depth, TrackViews with identity decisions
+    on_match(MatchEvent)       every encoded window and the track's decision after it
+    on_alert(AlertEvent)       a watchlist rule fired
+    on_error(stage, exc)       a worker failed; the pipeline has stopped processing; call stop()
+    on_finished(summary)       once: at the end of the stream (encoder thread) or from stop()
+    QueueListener(maxsize) puts all of these into one bounded queue instead (frame results drop oldest).
 """
+from app.pipeline.build import build_pipeline
+from app.pipeline.control import ControlError
+from app.pipeline.runner import Listener, Pipeline, PipelineOptions, PipelineSummary, QueueListener
+
+__all__ = ["ControlError", "Listener", "Pipeline", "PipelineOptions", "PipelineSummary", "QueueListener",
+           "build_pipeline"]

@@ -40,7 +40,8 @@ def demo_recording() -> Path:
     return path
 
 
-def open_input(spec: str, *, seconds: float | None = None, people: int | None = None) -> tuple[Any, bool]:
+def open_input(spec: str, *, seconds: float | None = None, people: int | None = None,
+               size: tuple[int, int] | None = None) -> tuple[Any, bool]:
     """Open a capture source by spec; "demo" is the bundled recording, "synthetic" takes a length and crowd.
 
     Returns:
@@ -58,6 +59,8 @@ def open_input(spec: str, *, seconds: float | None = None, people: int | None = 
             options["seconds"] = seconds
         if people is not None:
             options["n_people"] = people
+        if size is not None:
+            options["width"], options["height"] = size
         return open_source("synthetic", **options), True
     return open_source(spec), gives_skeletons(spec)
 
@@ -134,6 +137,16 @@ class HeadlessListener(Listener):
             who = line.name or line.decision
             self.out.write(f"  track {track_id:3d}  {line.first_s:8.2f}-{line.last_s:8.2f} s  {line.frames:5d} frames  "
                            f"{self.window_counts.get(track_id, 0):4d} windows  {line.state:9s}  {who}\n")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """argparse type for WIDTHxHEIGHT (pixels)."""
+    import argparse
+
+    width, sep, height = text.lower().partition("x")
+    if not (sep and width.isdigit() and height.isdigit() and int(width) >= 16 and int(height) >= 16):
+        raise argparse.ArgumentTypeError(f"{text!r}: give the image size as WIDTHxHEIGHT, e.g. 640x480")
+    return int(width), int(height)
 
 
 def progress_line(result: FrameResult) -> str:

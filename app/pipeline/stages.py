@@ -20,7 +20,8 @@ import numpy as np
 
 from app.events import FrameResult, MatchEvent, TrackView
 from app.pipeline.control import PlaybackControl
-from app.pipeline.workers import END, RESET, ErrorHandler, Marker, RateMeter, Worker, get, put, put_drop_oldest
+from app.pipeline.workers import (END, POLL_S, RESET, ErrorHandler, Marker, RateMeter, Stopped, Worker, get, put,
+                                  put_drop_oldest)
 
 from capture.buffer import Window, WindowBuffer
 from capture.tracking import Tracker, TrackState, TrackUpdate
@@ -251,10 +252,22 @@ class TrackWorker(Worker):
             if identity.embedding is not None and identity.track_id in live:
                 self.tracker.set_embedding(identity.track_id, identity.embedding)
 
-    def run(self) -> None:
+    def _next_item(self) -> Any:
+        """The next queued item; recording commands are applied while waiting (a paused replay records too)."""
         while True:
             self._apply_commands()
-            item = get(self.inp, self.stop_event)
+            try:
+                item = self.inp.get(timeout=POLL_S)
+            except queue.Empty:
+                if self.stop_event.is_set():
+                    raise Stopped from None
+                continue
+            self._apply_commands()  # a recording asked for before this frame arrived includes it
+            return item
+
+    def run(self) -> None:
+        while True:
+            item = self._next_item()
             if item is RESET:
                 self.tracker, self.buffer = self.make_tracker(), self.make_buffer()
                 self.table.clear()

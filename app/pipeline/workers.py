@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 logger = logging.getLogger(__name__)
 
-_POLL_S = 0.05  # how often a blocked put/get looks at the stop event: the worst-case stop latency per queue
+POLL_S = 0.05  # how often a blocked put/get looks at the stop event: the worst-case stop latency per queue
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def put(q: queue.Queue, item: Any, stop: threading.Event) -> None:
     """
     while True:
         try:
-            q.put(item, timeout=_POLL_S)
+            q.put(item, timeout=POLL_S)
             return
         except queue.Full:
             if stop.is_set():
@@ -83,7 +83,7 @@ def get(q: queue.Queue, stop: threading.Event) -> Any:
     """
     while True:
         try:
-            return q.get(timeout=_POLL_S)
+            return q.get(timeout=POLL_S)
         except queue.Empty:
             if stop.is_set():
                 raise Stopped from None
