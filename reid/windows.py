@@ -18,7 +18,7 @@ from reid.skeleton import ROOT_JOINT, root_centre
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: no field-wise ==
 class Windows:
     """Windows and where each came from.
 

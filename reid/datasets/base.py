@@ -12,12 +12,13 @@ import numpy as np
 from reid.errors import DatasetError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Sequence:
     """One continuous recording of one person.
 
     `joints` is (T, V, 3) float32 metres in the camera frame, NOT root-centred (windows centre it).
-    `identity` is the ground truth; training never reads it.
+    `identity` is the ground truth; training never reads it. Compared by identity of the object (eq=False):
+    a field-wise == would compare arrays elementwise and fail.
     """
 
     joints: np.ndarray  # (T, V, 3)
