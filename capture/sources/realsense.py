@@ -288,13 +288,14 @@ class RealSensePlayback(Source):
         return self._positions[k - 1][1] if k > 0 else 0
 
     def _frames_raw(self) -> Iterator[tuple]:
-        """Yield queued frames until the end of the file."""
+        """Yield queued frames until the end of the file, or until another thread closes the source."""
+        player = self._player  # close() from another thread drops self._player; this keeps it until we stop
         idle = 0
-        while idle < _END_POLLS:
+        while idle < _END_POLLS and not self._closed:
             try:
                 item = self._queue.get(timeout=_POLL_S)
             except queue.Empty:
-                stopped = self._player.current_status() == rs.playback_status.stopped
+                stopped = player.current_status() == rs.playback_status.stopped
                 idle = idle + 1 if stopped else 0
                 continue
             idle = 0
@@ -314,6 +315,8 @@ class RealSensePlayback(Source):
                 self._note_position(number, stamp_ms, position)
             while colors and ((depths and depths[-1][0] >= colors[0][1]) or len(colors) > _MAX_WAITING):
                 yield from self._emit(colors.pop(0), depths)
+        if self._closed:
+            return
         while colors:
             yield from self._emit(colors.pop(0), depths)
         self._stop()
@@ -343,7 +346,9 @@ class RealSensePlayback(Source):
         yield FrameBundle(index, t_s, bgr, depth_m, self._color_intr, truth)
 
     def close(self) -> None:
+        """Stop reading and release the file; safe to call from another thread than the one iterating."""
         if not self._closed:
-            self._stop()
             self._closed = True
+            self._stop()
+            self._finalizer.detach()
             self._device = self._player = None

@@ -1,6 +1,8 @@
-"""RealSense recording and playback on real .db3 files written through the SDK recorder."""
+"""RealSense recording and playback on real files: .db3 written by the SDK recorder, .bag by our ROS 1 writer."""
 from __future__ import annotations
 
+import threading
+import time
 
 import numpy as np
 import pyrealsense2 as rs
@@ -19,7 +21,7 @@ FPS = 15.0
 
 @pytest.fixture(scope="module", params=["db3", "bag"])
 def scene_and_recording(request, tmp_path_factory):
-    """A 2 s, 3-person 320x240 scene (30 frames) and its recording: SDK-recorded .db3, or RealSense-layout ROS 1 .bag."""
+    """A 2 s, 3-person 320x240 scene (30 frames) and its recording: SDK-made .db3, or RealSense-layout .bag."""
     scene = SyntheticScene(3, 2.0, FPS, seed=3, width=320, height=240)
     rendered = [scene.frame(i) for i in range(scene.num_frames)]
     path = tmp_path_factory.mktemp("rs") / f"scene.{request.param}"
@@ -150,3 +152,29 @@ def test_live_without_a_camera_lists_what_was_found():
         RealSenseLive()
     with pytest.raises(SourceError, match="serial 12345"):
         open_source("realsense:12345")
+
+
+def test_close_from_another_thread_ends_the_iteration(scene_and_recording):
+    _, rendered, path = scene_and_recording
+    source = RealSensePlayback(path, queue_frames=2)
+    seen, errors = [], []
+    started = threading.Event()
+
+    def consume() -> None:
+        try:
+            for frame in source:
+                seen.append(frame.index)
+                started.set()
+                time.sleep(0.02)  # a slow consumer: the SDK's reader waits on the full queue
+        except Exception as exc:  # noqa: BLE001 - the test reports whatever escaped
+            errors.append(exc)
+
+    worker = threading.Thread(target=consume)
+    worker.start()
+    assert started.wait(10.0)
+    source.close()
+    worker.join(10.0)
+    assert not worker.is_alive() and errors == []
+    assert 1 <= len(seen) < len(rendered) and seen == list(range(len(seen)))
+    with pytest.raises(SourceError, match="closed"):
+        iter(source).__next__()
