@@ -13,7 +13,7 @@ from capture.frames import FrameBundle, Intrinsics, Skeleton3D
 from capture.pose.bundle import PoseError, check_bundle, default_bundle_path
 from capture.pose.landmarker import CropLandmarker, Landmarks
 from capture.pose.lift import default_intrinsics, lift_with_depth, lift_without_depth
-from capture.pose.proposals import PROPOSERS, Box, Proposer, make_proposer, nms
+from capture.pose.proposals import PROPOSERS, Box, Proposer, box_iou, make_proposer, nms
 from reid.skeleton import MEDIAPIPE_33, confidence_to_canonical, to_canonical
 
 logger = logging.getLogger(__name__)
@@ -47,13 +47,15 @@ class PoseEstimator:
         person_height_m: assumed stature for lifting without depth (see `capture.pose.lift`).
         nms_iou: two skeletons whose keypoint boxes overlap more than this are one person.
         min_visibility: skeletons whose mean landmark visibility is below this are dropped.
+        carry_s: people found by the last estimate at most this long ago are looked for again where they were,
+            so someone standing still (faded into the motion background) stays found between HOG scans.
     Raises:
         PoseError: missing or unreadable bundle (run `bash scripts/setup.sh`), or an unknown proposer.
     """
 
     def __init__(self, bundle_path: str | Path | None = None, *, num_poses: int = 16, min_person_px: float = 40.0,
                  proposer: str = "auto", person_height_m: float = 1.70, nms_iou: float = 0.4,
-                 min_visibility: float = 0.3):
+                 min_visibility: float = 0.3, carry_s: float = 0.5):
         if proposer not in PROPOSER_NAMES:
             raise PoseError(f"unknown proposer {proposer!r}; valid: {', '.join(PROPOSER_NAMES)}")
         if num_poses < 1:
@@ -67,12 +69,15 @@ class PoseEstimator:
         self.person_height_m = person_height_m
         self.nms_iou = nms_iou
         self.min_visibility = min_visibility
+        self.carry_s = carry_s
+        self._carried: tuple[float, list[Box]] | None = None  # (timestamp_s, boxes) of the last estimate
         self._proposers: dict[str, Proposer] = {}
         self._crop = CropLandmarker(self.bundle_path, num_poses=1)
         self._whole: CropLandmarker | None = None  # made on first whole-image proposal (several people per call)
         self.last_times = StageTimes(0.0, 0.0, 0.0, 0)
 
-    def _proposer_for(self, frame: FrameBundle) -> Proposer:
+    def proposer_for(self, frame: FrameBundle) -> Proposer:
+        """The proposer used for this frame (`auto`: depth when the frame has depth, else motion)."""
         name = self.proposer_name
         if name == "auto":
             name = "depth" if frame.depth_m is not None else "motion"
@@ -84,7 +89,7 @@ class PoseEstimator:
         """Let the proposer learn the background from a frame that is not estimated."""
         if frame.color is None:
             return
-        self._proposer_for(frame).observe(frame)
+        self.proposer_for(frame).observe(frame)
 
     def estimate(self, frame: FrameBundle) -> list[Skeleton3D]:
         """Skeletons of the people in `frame`, best first.
@@ -96,14 +101,26 @@ class PoseEstimator:
             raise PoseError(f"frame {frame.index} has no color image; pose estimation needs one (sources that "
                             "already carry skeletons skip pose)")
         t0 = time.perf_counter()
-        boxes = self._proposer_for(frame).propose(frame)
+        boxes = self.proposer_for(frame).propose(frame)
+        boxes += self._carried_boxes(frame.timestamp_s, boxes)
         t1 = time.perf_counter()
         rgb = cv2.cvtColor(frame.color, cv2.COLOR_BGR2RGB)
         people = self._landmarks(rgb, boxes)
         t2 = time.perf_counter()
         skeletons = [s for s in (self._skeleton(frame, p) for p in people) if s is not None]
+        self._carried = (frame.timestamp_s, [_grown(s.box) for s in skeletons if s.box is not None])
         self.last_times = StageTimes(t1 - t0, t2 - t1, time.perf_counter() - t2, len(boxes))
         return skeletons
+
+    def _carried_boxes(self, timestamp_s: float, proposed: list[Box]) -> list[Box]:
+        """Last estimate's people not already covered by a proposal, if that estimate is recent."""
+        if self._carried is None or not 0.0 < timestamp_s - self._carried[0] <= self.carry_s:
+            return []
+        carried = self._carried[1]
+        if not carried or not proposed:
+            return list(carried)
+        overlap = box_iou(np.array(carried), np.array(proposed)).max(axis=1)
+        return [b for b, o in zip(carried, overlap) if o < 0.5]
 
     def _landmarks(self, rgb: np.ndarray, boxes: list[Box]) -> list[Landmarks]:
         """Landmarks of every proposal, duplicates merged (NMS on keypoint boxes), best first."""
@@ -160,3 +177,10 @@ class PoseEstimator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _grown(box: Box) -> Box:
+    """A keypoint box grown to the whole person: keypoints stop at the eyes and the heels, inside the outline."""
+    x0, y0, x1, y1 = box
+    h = y1 - y0
+    return x0 - 0.1 * h, y0 - 0.1 * h, x1 + 0.1 * h, y1 + 0.05 * h

@@ -98,14 +98,24 @@ def _largest_first(boxes: list[Box]) -> list[Box]:
 class MotionProposer(Proposer):
     """Moving foreground (MOG2) split into people with HOG and person-wide windows; for a fixed RGB camera.
 
+    People who stand still fade into the background (and people already standing in the first frames are part
+    of it), so every `scan_every_s` the whole image, upscaled, is also searched with HOG; that costs about as
+    much as the landmarker on three people, hence not every frame (the estimator carries found people over).
+
     Args:
         min_person_px: shortest blob proposed (pixels).
         history_frames: MOG2 history: a person standing still this many frames fades into the background.
         var_threshold: MOG2 squared Mahalanobis distance for foreground.
+        scan_every_s: seconds between whole-image HOG scans (None: never).
+        scan_upscale: image scale of the scan; 1.4 lets HOG's 128 px window see people from ~70 px tall.
     """
 
-    def __init__(self, min_person_px: float = 40.0, *, history_frames: int = 300, var_threshold: float = 25.0):
+    def __init__(self, min_person_px: float = 40.0, *, history_frames: int = 300, var_threshold: float = 25.0,
+                 scan_every_s: float | None = 2.0, scan_upscale: float = 1.4):
         self.min_person_px = float(min_person_px)
+        self.scan_every_s = scan_every_s
+        self.scan_upscale = scan_upscale
+        self._last_scan_s: float | None = None
         self._mog = cv2.createBackgroundSubtractorMOG2(history=history_frames, varThreshold=var_threshold,
                                                        detectShadows=True)
         self._hog = cv2.HOGDescriptor()
@@ -138,7 +148,22 @@ class MotionProposer(Proposer):
             for k in range(steps):
                 left = x0 + min(k * WINDOW_STRIDE * h, w - width)
                 boxes.append((float(left), float(y0), float(left + width), float(y1)))
+        if self.scan_every_s is not None and (self._last_scan_s is None or frame.timestamp_s < self._last_scan_s
+                                              or frame.timestamp_s - self._last_scan_s >= self.scan_every_s):
+            self._last_scan_s = frame.timestamp_s
+            boxes += self._scan(frame.color, boxes)
         return _largest_first(boxes)
+
+    def _scan(self, image: np.ndarray, proposed: list[Box]) -> list[Box]:
+        """HOG people in the whole image that no motion proposal already covers."""
+        big = cv2.resize(image, None, fx=self.scan_upscale, fy=self.scan_upscale, interpolation=cv2.INTER_LINEAR)
+        rects, _ = self._hog.detectMultiScale(big, winStride=(8, 8), padding=(8, 8), scale=1.1)
+        found = [_hog_box(r, self.scan_upscale, 0, 0) for r in np.asarray(rects).reshape(-1, 4)]
+        found = [b for b in found if b[3] - b[1] >= self.min_person_px]
+        if not found or not proposed:
+            return found
+        overlap = box_iou(np.array(found), np.array(proposed)).max(axis=1)
+        return [b for b, o in zip(found, overlap) if o < 0.5]
 
     def _hog_people(self, image: np.ndarray, blob: tuple[int, int, int, int]) -> list[Box]:
         """HOG people in the neighbourhood of a wide blob, upscaled so a blob-tall person fills the window."""
@@ -151,13 +176,15 @@ class MotionProposer(Proposer):
         if roi.shape[0] < 128 or roi.shape[1] < 64:
             return []
         rects, _ = self._hog.detectMultiScale(roi, winStride=(4, 4), padding=(8, 8), scale=1.05)
-        out = []
-        for x, y, w, hh in np.asarray(rects).reshape(-1, 4):
-            # The default HOG window holds a person in its central ~80 % of height with margins around.
-            cx, cy, height = rx0 + (x + w / 2) / scale, ry0 + (y + hh / 2) / scale, 0.8 * hh / scale
-            out.append((cx - PERSON_ASPECT * height / 2, cy - height / 2, cx + PERSON_ASPECT * height / 2,
-                        cy + height / 2))
-        return out
+        return [_hog_box(r, scale, rx0, ry0) for r in np.asarray(rects).reshape(-1, 4)]
+
+
+def _hog_box(rect: np.ndarray, scale: float, left: float, top: float) -> Box:
+    """A HOG window (x, y, w, h) found in an image scaled by `scale` at offset (left, top) -> a person box."""
+    x, y, w, h = rect
+    # The default people detector's window holds the person in its central ~80 % of height, margins around.
+    cx, cy, height = left + (x + w / 2) / scale, top + (y + h / 2) / scale, 0.8 * h / scale
+    return cx - PERSON_ASPECT * height / 2, cy - height / 2, cx + PERSON_ASPECT * height / 2, cy + height / 2
 
 
 class DepthProposer(Proposer):

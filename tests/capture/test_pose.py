@@ -20,8 +20,9 @@ from capture.pose.proposals import DepthProposer, box_iou, nms
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = ROOT / "tests" / "data" / "vtest_people.json"
 VIDEO = ROOT.parent / "shared" / "data" / "opencv-vtest" / "vtest.avi"
-MIN_RECALL = 0.80  # measured 0.86 (59 of 69) when written; a drop below this is a regression
-MATCH_IOU = 0.3  # a skeleton's keypoint box vs the labelled box (keypoints sit inside the clothes outline)
+MIN_RECALL = 0.85  # measured 0.93 (64 of 69) when written (task target 0.80); below this is a regression
+MATCH_IOU = 0.3
+STILL_FRAME, STILL_MAN = 120, np.array([[374, 181, 404, 262]], float)  # a labelled man standing by the sign  # a skeleton's keypoint box vs the labelled box (keypoints sit inside the clothes outline)
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +147,7 @@ def vtest_run(bundle):
     labels = {f["index"]: np.array(f["boxes"], float) for f in json.loads(LABELS.read_text())["frames"]}
     cap = cv2.VideoCapture(str(VIDEO))
     results, times = {}, []
-    plane = None
+    plane = own_121 = None
     with PoseEstimator(bundle, proposer="motion") as estimator:
         for index in range(max(labels) + 2):
             ok, image = cap.read()
@@ -161,14 +162,17 @@ def vtest_run(bundle):
             if index in labels:
                 results[index] = estimator.estimate(frame)
                 times.append(estimator.last_times)
+            elif index == STILL_FRAME + 1:  # 0.1 s after a labelled frame: no HOG scan due
+                results[index] = estimator.estimate(frame)
+                own_121 = estimator.proposer_for(frame).propose(frame)  # the proposer's own boxes, no carry
             else:
                 estimator.observe(frame)
     cap.release()
-    return labels, results, times, plane
+    return labels, results, times, plane, own_121
 
 
 def test_vtest_recall_on_labelled_people(vtest_run):
-    labels, results, times, _ = vtest_run
+    labels, results, times, *_ = vtest_run
     matched = total = found = 0
     for index, boxes in labels.items():
         skeletons = results[index]
@@ -185,7 +189,7 @@ def test_vtest_recall_on_labelled_people(vtest_run):
 
 
 def test_vtest_skeletons_are_plausible_without_depth(vtest_run):
-    _, results, _, _ = vtest_run
+    _, results, *_ = vtest_run
     skeletons = [s for frame in results.values() for s in frame]
     assert skeletons
     heights_px, depths_m = [], []
@@ -202,7 +206,7 @@ def test_vtest_skeletons_are_plausible_without_depth(vtest_run):
 
 
 def test_vtest_skeletons_lift_through_a_depth_plane(vtest_run):
-    *_, plane = vtest_run
+    *_, plane, _ = vtest_run
     assert plane
     intr = default_intrinsics(768, 576)
     for s in plane:
@@ -211,3 +215,12 @@ def test_vtest_skeletons_lift_through_a_depth_plane(vtest_run):
         np.testing.assert_allclose(s.joints[sure, 2], 3.0, atol=1e-4)
         np.testing.assert_allclose(intr.project(s.joints[sure]), s.keypoints_2d[sure], atol=1e-3)
         assert np.isfinite(s.joints).all()
+
+
+def test_a_person_standing_still_is_carried_to_the_next_frame(vtest_run):
+    # He stands from the first frames on, so he is part of the motion background: the HOG scan finds him at
+    # frame 120, and at 121 only the carried-over box from 120 does (the proposer's own boxes miss him).
+    _, results, _, _, own_121 = vtest_run
+    for index in (STILL_FRAME, STILL_FRAME + 1):
+        assert _match(STILL_MAN, np.array([s.box for s in results[index]]).reshape(-1, 4)) == 1, index
+    assert box_iou(STILL_MAN, np.array(own_121).reshape(-1, 4)).max(initial=0.0) < MATCH_IOU
