@@ -72,6 +72,20 @@ def _load_array(path: Path, allow_pickle: bool) -> np.ndarray:
         raise DatasetError(f"npy: {path} is not a readable .npy file ({exc}); the file may be truncated") from None
 
 
+def _joint_count(x: np.ndarray, frames: int, ds: str) -> int | None:
+    """V of a coordinate array that the official code reshapes to (-1, f, V).
+
+    The stored shape is not documented, so V is read from the last axis (V or f*V), else taken from the dataset
+    (25 for KS20, 14 for CASIA-B, 20 otherwise) when the size allows; None when nothing fits.
+    """
+    last = x.shape[-1] if x.ndim >= 1 else 0
+    for count in LAYOUT_BY_JOINTS:
+        if last in (count, frames * count) and x.size % (frames * count) == 0:
+            return count
+    fallback = 25 if ds.startswith("KS20") else 14 if ds.startswith("CASIA") else 20
+    return fallback if x.size and x.size % (frames * fallback) == 0 else None
+
+
 def read_windows(folder: Path, prefix: str, ds: str, frames: int, allow_pickle: bool = False
                  ) -> tuple[np.ndarray, np.ndarray]:
     """((N, f, V, 3) float32 windows, (N,) labels) from one folder's x/y/z and frame_id files.
@@ -83,11 +97,11 @@ def read_windows(folder: Path, prefix: str, ds: str, frames: int, allow_pickle: 
     coords = [_load_array(folder / f"{prefix}source_{axis}_{ds}_{frames}.npy", allow_pickle) for axis in "xyz"]
     if len({c.size for c in coords}) != 1:
         raise DatasetError(f"npy: {folder}: x/y/z files differ in size ({[c.size for c in coords]})")
-    x = coords[0]
-    num_joints = x.shape[-1] if x.ndim >= 2 else 0
-    if num_joints not in LAYOUT_BY_JOINTS or x.size % (frames * num_joints):
-        raise DatasetError(f"npy: {folder / f'{prefix}source_x_{ds}_{frames}.npy'} has shape {x.shape}; expected "
-                           f"(N, {frames}, V) or (N*{frames}, V) with V in {sorted(LAYOUT_BY_JOINTS)}")
+    num_joints = _joint_count(coords[0], frames, ds)
+    if num_joints is None:
+        raise DatasetError(f"npy: {folder / f'{prefix}source_x_{ds}_{frames}.npy'} has shape {coords[0].shape}; "
+                           f"expected (N, {frames}, V), (N*{frames}, V) or (N, {frames}*V) with V in "
+                           f"{sorted(LAYOUT_BY_JOINTS)}")
     data = np.stack([c.reshape(-1, frames, num_joints) for c in coords], axis=-1).astype(np.float32)
     labels = _load_array(folder / f"frame_id_{ds}_{frames}.npy", allow_pickle).reshape(-1)
     if labels.shape[0] != data.shape[0]:

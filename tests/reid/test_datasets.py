@@ -230,11 +230,13 @@ def test_repair_sequence_counts_and_keeps_input():
 # --- npy (the authors' preprocessed windows) ---------------------------------------------------------------------
 
 def write_npy_split(folder: Path, prefix: str, ds: str, f: int, windows: np.ndarray, labels: np.ndarray,
-                    flat: bool = False) -> None:
+                    shape: str = "n,f,v") -> None:
+    """Write one split in the authors' layout; `shape` picks how each coordinate array is stored."""
     folder.mkdir(parents=True, exist_ok=True)
+    n, _, v = windows.shape[:3]
+    stored = {"n,f,v": (n, f, v), "nf,v": (n * f, v), "n,fv": (n, f * v), "flat": (n * f * v,)}[shape]
     for axis, name in enumerate("xyz"):
-        coord = windows[..., axis]  # (N, f, V)
-        np.save(folder / f"{prefix}source_{name}_{ds}_{f}.npy", coord.reshape(-1, coord.shape[-1]) if flat else coord)
+        np.save(folder / f"{prefix}source_{name}_{ds}_{f}.npy", windows[..., axis].reshape(stored))
     np.save(folder / f"frame_id_{ds}_{f}.npy", labels)
 
 
@@ -246,8 +248,8 @@ def test_npy_ks20_layout(tmp_path):
     root = tmp_path / "Datasets" / "KS20" / "6"
     train, probe, gallery = random_windows(10, 6, 25, 0), random_windows(4, 6, 25, 1), random_windows(5, 6, 25, 2)
     write_npy_split(root / "train_npy_data", "", "KS20", 6, train, np.arange(10) % 3)
-    write_npy_split(root / "test_npy_data" / "probe", "t_", "KS20", 6, probe, np.array([0, 1, 2, 0]), flat=True)
-    write_npy_split(root / "test_npy_data" / "gallery", "t_", "KS20", 6, gallery, np.array([0, 1, 2, 0, 1]))
+    write_npy_split(root / "test_npy_data" / "probe", "t_", "KS20", 6, probe, np.array([0, 1, 2, 0]), "nf,v")
+    write_npy_split(root / "test_npy_data" / "gallery", "t_", "KS20", 6, gallery, np.array([0, 1, 2, 0, 1]), "n,fv")
     assert detect_format(root.parent) == "npy"
     ds = load_dataset(root.parent)  # the <DS> folder with a single <f> below it
     assert ds.windowed and ds.layout == "kinect_v2" and len(ds.sequences) == 19
@@ -272,12 +274,14 @@ def test_npy_ias_biwi_and_casia_settings(tmp_path):
     assert sets["IAS-B"].probe == (9, 10) and sets["IAS-B"].gallery == (6, 7, 8)
 
     casia = tmp_path / "CASIA_B_match" / "40"
-    write_npy_split(casia / "CASIA_B_train_npy_data", "", "CASIA_B", 40, random_windows(4, 40, 14, 0), np.arange(4))
+    casia_train = random_windows(4, 40, 14, 0)
+    write_npy_split(casia / "CASIA_B_train_npy_data", "", "CASIA_B", 40, casia_train, np.arange(4), "flat")
     for k, cond in enumerate(["nm", "cl"]):
         write_npy_split(casia / "CASIA_B_test_npy_data" / cond, "t_", "CASIA_B", 40, random_windows(3, 40, 14, k),
                         np.arange(3))
     ds = load_dataset(casia)
     assert ds.layout == "openpose14" and ds.sequences[0].joints.shape == (40, 14, 3)
+    np.testing.assert_array_equal(ds.sequences[2].joints, casia_train[2])  # a flat array: V from the dataset
     sets = {p.name: p for p in ds.probe_sets}
     assert set(sets) == {"nm.nm", "cl.cl", "cl.nm"}
     assert sets["nm.nm"].same_set and sets["nm.nm"].probe == sets["nm.nm"].gallery
@@ -300,6 +304,11 @@ def test_npy_bad_windows_and_files(tmp_path):
     np.save(root / "train_npy_data" / "source_y_BIWI_6.npy", np.zeros((5, 6, 19)))
     with pytest.raises(DatasetError, match="x/y/z files differ"):
         load_dataset(root, "npy")
+    for axis in "xyz":
+        np.save(root / "train_npy_data" / f"source_{axis}_BIWI_6.npy", np.zeros((5, 6, 19)))
+    with pytest.raises(DatasetError, match=r"shape \(5, 6, 19\); expected \(N, 6, V\)"):
+        load_dataset(root, "npy")
+    np.save(root / "train_npy_data" / "source_x_BIWI_6.npy", train[..., 0])
     (root / "train_npy_data" / "source_z_BIWI_6.npy").write_bytes(b"\x93NUMPY trunc")
     np.save(root / "train_npy_data" / "source_y_BIWI_6.npy", train[..., 1])
     with pytest.raises(DatasetError, match=r"source_z_BIWI_6\.npy"):
