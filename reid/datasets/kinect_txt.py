@@ -97,7 +97,8 @@ def load(path: str | Path, *, layout: str = "kinect_v1", name_pattern: str = DEF
         gallery_sessions, probe_sessions: session names (list or comma-separated) forming one probe set;
             with neither, the dataset has no probe set. The same sessions on both sides make a `same_set` split.
     Raises:
-        DatasetError: a missing or empty folder, a name that does not match the pattern, or a bad file.
+        DatasetError: a missing or empty folder, no usable file (names not matching the pattern are skipped
+            and counted), or a bad file.
     """
     source = Path(path)
     layout_obj = get_layout(layout)
@@ -120,9 +121,9 @@ def load(path: str | Path, *, layout: str = "kinect_v1", name_pattern: str = DEF
     sequences: list[Sequence] = []
     for file in files:
         match = pattern.search(file.name)
-        if match is None:
-            raise DatasetError(f"kinect-txt: file name {file.name!r} does not match name_pattern {name_pattern!r}; "
-                               f"rename the file or pass a name_pattern with an (?P<identity>...) group")
+        if match is None:  # e.g. a README.txt next to the data: counted, not fatal
+            report.skip(str(file), f"file name does not match name_pattern {name_pattern!r}")
+            continue
         if file.stat().st_size == 0:
             report.skip(str(file), "empty file (0 bytes)")
             continue
@@ -134,7 +135,8 @@ def load(path: str | Path, *, layout: str = "kinect_v1", name_pattern: str = DEF
             sequences.append(Sequence(to_canonical(joints, layout_obj, str(file)), match.group("identity"), name,
                                       session, fps))
     if not sequences:
-        raise DatasetError(f"kinect-txt: no usable sequence under {source} ({report.summary()})")
+        raise DatasetError(f"kinect-txt: no usable sequence under {source} ({report.summary()}; first skipped: "
+                           f"{report.skipped[0] if report.skipped else 'none'}); check name_pattern and layout")
     probe_sets = _probe_sets(sequences, _sessions(gallery_sessions), _sessions(probe_sessions), probe_set_name)
     logger.info("kinect-txt %s: %d sequences; %s", source, len(sequences), report.summary())
     return SkeletonDataset(f"kinect-txt({source.name})", "kinect_v1", sequences, probe_sets,

@@ -176,10 +176,13 @@ def test_kinect_txt_other_layouts_map_to_canonical(tmp_path):
 
 def test_kinect_txt_bad_input(tmp_path):
     write_txt(tmp_path / "ann_a.txt", walker_rows(10, 20, 0))
-    (tmp_path / "noname.txt").write_text("1 2 3\n")
-    with pytest.raises(DatasetError, match="'noname.txt' does not match name_pattern"):
-        load_dataset(tmp_path, "kinect-txt")
-    (tmp_path / "noname.txt").unlink()
+    (tmp_path / "README.txt").write_text("Recorded in the lab\n")
+    ds = load_dataset(tmp_path, "kinect-txt")
+    assert len(ds.sequences) == 1 and ds.report.files_skipped == 1
+    assert "does not match name_pattern" in dict(ds.report.skipped)[str(tmp_path / "README.txt")]
+    with pytest.raises(DatasetError, match="no usable sequence.*README.txt.*check name_pattern"):
+        load_dataset(tmp_path, "kinect-txt", name_pattern=r"(?P<identity>\d+)-(?P<session>\w+)", glob="README*")
+    (tmp_path / "README.txt").unlink()
     bad = tmp_path / "ann_b.txt"
     write_txt(bad, walker_rows(10, 20, 1))
     bad.write_text(bad.read_text() + "0.1 0.2 oops\n")
