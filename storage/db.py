@@ -24,7 +24,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.errors import DatabaseLockedError, SchemaError, StorageError
@@ -173,9 +173,10 @@ class Database:
                     yield session
             except OperationalError as exc:
                 raise _describe(exc, self.url) from None
+            except IntegrityError as exc:
+                raise StorageError(f"database {self.url}: the change conflicts with stored data ({exc.orig}); "
+                                   "nothing was changed") from None
             except DBAPIError as exc:
-                if isinstance(exc.orig, sqlite3.IntegrityError) or "integrity" in type(exc).__name__.lower():
-                    raise
                 raise _describe(exc, self.url) from None
 
     @contextmanager

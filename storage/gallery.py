@@ -131,20 +131,24 @@ class Gallery:
     def rebuild_index(self) -> int:
         """Reload every current-version gallery embedding from the database into a fresh index; returns N."""
         with self._lock, self.db.read() as s:
-            rows = s.execute(select(Embedding.id, Embedding.identity_id, Embedding.vector).where(
-                Embedding.identity_id.is_not(None), Embedding.model_version_id == self.model_version_id)
-                .order_by(Embedding.id)).all()
+            where = (Embedding.identity_id.is_not(None), Embedding.model_version_id == self.model_version_id)
+            n = int(s.scalar(select(func.count()).select_from(Embedding).where(*where)) or 0)
+            ids, owners = np.empty(n, np.int64), np.empty(n, np.int64)
+            vecs = np.empty((n, self.dim), np.float32)  # filled in place: peak memory is one copy, not three
+            rows = s.execute(select(Embedding.id, Embedding.identity_id, Embedding.vector).where(*where)
+                             .order_by(Embedding.id).execution_options(yield_per=20_000))
+            for i, (emb_id, owner, blob) in enumerate(rows):
+                ids[i], owners[i] = emb_id, owner
+                vecs[i] = np.frombuffer(blob, np.float32)
             self._names = dict(s.execute(select(Identity.id, Identity.name)).all())
             self._negatives = {}
             for track_id, identity_id in s.execute(select(NegativePair.track_id, NegativePair.identity_id)):
                 self._negatives.setdefault(track_id, set()).add(identity_id)
-            ids = np.fromiter((r.id for r in rows), np.int64, len(rows))
-            vecs = np.frombuffer(b"".join(r.vector for r in rows), np.float32).reshape(len(rows), self.dim)
             self.index.rebuild(ids, vecs)
-            self._owner = {r.id: r.identity_id for r in rows}
-        logger.info("gallery index rebuilt: %d embeddings of %d identities (%s)", len(rows), len(self._names),
+            self._owner = dict(zip(ids.tolist(), owners.tolist()))
+        logger.info("gallery index rebuilt: %d embeddings of %d identities (%s)", n, len(self._names),
                     self.index.kind)
-        return len(rows)
+        return n
 
     def _apply(self, delta: IndexDelta) -> None:
         if delta.remove:

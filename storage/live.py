@@ -6,6 +6,7 @@ so a crash never leaves a sighting without its track or an alert without its sig
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional
@@ -72,34 +73,46 @@ class SightingRecorder:
         Raises:
             EmbeddingError: wrong size or NaN; StorageError: database problems (nothing stored then).
         """
-        vec = check_vectors(vector, self.gallery.dim)
-        track_id = self.track_id(session_id, track_key, t_start_s, t_end_s)
-        result = self.gallery.match(vec[0], track_id=track_id)
-        voted = self.voter.update(track_id, result)
+        return self.observe_batch(session_id, [(track_key, vector, t_start_s, t_end_s)], seen_at=seen_at)[0]
+
+    def observe_batch(self, session_id: int, windows: Sequence[tuple[int, np.ndarray, float, float]], *,
+                      seen_at: Optional[datetime] = None) -> list[Observation]:
+        """`observe` for several windows (track_key, vector (D,), t_start_s, t_end_s) in one transaction, in order.
+
+        One commit per batch instead of per window: what an encoder that works in batches should call.
+        """
+        vecs = [check_vectors(w[1], self.gallery.dim) for w in windows]  # all checked before anything is stored
         now = seen_at or utcnow()
+        planned = []
+        for (track_key, _, t0, t1), vec in zip(windows, vecs):
+            track_id = self.track_id(session_id, track_key, t0, t1)
+            result = self.gallery.match(vec[0], track_id=track_id)
+            planned.append((track_key, vec, t0, t1, track_id, result, self.voter.update(track_id, result)))
+        out = []
         with self.gallery.db.write() as s:
-            track = s.get(Track, track_id)
-            if track is None:  # removed meanwhile (forget, retention): start a new row for it
-                track_id = self._tracks[(session_id, track_key)] = track_id_for(s, session_id, track_key,
-                                                                               t_start_s, t_end_s)
+            for track_key, vec, t0, t1, track_id, result, voted in planned:
                 track = s.get(Track, track_id)
-            embedding_id = None
-            if self.store_unknown_windows and result.decision != "match":
-                embedding_id = insert_vectors(s, vec, identity_id=None,
-                                              model_version_id=self.gallery.model_version_id, session_id=session_id,
-                                              track_id=track_id, spans=np.array([[t_start_s, t_end_s]]))[0]
-            sighting = Sighting(session_id=session_id, track_id=track_id, embedding_id=embedding_id,
-                                identity_id=result.identity_id, decision=result.decision, distance=result.distance,
-                                level_distances=result.level_distances, confidence=result.confidence,
-                                t_start_s=t_start_s, t_end_s=t_end_s, seen_at=now)
-            s.add(sighting)
-            track.t_start_s, track.t_end_s = min(track.t_start_s, t_start_s), max(track.t_end_s, t_end_s)
-            track.identity_id = voted.identity_id if self.gallery.has_identity(voted.identity_id) else None
-            s.flush()
-            fired = (self.alerts.evaluate(s, track_id=track_id, result=result, sighting_id=sighting.id, now=now)
-                     if self.alerts is not None else [])
-            sighting_id = sighting.id
-        return Observation(sighting_id, track_id, embedding_id, result, voted, tuple(fired))
+                if track is None:  # removed meanwhile (forget, retention): start a new row for it
+                    track_id = self._tracks[(session_id, track_key)] = track_id_for(s, session_id, track_key, t0, t1)
+                    track = s.get(Track, track_id)
+                embedding_id = None
+                if self.store_unknown_windows and result.decision != "match":
+                    embedding_id = insert_vectors(s, vec, identity_id=None,
+                                                  model_version_id=self.gallery.model_version_id,
+                                                  session_id=session_id, track_id=track_id,
+                                                  spans=np.array([[t0, t1]]))[0]
+                sighting = Sighting(session_id=session_id, track_id=track_id, embedding_id=embedding_id,
+                                    identity_id=result.identity_id, decision=result.decision,
+                                    distance=result.distance, level_distances=result.level_distances,
+                                    confidence=result.confidence, t_start_s=t0, t_end_s=t1, seen_at=now)
+                s.add(sighting)
+                track.t_start_s, track.t_end_s = min(track.t_start_s, t0), max(track.t_end_s, t1)
+                track.identity_id = voted.identity_id if self.gallery.has_identity(voted.identity_id) else None
+                s.flush()
+                fired = (self.alerts.evaluate(s, track_id=track_id, result=result, sighting_id=sighting.id,
+                                              now=now) if self.alerts is not None else [])
+                out.append(Observation(sighting.id, track_id, embedding_id, result, voted, tuple(fired)))
+        return out
 
     def end_track(self, session_id: int, track_key: int) -> None:
         """Forget the votes and alert windows of a track that ended."""

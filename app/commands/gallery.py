@@ -19,10 +19,6 @@ from storage.gallery import Gallery
 from storage.matching import Thresholds, calibrate_threshold
 from storage.retention import apply_retention
 
-ACTIONS = ("list", "show", "enrol", "add", "rename", "merge", "split", "delete", "forget", "not-this", "export",
-           "import", "unknowns", "calibrate", "retention")
-
-
 def _ref(text: str) -> Union[int, str]:
     return int(text) if text.isdigit() else text
 
@@ -73,6 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rename", help="rename an identity")
     p.add_argument("identity")
     p.add_argument("new_name")
+    p = sub.add_parser("watch", help="put an identity on the watchlist (on) or take it off (off)")
+    p.add_argument("identity")
+    p.add_argument("state", choices=["on", "off"])
     p = sub.add_parser("merge", help="fold the second identity into the first")
     p.add_argument("keep")
     p.add_argument("other")
@@ -158,6 +157,9 @@ def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Galler
     elif act == "rename":
         gallery.rename(_ref(args.identity), args.new_name)
         print(f"renamed {args.identity} to {args.new_name}")
+    elif act == "watch":
+        gallery.update(_ref(args.identity), watchlist=args.state == "on")
+        print(f"{args.identity}: watchlist {args.state}")
     elif act == "merge":
         moved = gallery.merge(_ref(args.keep), _ref(args.other))
         print(f"merged {args.other} into {args.keep} ({moved} embeddings moved)")

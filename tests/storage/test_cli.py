@@ -34,8 +34,10 @@ def test_gallery_commands_change_the_default_database(home: Path, capsys: pytest
     assert code == 2 and "dimension 768" in err
     code, out, _ = gallery_cmd(capsys, "list")
     assert "ann" in out and "[watchlist]" in out and "2 identities, index exact over 6 embeddings" in out
+    assert gallery_cmd(capsys, "watch", "ann", "off")[0] == 0
+    assert "[watchlist]" not in gallery_cmd(capsys, "list")[1]
     assert gallery_cmd(capsys, "rename", "bob", "robert")[0] == 0
-    assert "4 embeddings" not in gallery_cmd(capsys, "show", "robert")[1]
+    assert "#2 robert" in gallery_cmd(capsys, "show", "robert")[1]
     code, out, _ = gallery_cmd(capsys, "export", home / "g.zip")
     assert code == 0 and "exported 2" in out
     code, _, err = gallery_cmd(capsys, "forget", "robert")

@@ -95,3 +95,18 @@ def test_unknown_windows_cluster_into_candidates_across_sessions(gallery: Galler
     centre = strangers[0] if gallery.match(near(strangers[0], 5)).identity_id == first else strangers[1]
     assert gallery.match(near(centre, 6)).identity_id == first
     assert [c.size for c in cluster_unknowns(gallery, eps=0.6, min_samples=2, k1=6, k2=3)] == [8]
+
+
+def test_a_batch_is_one_transaction_and_a_bad_window_stores_nothing(gallery: Gallery) -> None:
+    centres, x, y = people(2, 4)
+    ann = gallery.enrol("ann", x[y == 0])
+    session = create_session(gallery.db, "/tmp/batch")
+    recorder = SightingRecorder(gallery)
+    with pytest.raises(StorageError, match="dimension 768"):
+        recorder.observe_batch(session, [(1, near(centres[0], 1), 0.0, 1.0), (2, np.zeros(5), 0.0, 1.0)])
+    out = recorder.observe_batch(session, [(1, near(centres[0], i), i, i + 1.0) for i in range(3)]
+                                 + [(2, near(centres[1], 9), 0.0, 1.0)])
+    assert [o.result.identity_id for o in out[:3]] == [ann] * 3 and out[2].track_identity.identity_id == ann
+    assert out[3].result.decision == "unknown" and out[3].embedding_id is not None
+    with gallery.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Sighting)) == 4

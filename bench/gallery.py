@@ -1,0 +1,177 @@
+"""Gallery benchmark: index build time, top-5 match latency and recall@5 vs exact search at 10k / 100k / 1M
+embeddings, Gallery.match and rebuild-from-database costs, and sustained sighting inserts with WAL while another
+process reads.
+
+    python -m bench.gallery            # 10k, 100k, 1M (1M x 768 float32 = 3 GB; run it once)
+    python -m bench.gallery --quick    # 10k and 60k, short insert test
+
+Data are synthetic MSMR-like vectors: identities with 50 windows each, window noise 0.35 of the identity spread,
+so nearest neighbours are mostly the same person's windows, as in a real gallery; one extra run uses window
+noise as large as the spread of people (near-random vectors, the hard case for IVF). Queries are fresh windows of
+enrolled people. Every ratio is against a baseline measured in the same run (exact faiss search, or the insert
+rate without a reader). Figures depend on the machine's load: run it on a quiet machine.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import tempfile
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from storage.db import open_database
+from storage.gallery import Gallery
+from storage.identities import insert_vectors
+from storage.index import VectorIndex, recall_at_k
+from storage.live import SightingRecorder
+from storage.matching import Thresholds
+from storage.models import Identity
+from storage.sessions import create_session
+
+DIM = 768
+PER_IDENTITY = 50
+SPREAD = 0.35
+
+
+def synth(n: int, seed: int = 0, spread: float = SPREAD) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(centres (P, D), vectors (n, D) float32, labels (n,)), built in chunks to stay at one float32 copy."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((max(1, n // PER_IDENTITY), DIM), dtype=np.float32)
+    labels = np.arange(n) // PER_IDENTITY % len(centres)
+    out = np.empty((n, DIM), np.float32)
+    for a in range(0, n, 100_000):
+        b = min(n, a + 100_000)
+        out[a:b] = centres[labels[a:b]] + spread * rng.standard_normal((b - a, DIM), dtype=np.float32)
+    return centres, out, labels
+
+
+def queries_for(centres: np.ndarray, count: int, seed: int = 1, spread: float = SPREAD) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(centres), count)
+    return (centres[pick] + spread * rng.standard_normal((count, DIM), dtype=np.float32)).astype(np.float32)
+
+
+def one_by_one(search, queries: np.ndarray) -> tuple[float, float, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Median and p95 latency in ms of single-query calls, and the ids found (Q, 5)."""
+    times, found = [], []
+    for q in queries:
+        start = time.perf_counter()
+        found.append(search(q[None, :]))
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.median(times)), float(np.percentile(times, 95)), np.concatenate(found)
+
+
+def bench_index(n: int, n_queries: int, spread: float = SPREAD) -> None:
+    centres, vecs, _ = synth(n, spread=spread)
+    queries = queries_for(centres, n_queries, spread=spread)
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    exact_med, exact_p95, truth = one_by_one(lambda q: ids[faiss.knn(q, vecs, 5)[1]], queries)
+    index = VectorIndex(DIM)  # the product defaults: exact up to 50k, tuned IVF above
+    start = time.perf_counter()
+    index.rebuild(ids, vecs)
+    build = time.perf_counter() - start
+    del vecs
+    med, p95, found = one_by_one(lambda q: index.search(q, 5)[1], queries)
+    recall = recall_at_k(truth, found, 5)
+    tuned = f" nprobe={index.nprobe} (build-time recall {index.measured_recall:.3f})" if index.nprobe else ""
+    print(f"index n={n:>9,} spread {spread}: {index.kind}{tuned}; build {build:7.1f} s; "
+          f"top-5 median {med:6.2f} ms, p95 {p95:6.2f} ms; exact (brute force) median {exact_med:6.2f} ms "
+          f"(speed-up x{exact_med / med:.1f}); recall@5 vs exact {recall:.4f} on {len(queries)} fresh queries")
+
+
+def bench_gallery(n: int, n_queries: int, folder: Path) -> None:
+    """Gallery over a real SQLite file: insert, rebuild from the database, Gallery.match latency."""
+    centres, vecs, labels = synth(n, seed=2)
+    db = open_database(folder / f"gallery_{n}.db")
+    gallery = Gallery(db, "bench", thresholds=Thresholds(accept_distance=0.5 * SPREAD * np.sqrt(2 * DIM) * 2))
+    start = time.perf_counter()
+    with db.write() as s:
+        people = [Identity(name=f"person {i}") for i in range(len(centres))]
+        s.add_all(people)
+        s.flush()
+        for p in range(len(centres)):
+            insert_vectors(s, vecs[labels == p], identity_id=people[p].id, model_version_id=gallery.model_version_id)
+    insert_s = time.perf_counter() - start
+    del vecs
+    start = time.perf_counter()
+    gallery.rebuild_index()
+    rebuild_s = time.perf_counter() - start
+    queries = queries_for(centres, n_queries, seed=3)
+    med, p95, _ = one_by_one(lambda q: np.array([[gallery.match(q[0]).identity_id or -1]]), queries)
+    raw_med, _, _ = one_by_one(lambda q: gallery.index.search(q, 5)[1], queries)
+    size_mb = (folder / f"gallery_{n}.db").stat().st_size / 1e6
+    print(f"gallery n={n:>9,}: insert {insert_s:6.1f} s ({n / insert_s:,.0f} embeddings/s, {size_mb:,.0f} MB), "
+          f"rebuild index from database {rebuild_s:6.1f} s; Gallery.match median {med:6.2f} ms, p95 {p95:6.2f} ms "
+          f"(raw index search {raw_med:.2f} ms, x{med / raw_med:.1f})")
+    db.dispose()
+
+
+def _reader(url: str, seconds: float, counter) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from storage.models import Sighting
+    db = open_database(url)
+    end, done = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        with db.read() as s:
+            s.scalar(select(func.count()).select_from(Sighting))
+            s.execute(select(Sighting).order_by(Sighting.id.desc()).limit(50)).all()
+        done += 1
+    counter.value = done
+
+
+def bench_inserts(folder: Path, seconds: float) -> None:
+    centres, vecs, labels = synth(10_000, seed=4)
+    db = open_database(folder / "sightings.db")
+    gallery = Gallery(db, "bench", thresholds=Thresholds(accept_distance=SPREAD * np.sqrt(2 * DIM) * 1.5))
+    for p in range(20):
+        gallery.enrol(f"p{p}", vecs[labels == p])
+    recorder = SightingRecorder(gallery)
+    session = create_session(db, folder / "session")
+    windows = queries_for(centres, 2000, seed=5)
+    windows[1::2] = queries_for(np.random.default_rng(6).standard_normal((50, DIM)).astype(np.float32), 1000)
+
+    def run(duration: float) -> float:
+        count, end = 0, time.monotonic() + duration
+        while time.monotonic() < end:
+            recorder.observe(session, count % 8, windows[count % len(windows)], count * 0.1, count * 0.1 + 1.0)
+            count += 1
+        return count / duration
+
+    alone = run(seconds)
+    counter = mp.get_context("spawn").Value("i", 0)
+    reader = mp.get_context("spawn").Process(target=_reader, args=(db.url, seconds + 1.0, counter))
+    reader.start()
+    time.sleep(1.0)  # let the reader start up
+    shared = run(seconds)
+    reader.join()
+    print(f"sightings (match + vote + store, half unknown windows stored): {alone:,.0f}/s alone, {shared:,.0f}/s "
+          f"while another process reads ({shared / alone:.2f} of alone); reader {counter.value / seconds:,.0f} "
+          f"queries/s (count + last 50)")
+    db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, short runs")
+    parser.add_argument("--queries", type=int, default=200, help="fresh queries per size")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="faiss OpenMP threads (1: single-query latency, and no spin-waiting on a busy machine)")
+    args = parser.parse_args()
+    faiss.omp_set_num_threads(args.threads)
+    index_sizes = (10_000, 60_000) if args.quick else (10_000, 100_000, 1_000_000)
+    gallery_sizes = (10_000,) if args.quick else (10_000, 100_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in index_sizes:
+            bench_index(n, args.queries)
+        bench_index(index_sizes[1], args.queries, spread=1.0)  # a hard case: windows as spread as people
+        for n in gallery_sizes:
+            bench_gallery(n, args.queries, Path(tmp))
+        bench_inserts(Path(tmp), 2.0 if args.quick else 10.0)
+
+
+if __name__ == "__main__":
+    main()
