@@ -69,11 +69,12 @@ def level_head_losses(model: HiMPC, level: str, frame: Tensor, seq: Tensor, prot
         prototypes: (K, H) fixed cluster means of this level; labels: (B,) pseudo-labels in [0, K).
     """
     scale = similarity_scale(model.hidden)
-    z = model.meta(level, frame)            # (M, B, f, H)
-    zb = model.meta(level, seq)             # (M, B, H)
-    p = model.meta(level, prototypes)       # (M, K, H)
-    logits = torch.einsum("mbfh,mkh->mbfk", z, p) / scale  # (M, B, f, K)
-    predicted = torch.einsum("mbh,mkh->mbk", zb, p).argmax(dim=-1)  # (M, B)
+    p = model.meta(level, prototypes)  # (M, K, H) meta-prototypes
+    # <s W_m, p_k> = <s, W_m p_k>: contracting the prototypes back through the head avoids materialising the
+    # (M, B, f, H) meta-instances, which is ~3x fewer multiply-adds for the same logits.
+    back = torch.einsum("mhj,mkj->mkh", model.heads[level], p)  # (M, K, H)
+    logits = torch.einsum("bfh,mkh->mbfk", frame, back) / scale  # (M, B, f, K)
+    predicted = torch.einsum("bh,mkh->mbk", seq, back).argmax(dim=-1)  # (M, B)
     index = predicted[..., None, None].expand(*logits.shape[:3], 1)
     scores = logits.gather(-1, index).squeeze(-1)  # (M, B, f)
     alpha = importance(scores, predicted == labels, settings)

@@ -1,0 +1,53 @@
+"""The train and evaluate commands end to end on a small synthetic set, and their bad-input messages."""
+import json
+
+import pytest
+
+from app.cli import main
+
+SMALL = ["--set", "model.hidden=16", "--set", "model.heads=2", "--set", "train.batch_size=32",
+         "--set", "cluster.k1=10", "--set", "cluster.k2=4"]
+DATA = "synthetic:ids=5,seqs=4,frames=48,seed=2"
+
+
+def test_train_then_evaluate_writes_run_folder_and_json(tmp_path, capsys):
+    code = main([*SMALL, "--set", "train.epochs=2", "train", "--data", DATA, "--run", "tiny",
+                 "--runs-dir", str(tmp_path), "--progress-json"])
+    assert code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [line["epoch"] for line in lines] == [1, 2]
+    run = tmp_path / "tiny"
+    assert "hidden: 16" in (run / "config.yaml").read_text()  # the effective config is kept with the run
+    out = tmp_path / "metrics.json"
+    assert main([*SMALL, "evaluate", "--checkpoint", str(run), "--data", DATA, "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "bone_length" in table and "random-init encoder" in table
+    metrics = json.loads(out.read_text())
+    assert set(metrics) == {"normal"}
+    assert set(metrics["normal"]) == {"rank1", "rank5", "rank10", "mAP", "mINP", "n_probe", "n_gallery", "cmc"}
+    assert 0.0 <= metrics["normal"]["rank1"] <= metrics["normal"]["rank5"] <= 100.0
+    baselines = json.loads(out.with_suffix(".baselines.json").read_text())
+    assert set(baselines) == {"random-init encoder", "bone_length", "centred_pose"}
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing", "does not exist"),
+    (lambda p: p, "cannot tell the format"),
+])
+def test_bad_dataset_path_is_one_clear_error(tmp_path, capsys, make, message):
+    code = main(["train", "--data", str(make(tmp_path)), "--run", "x", "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_sequences_shorter_than_a_window_are_refused(tmp_path, capsys):
+    code = main(["--set", "model.frames=60", "train", "--data", "synthetic:ids=3,seqs=2,frames=40",
+                 "--run", "x", "--runs-dir", str(tmp_path)])
+    assert code == 2
+    assert "shorter than model.frames" in capsys.readouterr().err
+
+
+def test_unknown_config_key_names_its_path(capsys):
+    assert main(["--set", "train.epoch=3", "config", "check"]) == 2
+    assert "unknown key 'train.epoch'" in capsys.readouterr().err
