@@ -15,6 +15,8 @@ logger = logging.getLogger(__name__)
 # Each module defines `register(subparsers)`; the parser it adds sets `func(args, config) -> int`.
 COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.config_cmd",
+    "app.commands.train",
+    "app.commands.evaluate",
     "app.commands.record",
     "app.commands.replay",
     "app.commands.run",
