@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-raw", action="store_true", help="keep skeletons and tracks only, not the images")
     parser.add_argument("--size", type=parse_size, default=None, metavar="WxH",
                         help="image size of the synthetic scene (default 640x480)")
+    parser.add_argument("--no-gallery", action="store_true",
+                        help="do not match against the gallery database (every track stays unknown)")
     parser.set_defaults(func=run)
 
 
@@ -44,7 +46,9 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
         source.close()
         raise
     listener = HeadlessListener()
-    pipeline = build_pipeline(config, source, speed=args.speed, skeletons_given=given, max_seconds=args.seconds, listeners=(listener,))
+    pipeline = build_pipeline(config, source, speed=args.speed, skeletons_given=given,
+                              gallery=not args.no_gallery, session_label=str(args.out), max_seconds=args.seconds,
+                              listeners=(listener,))
     pipeline.start_recording(recorder)
     try:
         summary = run_to_end(pipeline, listener)

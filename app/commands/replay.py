@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--windows", action="store_true", help="print every encoded window")
     parser.add_argument("--images", action="store_true",
                         help="decode the session's recording even when its skeleton cache is complete")
+    parser.add_argument("--no-gallery", action="store_true",
+                        help="do not match against the gallery database (every track stays unknown)")
     parser.set_defaults(func=run)
 
 
@@ -38,7 +40,8 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
                                                      config.pipeline.flush_interval_s), raw=None)
     else:
         (source, given), cache = open_input(args.input), None
-    pipeline = build_pipeline(config, source, speed=args.speed, skeleton_cache=cache, skeletons_given=given, listeners=(listener,))
+    pipeline = build_pipeline(config, source, speed=args.speed, skeleton_cache=cache, skeletons_given=given,
+                              gallery=not args.no_gallery, session_label=str(args.input), listeners=(listener,))
     if recorder is not None:
         pipeline.start_recording(recorder)
     summary = run_to_end(pipeline, listener)

@@ -22,13 +22,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--windows", action="store_true", help="print every encoded window")
     parser.add_argument("--size", type=parse_size, default=None, metavar="WxH",
                         help="image size of the synthetic scene (default 640x480)")
+    parser.add_argument("--no-gallery", action="store_true",
+                        help="do not match against the gallery database (every track stays unknown)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     source, given = open_input(args.source or config.pipeline.source, seconds=args.seconds, size=args.size)
     listener = HeadlessListener(windows=args.windows)
-    pipeline = build_pipeline(config, source, speed=args.speed, skeletons_given=given, max_seconds=args.seconds, listeners=(listener,))
+    pipeline = build_pipeline(config, source, speed=args.speed, skeletons_given=given,
+                              gallery=not args.no_gallery, max_seconds=args.seconds, listeners=(listener,))
     try:
         summary = run_to_end(pipeline, listener)
     except KeyboardInterrupt:

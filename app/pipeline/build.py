@@ -128,7 +128,7 @@ def options_from(config: SkelwatchConfig, live: bool, speed: float | None,
 
 def build_pipeline(config: SkelwatchConfig, source: Source, *, speed: float | None = 1.0,
                    skeleton_cache: dict[int, list[Skeleton3D]] | None = None, skeletons_given: bool = False,
-                   make_matcher: Callable[[], Any] | None = None, model_dir: Path | None = None,
+                   gallery: bool = False, session_label: str | None = None, model_dir: Path | None = None,
                    max_seconds: float | None = None, listeners: tuple[Listener, ...] = ()) -> Pipeline:
     """A ready-to-start pipeline over `source` with every stage configured from `config`.
 
@@ -136,12 +136,20 @@ def build_pipeline(config: SkelwatchConfig, source: Source, *, speed: float | No
         speed: replay speed (multiple of real time), None = as fast as possible; ignored for live sources.
         skeleton_cache: frame index -> skeletons, used instead of pose (a recorded session's cache).
         skeletons_given: the source's frames carry every person's skeleton (see `gives_skeletons`): no pose.
-        make_matcher: the gallery matcher factory; None = no gallery (every track "unknown").
+        gallery: match windows against the configured database (sightings, votes, alerts are stored there,
+            filed under `session_label`, default the source's name); False = no gallery, every track "unknown".
         max_seconds: end the stream after this much media time (record --seconds).
     Raises:
         CheckpointError: a named model that cannot be loaded.
+        (StorageError from the encoder thread, through Listener.on_error: the database cannot be opened.)
     """
-    model, frames, _version = load_encoder_model(config, model_dir)
+    model, frames, version = load_encoder_model(config, model_dir)
+    make_matcher = None
+    if gallery:
+        from app.pipeline.matcher import gallery_matcher_factory
+
+        make_matcher = gallery_matcher_factory(config, version, model.msmr_dim, session_label or source.name,
+                                               device=source.name)
     return Pipeline(
         source, tracker_factory(config), buffer_factory(config, frames),
         make_estimator=estimator_factory(config),

@@ -24,12 +24,24 @@ def tracks_printed(out: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A 3-second synthetic session (small images: fast to render and decode) (raw .db3 + skeletons + tracks) and what `record` printed."""
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A skelwatch home of its own: the gallery database the commands write sightings to lives there."""
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(autouse=True)
+def _use_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKELWATCH_HOME", str(home))
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory, home: Path) -> tuple[Path, str]:
+    """A 3-second synthetic session (small images: fast to render and decode) and what `record` printed."""
     out = tmp_path_factory.mktemp("rec") / "session"
     capture = subprocess.run([sys.executable, "main.py", "--log-level", "WARNING", "record", "--source", "synthetic",
                               "--people", "3", "--seconds", "3", "--size", "160x120", "--out", str(out)],
-                             cwd=REPO, capture_output=True, text=True, timeout=300)
+                             cwd=REPO, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "SKELWATCH_HOME": str(home)})
     assert capture.returncode == 0, capture.stderr
     return out, capture.stdout
 
@@ -112,7 +124,8 @@ def test_kill_9_while_recording_loses_at_most_a_second(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "main.py", "--log-level", "WARNING", "record", "--source", "synthetic",
                              "--people", "2", "--seconds", "60", "--speed", "1", "--size", "160x120",
                              "--out", str(out)],
-                            cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+                            cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "SKELWATCH_HOME": os.environ["SKELWATCH_HOME"]})
     reported = -1
     deadline = time.monotonic() + 240
     try:

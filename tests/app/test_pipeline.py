@@ -235,3 +235,30 @@ def test_skeleton_cache_replaces_pose(frames: list[FrameBundle]) -> None:
     empty = [FrameBundle(b.index, b.timestamp_s, np.zeros((4, 4, 3), np.uint8), None, None, ()) for b in frames]
     collect, summary = replay(empty, skeleton_cache=cache)
     assert summary.pose_cache_hits == len(frames) and summary.pose_estimated == 0
+
+
+def test_gallery_names_a_track_once_its_windows_are_enrolled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             frames: list[FrameBundle]) -> None:
+    from app.pipeline.build import load_encoder_model
+    from storage.db import open_database
+    from storage.gallery import Gallery
+
+    monkeypatch.setenv("SKELWATCH_HOME", str(tmp_path))
+    first, summary = replay(frames, gallery=True, session_label="first run")
+    assert not summary.errors and {m.decision for m in first.matches} <= {"pending", "unknown", "ambiguous"}
+    model, _, version = load_encoder_model(load_config())
+    db = open_database(tmp_path / "skelwatch.db")
+    try:
+        gallery = Gallery(db, version, dim=model.msmr_dim)
+        unknown = gallery.embeddings(unknown=True)
+        assert len(unknown) == summary.windows_encoded  # every unmatched window was kept for enrolment
+        track1 = [e.id for e in unknown if e.track_key == 1 and e.session_path == "first run"]
+        assert track1
+        gallery.enrol("alice", embedding_ids=track1)
+    finally:
+        db.dispose()
+    second, _ = replay(frames, gallery=True, session_label="second run")
+    named = [v for r in second.frames for v in r.tracks if v.track_id == 1 and v.identity_name == "alice"]
+    assert named and all(v.decision == "match" and 0 < v.match_confidence <= 1 for v in named)
+    assert named[0].level_distances is not None and len(named[0].level_distances) == 3
+    assert any(m.track_id == 1 and m.identity_name == "alice" for m in second.matches)

@@ -1,0 +1,125 @@
+"""The pipeline's gallery matcher: storage's SightingRecorder (match, vote, sightings, alerts) behind `Matcher`.
+
+Built on the encoder thread (the database engine and the faiss index are then used by that thread only), and
+closed there: the session row gets its end time. One database transaction per encoded batch.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from app.config import SkelwatchConfig, home_dir
+from app.events import AlertEvent
+from app.pipeline.stages import Identity
+from capture.buffer import Window
+
+logger = logging.getLogger(__name__)
+
+LEVELS = ("joint", "component", "limb")
+# Tracker ids restart at 1 after a seek; each restart gets its own block of track keys in the database.
+_EPOCH_KEYS = 1_000_000
+
+
+class GalleryMatcher:
+    """Decides who each window's track is, and records the sighting (see storage.live.SightingRecorder).
+
+    Args:
+        recorder: a storage.live.SightingRecorder over the gallery.
+        session_id: the database session the sightings belong to.
+        min_windows: windows a track needs before it can be more than "pending" (the voter's min_windows).
+    """
+
+    def __init__(self, recorder: Any, session_id: int, min_windows: int) -> None:
+        self.recorder, self.session_id, self.min_windows = recorder, session_id, min_windows
+        self._epoch = 0
+
+    def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[Identity], list[AlertEvent]]:
+        keys = [self._epoch * _EPOCH_KEYS + w.track_id for w in windows]
+        observations = self.recorder.observe_batch(
+            self.session_id, [(k, e, w.t_start_s, w.t_end_s) for k, e, w in zip(keys, embeddings, windows)])
+        identities, alerts = [], []
+        for window, obs in zip(windows, observations):
+            voted = obs.track_identity
+            name = self._name(voted.identity_id, obs.result)
+            if voted.identity_id is not None:
+                decision = "match"
+            elif voted.windows < self.min_windows:
+                decision = "pending"
+            else:
+                decision = obs.result.decision if obs.result.decision != "match" else "unknown"
+            result = obs.result
+            levels = None
+            if result.identity_id is not None and result.identity_id == voted.identity_id and result.level_distances:
+                levels = tuple(float(result.level_distances[k]) for k in LEVELS)
+            identities.append(Identity(window.track_id, decision, voted.identity_id, name,
+                                       float(voted.support) if voted.identity_id is not None else 0.0, levels))
+            for fired in obs.alerts:
+                who = self._name(fired.identity_id, obs.result)
+                alerts.append(AlertEvent(timestamp_s=window.t_end_s, frame_index=int(window.frame_indices[-1]),
+                                         track_id=window.track_id, identity_id=fired.identity_id,
+                                         identity_name=who, rule=fired.rule_name))
+        return identities, alerts
+
+    def _name(self, identity_id: int | None, result: Any) -> str | None:
+        """The identity's current name (read from the database unless the window itself matched it)."""
+        if identity_id is None:
+            return None
+        if result.identity_id == identity_id and result.name:
+            return result.name
+        from storage.errors import NotFoundError
+
+        try:
+            return self.recorder.gallery.get(identity_id).name
+        except NotFoundError:
+            return None
+
+    def reset(self) -> None:
+        """A seek: tracker ids start again, so they get a new block of keys."""
+        self._epoch += 1
+
+    def close(self) -> None:
+        from storage.sessions import end_session
+
+        db = self.recorder.gallery.db
+        try:
+            end_session(db, self.session_id)
+        finally:
+            db.dispose()
+
+
+def gallery_matcher_factory(config: SkelwatchConfig, model_version: str, dim: int, session_path: Path | str,
+                            device: str = "", manifest: dict[str, Any] | None = None) -> Callable[[], GalleryMatcher]:
+    """A factory (run on the encoder thread) of a GalleryMatcher over the configured database.
+
+    Args:
+        model_version: the encoder's version: only embeddings of this version are compared.
+        dim: the encoder's MSMR size (3H).
+        session_path: the session folder (or source) the sightings are filed under.
+    Raises (when called):
+        StorageError: the database cannot be opened (locked, corrupt, newer schema).
+    """
+
+    def make() -> GalleryMatcher:
+        from storage.alerts import AlertEngine
+        from storage.db import open_database
+        from storage.gallery import Gallery
+        from storage.live import SightingRecorder
+        from storage.matching import Thresholds, TrackVoter
+        from storage.sessions import create_session
+
+        g = config.gallery
+        db = open_database(config.storage.url or str(home_dir() / "skelwatch.db"),
+                           busy_timeout_s=config.storage.busy_timeout_s)
+        gallery = Gallery(db, model_version, dim=dim, thresholds=Thresholds(g.accept_distance, g.ambiguity_ratio),
+                          approximate_above=g.approximate_above, target_recall=g.target_recall, top_k=g.top_k)
+        voter = TrackVoter(g.vote_window, g.vote_enter, g.vote_keep, g.vote_min_windows)
+        recorder = SightingRecorder(gallery, voter=voter, alerts=AlertEngine(db),
+                                    store_unknown_windows=g.store_unknown_windows)
+        session_id = create_session(db, session_path, device=device, manifest=manifest or {})
+        logger.info("matching against %s: model %s, %d embeddings indexed", db.url, model_version, len(gallery.index))
+        return GalleryMatcher(recorder, session_id, g.vote_min_windows)
+
+    return make
