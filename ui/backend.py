@@ -13,32 +13,72 @@ import numpy as np
 
 from app.config import SkelwatchConfig
 from app.demo import database_location
-from app.pipeline.build import encoder_factory, load_encoder_model
+from app.pipeline.build import buffer_factory, encoder_factory, estimator_factory, load_encoder_model, options_from
+from app.pipeline.build import tracker_factory
+from app.pipeline.matcher import GalleryMatcher
+from app.pipeline.runner import Listener, Pipeline
+from capture.sources import Source
+from reid.model import HiMPC
+from storage.alerts import AlertEngine
 from storage.db import open_database
 from storage.gallery import Gallery
+from storage.live import SightingRecorder
 from storage.matching import Thresholds, TrackVoter
-from storage.sessions import create_session
-from ui.gallery_matcher import GalleryMatcher
+from storage.sessions import create_session, tracks_query
 from ui.gallery_service import GalleryService
 
 logger = logging.getLogger(__name__)
 
+# The matcher files tracker id k of the n-th restart (seek) under key n * TRACK_KEY_BLOCK + k.
+TRACK_KEY_BLOCK = 1_000_000
+
 
 @dataclass
 class Backend:
+    model: HiMPC
     frames: int                                      # window length f of the model
     model_version: str
     encode: Callable[[np.ndarray], np.ndarray]       # (B, f, 20, 3) -> (B, D)
     gallery: Gallery
     service: GalleryService
     config: SkelwatchConfig
+    session_id: int | None = None                    # storage session of the running pipeline
 
-    def matcher_factory(self, source_name: str) -> Callable[[], GalleryMatcher]:
-        """A factory (run on the encoder thread) of a matcher recording into a new storage session."""
+    def matcher_factory(self, label: str) -> Callable[[], GalleryMatcher]:
+        """A factory (run on the encoder thread) of the pipeline's matcher over the window's own Gallery.
+
+        Sharing the Gallery (it locks its index) is why the GUI builds the matcher itself: an identity enrolled,
+        merged or renamed in the gallery panel is matched from the next window on, with no index to rebuild.
+        """
         g = self.config.gallery
-        voter = TrackVoter(g.vote_window, g.vote_enter, g.vote_keep, g.vote_min_windows)
-        session_id = create_session(self.gallery.db, source_name, device="gui")
-        return lambda: GalleryMatcher(self.gallery, session_id, voter, g.store_unknown_windows)
+
+        def make() -> GalleryMatcher:
+            voter = TrackVoter(g.vote_window, g.vote_enter, g.vote_keep, g.vote_min_windows)
+            recorder = SightingRecorder(self.gallery, voter=voter, alerts=AlertEngine(self.gallery.db),
+                                        store_unknown_windows=g.store_unknown_windows)
+            self.session_id = create_session(self.gallery.db, label, device="gui")
+            return GalleryMatcher(recorder, self.session_id, g.vote_min_windows)
+        return make
+
+    def build_pipeline(self, source: Source, *, speed: float | None, skeleton_cache: dict | None,
+                       skeletons_given: bool, label: str, listeners: tuple[Listener, ...]) -> Pipeline:
+        """A pipeline like app.pipeline.build.build_pipeline's, on this backend's model and gallery."""
+        c = self.config
+        return Pipeline(source, tracker_factory(c), buffer_factory(c, self.frames),
+                        make_estimator=estimator_factory(c),
+                        make_encoder=encoder_factory(self.model, c.pipeline.device, c.pipeline.threads),
+                        make_matcher=self.matcher_factory(label), skeleton_cache=skeleton_cache,
+                        skeletons_given=skeletons_given, options=options_from(c, source.is_live, speed),
+                        listeners=listeners)
+
+    def track_db_id(self, track_key: int) -> int | None:
+        """The storage id of the running pipeline's newest track with tracker id `track_key` (None if unstored)."""
+        if self.session_id is None:
+            return None
+        with self.gallery.db.read() as s:
+            rows = s.scalars(tracks_query(self.session_id)).all()
+        matching = [t.id for t in rows if t.track_key % TRACK_KEY_BLOCK == track_key]
+        return max(matching) if matching else None
 
     def close(self) -> None:
         self.gallery.db.dispose()
@@ -61,4 +101,4 @@ def open_backend(config: SkelwatchConfig) -> Backend:
     except BaseException:
         db.dispose()
         raise
-    return Backend(frames, version, encode, gallery, GalleryService(gallery, encode), config)
+    return Backend(model, frames, version, encode, gallery, GalleryService(gallery, encode), config)

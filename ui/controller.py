@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
@@ -19,6 +19,7 @@ from app.pipeline.build import build_pipeline
 from app.pipeline.headless import open_input
 from app.pipeline.runner import Pipeline
 from app.session import SessionRecorder, is_session, open_session
+from ui.backend import Backend
 from ui.bridge import PipelineBridge
 from ui.tasks import TaskRunner
 
@@ -59,7 +60,7 @@ class PipelineController(QObject):
         config: the effective config.
         bridge: receives the pipeline's events.
         on_error: the window's error reporter (`what`, exception).
-        make_matcher: factory of the gallery matcher handed to each pipeline (None: no names).
+        backend: the window's model and gallery (set once open); None builds pipelines without a gallery.
     """
 
     opened = Signal(object)           # OpenedSource
@@ -67,14 +68,13 @@ class PipelineController(QObject):
     recording_changed = Signal(object)  # Path of the session being recorded, or None
 
     def __init__(self, config: SkelwatchConfig, bridge: PipelineBridge,
-                 on_error: Callable[[str, BaseException], None],
-                 make_matcher: Callable[[], Callable[[], Any] | None] | None = None,
+                 on_error: Callable[[str, BaseException], None], backend: Backend | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.config = config
         self.bridge = bridge
         self.tasks = TaskRunner(on_error, self)
-        self.make_matcher = make_matcher
+        self.backend = backend
         self.pipeline: Pipeline | None = None
         self.current: OpenedSource | None = None
         self.recording: Path | None = None
@@ -103,11 +103,14 @@ class PipelineController(QObject):
         else:
             source, given = open_input(spec)
         speed = None if source.is_live else self.speed
-        matcher = self.make_matcher() if self.make_matcher is not None else None
         try:
-            pipeline = build_pipeline(self.config, source, speed=speed, skeleton_cache=cache, skeletons_given=given,
-                                      make_matcher=matcher,
-                                      listeners=(self.bridge.listener,))
+            if self.backend is not None:
+                pipeline = self.backend.build_pipeline(source, speed=speed, skeleton_cache=cache,
+                                                       skeletons_given=given, label=spec,
+                                                       listeners=(self.bridge.listener,))
+            else:  # no gallery (it could not be opened): tracks are shown, unnamed
+                pipeline = build_pipeline(self.config, source, speed=speed, skeleton_cache=cache,
+                                          skeletons_given=given, listeners=(self.bridge.listener,))
         except BaseException:
             source.close()
             raise

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QHBoxL
                                QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QSplitter,
                                QTableView, QVBoxLayout, QWidget)
 
+from storage.errors import StorageError
 from storage.unknowns import UnknownCandidate
 from ui.gallery_service import GalleryService, IdentityRow, Undo
 from ui.models import IdentityTableModel
@@ -40,6 +41,8 @@ class GalleryPanel(QWidget):
         self.undo_stack: list[Undo] = []
         self.confirm: Callable[[QWidget, str], bool] = ask_confirmation
         self.track_windows: Callable[[], tuple[int, object] | None] = lambda: None  # (track id, windows) of selection
+        # (tracker id, identity id it is named as, storage track id lookup) of the selected track: "not this person"
+        self.track_naming: Callable[[], tuple[int, int | None, Callable[[], int | None]] | None] = lambda: None
         self.model = IdentityTableModel()
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -57,6 +60,7 @@ class GalleryPanel(QWidget):
                    ("enrol_unknown", "Enrol unknown", self.enrol_unknown),
                    ("rename", "Rename", self.rename), ("merge", "Merge", self.merge),
                    ("split", "Split windows", self.split), ("watchlist", "Watchlist ★", self.toggle_watchlist),
+                   ("not_this", "Not this person", self.not_this),
                    ("delete", "Delete", lambda: self.remove(False)), ("forget", "Forget", lambda: self.remove(True)),
                    ("undo", "Undo", self.undo), ("refresh", "Refresh", self.refresh))
         for i, (key, text, slot) in enumerate(actions):
@@ -64,7 +68,9 @@ class GalleryPanel(QWidget):
             button.setObjectName(f"gallery_{key}")
             button.clicked.connect(slot)
             self.buttons[key] = button
-            grid.addWidget(button, i // 5, i % 5)
+            grid.addWidget(button, i // 6, i % 6)
+        self.buttons["not_this"].setToolTip("The selected track is not the person it was named as: never match "
+                                            "it to them again")
         self.buttons["forget"].setToolTip("Remove every trace: identity, windows, sightings, tracks and alerts")
         self.buttons["delete"].setToolTip("Delete the identity and its windows; past sightings stay as unknown")
         self.thumb = SkeletonThumb()
@@ -263,6 +269,24 @@ class GalleryPanel(QWidget):
             return
         service = self.service
         self._run(f"{'forget' if forget else 'delete'} {names}", lambda: service.delete([r.id for r in rows], forget))
+
+    def not_this(self) -> None:
+        picked = self.track_naming()
+        if picked is None or picked[1] is None:
+            self.status.emit("Not this person: select a named track in the Tracks panel first")
+            return
+        track_key, identity_id, lookup = picked
+        if self.service is None:
+            return
+        service = self.service
+
+        def mark() -> int:
+            track_db_id = lookup()
+            if track_db_id is None:
+                raise StorageError(f"track #{track_key} is not in the database (it belongs to a run that ended); "
+                                   "select a track of the current run")
+            return service.not_this(identity_id, track_db_id)
+        self._run(f"track #{track_key} is not this person", mark)
 
     def undo(self) -> None:
         if not self.undo_stack:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
@@ -15,9 +16,11 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QLabel, QMainWindow, QSpl
                                QToolBar, QToolButton, QVBoxLayout, QWidget)
 
 from app.config import SkelwatchConfig
+from app.demo import build_demo_gallery
 from app.events import AlertEvent, FrameResult, MatchEvent
 from app.pipeline.runner import PipelineSummary
 from capture.sources import SourceError
+from storage.matching import Thresholds
 from ui.alerts_panel import AlertsPanel
 from ui.backend import Backend, open_backend
 from ui.bridge import PipelineBridge
@@ -28,6 +31,7 @@ from ui.gallery_panel import GalleryPanel
 from ui.live_view import LiveView
 from ui.models import TrackTableModel
 from ui.recording import RecordingWidget
+from ui.settings_dialog import SettingsDialog
 from ui.state import TrackBook
 from ui.tasks import TaskRunner
 from ui.timeline import ReplayBar
@@ -76,6 +80,7 @@ class MainWindow(QMainWindow):
         self.view.show_lost = self.config.ui.show_lost
         self.replay = ReplayBar()
         self.replay.set_speed(self.config.ui.replay_speed)
+        self.replay.loop.setChecked(self.config.ui.loop_replay)
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
@@ -84,6 +89,7 @@ class MainWindow(QMainWindow):
         self.tracks = TracksPanel(self.track_model)
         self.gallery = GalleryPanel(self.storage_tasks)
         self.gallery.track_windows = self._selected_track_windows
+        self.gallery.track_naming = self._selected_track_naming
         self.alerts = AlertsPanel()
         self.training = TrainingPanel(self.config, self.errors)
         self.tabs = QTabWidget()
@@ -119,10 +125,13 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.image_toggle)
         bar.addSeparator()
         bar.addWidget(self.recorder)
+        bar.addSeparator()
+        self.act_settings = QAction("Settings", self, shortcut=QKeySequence("Ctrl+,"), toolTip="Settings (Ctrl+,)")
+        bar.addAction(self.act_settings)
         shortcuts = (("Space", self.toggle_play), ("Right", self.controller.step), (".", self.controller.step),
                      ("Shift+Left", lambda: self._jump(-5.0)), ("Shift+Right", lambda: self._jump(5.0)),
                      ("D", self.image_toggle.toggle), ("Ctrl+R", self.recorder.button.click),
-                     ("Ctrl+Z", self.gallery.undo), ("Ctrl+E", self.gallery.enrol_track), ("F5", self.gallery.refresh),
+                     ("Ctrl+Z", self.gallery.undo), ("Ctrl+E", self.gallery.enrol_track), ("Ctrl+N", self.gallery.not_this), ("F5", self.gallery.refresh),
                      ("+", lambda: self._speed_step(1)), ("-", lambda: self._speed_step(-1)),
                      ("Ctrl+Q", self.close))
         for i in range(4):
@@ -144,6 +153,7 @@ class MainWindow(QMainWindow):
         self.controller.opened.connect(self._on_opened)
         self.controller.recording_changed.connect(self.recorder.set_recording)
         self.act_open.triggered.connect(self._open_picked)
+        self.act_settings.triggered.connect(self.open_settings)
         self.image_toggle.toggled.connect(self._on_image_toggle)
         self.replay.play_toggled.connect(self.toggle_play)
         self.replay.step_requested.connect(self.controller.step)
@@ -156,6 +166,12 @@ class MainWindow(QMainWindow):
         self.alerts.jump_requested.connect(self._jump_to_alert)
         self.training.promoted.connect(self._on_model_promoted)
 
+    def toolbar_button(self, text: str) -> QWidget:
+        """The toolbar's button for the action named `text` (for keyboard-free use by scripts and tests)."""
+        bar = self.findChild(QToolBar)
+        action = next(a for a in bar.actions() if a.text() == text)
+        return bar.widgetForAction(action)
+
     # --- start-up ----------------------------------------------------------------------------------------------
     def start(self, spec: str) -> None:
         """Open the model and gallery, then `spec` (names appear once the gallery is open)."""
@@ -166,7 +182,7 @@ class MainWindow(QMainWindow):
     def _on_backend(self, backend: Backend | None) -> None:
         if backend is not None:
             self.backend = backend
-            self.controller.make_matcher = lambda: backend.matcher_factory(self._opening_spec or "gui")
+            self.controller.backend = backend
             self.gallery.set_service(backend.service)
             self.model_label.setText(f"model {backend.model_version[:12]}")
         else:
@@ -243,14 +259,23 @@ class MainWindow(QMainWindow):
         self.view.set_message(f"The {stage} stage stopped: {error}")
 
     def _on_finished(self, summary: PipelineSummary) -> None:
-        if summary.completed:
-            self.statusBar().showMessage(f"End of the recording: {summary.frames} frames, "
-                                         f"{len(summary.confirmed_tracks)} confirmed tracks", 10000)
-            self.replay.set_paused(True)
-            if self.gallery.service is not None:
-                self.gallery.refresh()
+        if not summary.completed:
+            return
+        if self.gallery.service is not None:
+            self.gallery.refresh()
+        if self.replay.loop.isChecked() and self._opening_spec is not None:
+            self.statusBar().showMessage("End of the recording: starting again (Loop is on)", 5000)
+            self.open_source(self._opening_spec)
+            return
+        self.statusBar().showMessage(f"End of the recording: {summary.frames} frames, "
+                                     f"{len(summary.confirmed_tracks)} confirmed tracks", 10000)
+        self.replay.set_paused(True)
 
     def _task_failed(self, what: str, error: BaseException) -> None:
+        if what.startswith("opening") and what != "opening the gallery":
+            self.replay.set_seekable(False, None)
+            self.recorder.setEnabled(False)
+            self.source_label.setText("no source")
         if isinstance(error, SourceError) and what.startswith("opening realsense"):
             self.view.clear()
             self.view.set_message("No RealSense camera found.\nConnect one, or pick a recording, a video or the "
@@ -285,6 +310,24 @@ class MainWindow(QMainWindow):
         if self.view.frame is not None:
             self.view.show_frame(self.view.frame)
 
+    def open_settings(self) -> SettingsDialog:
+        """Show the (non-modal) settings dialog; saved values apply to the view at once."""
+        dialog = SettingsDialog(self.config, self)
+        dialog.saved.connect(self._apply_settings)
+        dialog.show()
+        return dialog
+
+    def _apply_settings(self, path: Path) -> None:
+        u = self.config.ui
+        self.view.depth_max_m, self.view.show_lost = u.depth_max_m, u.show_lost
+        self.image_toggle.setChecked(u.image == "depth")
+        self.replay.loop.setChecked(u.loop_replay)
+        self.book.keep_recent_s = u.recent_tracks_s
+        if self.backend is not None:
+            self.backend.gallery.thresholds = Thresholds(self.config.gallery.accept_distance,
+                                                         self.config.gallery.ambiguity_ratio)
+        self.statusBar().showMessage(f"Settings saved to {path}", 6000)
+
     def _jump_to_alert(self, event: AlertEvent) -> None:
         if not self.controller.seekable:
             self.statusBar().showMessage("Jumping needs a recording: open the recorded session to replay it", 8000)
@@ -301,6 +344,13 @@ class MainWindow(QMainWindow):
             return None
         windows, _ = cut_windows(self.book.records[track_id].joints, self.backend.frames)
         return track_id, windows
+
+    def _selected_track_naming(self) -> tuple[int, int | None, Callable[[], int | None]] | None:
+        track_id = self.tracks.selected_track()
+        if track_id is None or track_id not in self.book.records or self.backend is None:
+            return None
+        backend = self.backend
+        return track_id, self.book.records[track_id].identity_id, lambda: backend.track_db_id(track_id)
 
     def _on_track_selected(self, track_id: int | None) -> None:
         self.view.selected_track = track_id
@@ -321,11 +371,19 @@ class MainWindow(QMainWindow):
             self.tracks.show_explanation, f"explaining track #{track_id}")
 
     def _on_model_promoted(self, model_dir: Path) -> None:
-        """A new model was installed: reopen everything on it (the gallery gets new embeddings)."""
+        """A new model was installed: re-encode the demo people for it and reopen everything on it.
+
+        Identities enrolled from live tracks keep only their old-model windows (shown as stale in the gallery):
+        storage keeps embeddings, not the skeletons they came from, so they need enrolling again.
+        """
         self.config.pipeline.model_dir = str(model_dir)
         spec = self._opening_spec or "demo"
         self.controller.close()
-        self.backend = None
+        self.backend = self.controller.backend = None
+        config = self.config
+        self.storage_tasks.submit(lambda: build_demo_gallery(config),
+                                  lambda status: self.statusBar().showMessage(status, 10000),
+                                  "re-encoding the demo gallery for the new model")
         self.start(spec)
 
     # --- shutdown --------------------------------------------------------------------------------------------------

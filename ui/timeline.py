@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen, QPolygonF
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QStyle, QToolButton, QWidget
 
 from ui.live_view import track_color
 
@@ -115,9 +115,11 @@ class ReplayBar(QWidget):
         super().__init__(parent)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 2, 6, 2)
-        self.play = QToolButton(text="⏸", toolTip="Play / pause (Space)")
+        self.play = QToolButton(toolTip="Play / pause (Space)")
         self.play.setObjectName("playButton")
-        self.step = QToolButton(text="⏭", toolTip="Step one frame (. or Right)")
+        self.step = QToolButton(toolTip="Step one frame (. or Right)")
+        self.step.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaSkipForward))
+        self.loop = QToolButton(text="Loop", checkable=True, toolTip="Start the recording again when it ends")
         self.speed = QComboBox(toolTip="Replay speed")
         for s in SPEEDS:
             self.speed.addItem(f"{s:g}×", s)
@@ -125,7 +127,8 @@ class ReplayBar(QWidget):
         self.timeline = Timeline()
         self.clock = QLabel("--:--.-- / --:--.--")
         self.clock.setObjectName("clock")
-        for w in (self.play, self.step, self.speed):
+        self.set_paused(False)
+        for w in (self.play, self.step, self.speed, self.loop):
             layout.addWidget(w)
         layout.addWidget(self.timeline, 1)
         layout.addWidget(self.clock)
@@ -138,10 +141,12 @@ class ReplayBar(QWidget):
         self.speed.setCurrentIndex(nearest)
 
     def set_paused(self, paused: bool) -> None:
-        self.play.setText("▶" if paused else "⏸")
+        self.paused = paused
+        icon = QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause
+        self.play.setIcon(self.style().standardIcon(icon))
 
     def set_seekable(self, seekable: bool, duration_s: float | None) -> None:
-        for w in (self.step, self.speed):
+        for w in (self.step, self.speed, self.loop):
             w.setEnabled(seekable)
         self.timeline.reset(duration_s if seekable else None)
 

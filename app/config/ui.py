@@ -15,6 +15,7 @@ class UIConfig(Section):
         60.0, ge=0.0, le=3600.0, description="How long an ended track stays in the tracks panel.")
     top_k: int = Field(5, ge=1, le=50, description="Gallery neighbours listed for the selected track.")
     replay_speed: float = Field(1.0, ge=0.25, le=8.0, description="Replay speed when a recording opens.")
+    loop_replay: bool = Field(True, description="Start a recording again when it ends (the demo keeps playing).")
     sessions_dir: str = Field(
         "", description="Folder of recorded sessions; empty = <home>/sessions.")
     render_fps: float = Field(30.0, ge=1.0, le=120.0, description="Most frames per second the live view repaints.")

@@ -1,0 +1,57 @@
+"""Live view and source handling on a real window: named skeletons, depth toggle, bad sources, no camera."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from tests.ui.conftest import screenshot, wait_for_named_track
+
+DEMO_NAMES = {"Ada", "Ben"}
+
+
+def test_live_view_draws_named_tracks(qtbot, window):
+    track_id = wait_for_named_track(qtbot, window)
+    record = window.book.records[track_id]
+    assert record.identity_name in DEMO_NAMES
+    shown = window.view.frame
+    assert shown is not None and shown.color is not None
+    assert any(v.track_id == track_id for v in window.view.frame.tracks) or not record.present
+    row = window.book.row_of(track_id)
+    assert window.track_model.index(row, 3).data() == record.identity_name
+    assert window.source_label.text().startswith("replay: scene.db3")
+    screenshot(window, "live_view_named")
+
+
+def test_depth_toggle_by_key(qtbot, window):
+    qtbot.waitUntil(lambda: window.view.frame is not None, timeout=60_000)
+    assert window.view.image_kind == "color"
+    qtbot.keyClick(window, Qt.Key.Key_D)
+    assert window.view.image_kind == "depth"
+    assert window.image_toggle.isChecked()
+    pixels = window.view._pixels
+    assert pixels is not None and pixels.shape[2] == 3
+    screenshot(window, "live_view_depth")
+
+
+def test_unreadable_recording_is_reported_and_window_stays_usable(qtbot, window, tmp_path: Path, recorded_scene):
+    qtbot.waitUntil(lambda: window.view.frame is not None, timeout=60_000)
+    broken = tmp_path / "broken.db3"
+    broken.write_bytes(b"this is not a ROS 2 bag" * 10)
+    window.open_source(str(broken))
+    qtbot.waitUntil(lambda: window.errors.last_message is not None and "broken.db3" in window.errors.last_message,
+                    timeout=30_000)
+    assert "Could not open the source" in window.view.message
+    screenshot(window, "bad_recording")
+    window.open_source(str(recorded_scene[0]))
+    qtbot.waitUntil(lambda: window.view.frame is not None, timeout=60_000)
+
+
+def test_missing_camera_says_so(qtbot, window):
+    qtbot.waitUntil(lambda: window.backend is not None, timeout=60_000)
+    window.source_picker.setCurrentIndex(window.source_picker.findData("realsense"))
+    qtbot.mouseClick(window.toolbar_button("Open"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "No RealSense camera" in window.view.message, timeout=30_000)
+    assert window.source_label.text() == "no camera"
+    assert window.errors.last_message and "realsense" in window.errors.last_message.lower()
+    screenshot(window, "no_camera")
