@@ -33,7 +33,8 @@ RERANK_MARGIN = 10     # extra faiss candidates re-ranked in float64; a swap wou
 EXACT_KNN_MAX = 20_000  # above this many rows knn="auto" uses IVF: exact search is O(N^2 H)
 IVF_LISTS_PER_SQRT_N = 2
 IVF_TRAIN_PER_LIST = 40
-IVF_NPROBE = 16
+IVF_KMEANS_ITERATIONS = 10
+IVF_NPROBE = 4  # nearest cells probed per point
 KNN_METHODS = ("auto", "exact", "ivf")
 RERANK_BLOCK = 128
 ROW_BLOCK = 1024       # rows per vectorised block (bounds the (rows, k, kh, k) temporaries to ~5 MB)
@@ -97,25 +98,47 @@ def prepare_features(features: np.ndarray, normalize: bool) -> np.ndarray:
 
 
 def _faiss_candidates(x32: np.ndarray, kc: int, exact: bool) -> np.ndarray:
-    """(N, H) float32 -> (N, kc) faiss neighbour candidates, -1 where an IVF search found too few."""
+    """(N, H) float32 -> (N, kc) neighbour candidates, -1 where an inverted-file search found too few.
+
+    Exact: faiss IndexFlatL2. Otherwise an inverted file searched cell by cell with one GEMM per cell: faiss's
+    IndexIVFFlat scans lists one query at a time and was barely faster than the flat search here. Each point
+    probes its IVF_NPROBE nearest k-means cells; a cell's members are scored against the union of their cells.
+    """
     n, h = x32.shape
     if exact:
         index = faiss.IndexFlatL2(h)
-    else:
-        nlist = max(1, min(int(IVF_LISTS_PER_SQRT_N * np.sqrt(n)), n // 39))  # faiss wants 39 points a list
-        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(h), h, nlist)
-        sample = np.sort(np.random.default_rng(0).choice(n, min(n, IVF_TRAIN_PER_LIST * nlist), replace=False))
-        index.train(x32[sample])  # faiss k-means has a fixed seed: the same data gives the same lists
-        index.nprobe = min(nlist, IVF_NPROBE)
-    index.add(x32)
-    return index.search(x32, kc)[1]
+        index.add(x32)
+        return index.search(x32, kc)[1]
+    nlist = max(1, min(int(IVF_LISTS_PER_SQRT_N * np.sqrt(n)), n // 39))  # faiss wants 39 points a list
+    sample = np.sort(np.random.default_rng(0).choice(n, min(n, IVF_TRAIN_PER_LIST * nlist), replace=False))
+    kmeans = faiss.Kmeans(h, nlist, niter=IVF_KMEANS_ITERATIONS, seed=1234)
+    kmeans.train(x32[sample])
+    probes = kmeans.index.search(x32, min(nlist, IVF_NPROBE))[1]  # (N, p) nearest cells, own cell first
+    order = np.argsort(probes[:, 0], kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(probes[:, 0], minlength=nlist))]
+    sq = np.einsum("nh,nh->n", x32, x32)
+    out = np.full((n, kc), -1, dtype=np.int64)
+    for cell in range(nlist):
+        members = order[bounds[cell]:bounds[cell + 1]]
+        if len(members) == 0:
+            continue
+        cells = np.unique(probes[members])
+        cand = np.concatenate([order[bounds[c]:bounds[c + 1]] for c in cells])
+        for m0 in range(0, len(members), RERANK_BLOCK * 8):
+            rows = members[m0:m0 + RERANK_BLOCK * 8]
+            dist = sq[cand] - 2.0 * (x32[rows] @ x32[cand].T)  # (m, C), + |x_row|^2 left out
+            take = min(kc, len(cand))
+            top = np.argpartition(dist, take - 1, axis=1)[:, :take] if take < len(cand) else \
+                np.broadcast_to(np.arange(take), (len(rows), take))
+            out[rows, :take] = cand[top]
+    return out
 
 
 def knn_ranking(x: np.ndarray, k: int, knn: str = "auto") -> np.ndarray:
     """(N, H) float64 -> (N, min(k, N)) int64 indices of the nearest rows by L2, self included, nearest first.
 
-    faiss proposes k + RERANK_MARGIN candidates in float32 (IndexFlatL2, or IndexIVFFlat above EXACT_KNN_MAX
-    rows for `knn="auto"`: exact search is O(N^2 H), 400 s at 200k on 2 cores). They are re-ranked by float64
+    k + RERANK_MARGIN candidates come from faiss in float32 (IndexFlatL2, or an inverted file above
+    EXACT_KNN_MAX rows for `knn="auto"`: exact search is O(N^2 H), 400 s at 200k on 2 cores). They are re-ranked by float64
     distances with ties going to the lower index, so float32 rounding cannot swap near-tied neighbours.
     """
     if knn not in KNN_METHODS:
@@ -234,11 +257,17 @@ def jaccard_distance(features: np.ndarray, *, k1: int = 20, k2: int = 6, normali
     Raises:
         ClusteringError: non-finite or non-2-D features, or k1/k2 < 1.
     """
-    x = prepare_features(_check_features(features), normalize)
     _check_params(k1, k2)
+    x = prepare_features(_check_features(features), normalize)
+    t0 = time.perf_counter()
     ranking = knn_ranking(x, min(k1, len(x)), knn)
+    t1 = time.perf_counter()
     vq = query_expansion(softmax_weights(x, expansion_sets(ranking, k1)), ranking, k2)
-    return _pairwise_min_sum(vq, max_distance)
+    t2 = time.perf_counter()
+    dist = _pairwise_min_sum(vq, max_distance)
+    logger.debug("jaccard of %d rows: knn %.2f s, V and V_qe %.2f s (%d entries), pairs %.2f s (%d stored)",
+                 len(x), t1 - t0, t2 - t1, vq.nnz, time.perf_counter() - t2, dist.nnz)
+    return dist
 
 
 def _slot_rows(n: int) -> int:

@@ -56,11 +56,14 @@ def dense_jaccard_from_ranking(x: np.ndarray, ranking: np.ndarray, k1: int, k2: 
         v[i, expansion] = w / w.sum()
     if k2 != 1:
         v = np.stack([v[ranking[i, :k2]].mean(0) for i in range(n)])
-    jaccard = np.ones((n, n), dtype=np.float64)
+    # Official inverted-index loop: only the columns in i's support can give a non-zero min.
+    inv_index = [np.nonzero(v[:, k])[0] for k in range(n)]
+    jaccard = np.empty((n, n), dtype=np.float64)
     for i in range(n):
-        support = np.nonzero(v[i])[0]
-        s = np.minimum(v[i, support], v[:, support]).sum(1)
-        jaccard[i] = 1.0 - s / (2.0 - s)
+        temp_min = np.zeros(n, dtype=np.float64)
+        for k in np.nonzero(v[i])[0]:
+            temp_min[inv_index[k]] += np.minimum(v[i, k], v[inv_index[k], k])
+        jaccard[i] = 1.0 - temp_min / (2.0 - temp_min)
     jaccard[jaccard < 0] = 0.0
     return jaccard
 
