@@ -24,7 +24,6 @@ from reid.skeleton import UCALGARY_18, to_canonical
 
 logger = logging.getLogger(__name__)
 
-NAME = "ucalgary"
 FPS = 30.0
 SUBJECT_DIR = re.compile(r"^sub(\d+)$")
 RUN_DIR = re.compile(r"^Run(\d+)$")
