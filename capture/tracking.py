@@ -296,10 +296,10 @@ class Tracker:
     """
 
     def __init__(self, motion: str = "constant_velocity", distance: str = "mahalanobis",
-                 max_speed_mps: float = 3.0, gate_margin_m: float = 0.4, gate_sigmas: float = 4.0,
+                 max_speed_mps: float = 3.0, gate_margin_m: float = 0.4, gate_sigmas: float = 3.0,
                  reacquire_margin_m: float = 1.0,
-                 confirm_after_s: float = 0.3, lost_after_s: float = 1.0, delete_after_s: float = 5.0,
-                 measurement_noise_m: float = 0.05, acceleration_noise_mps2: float = 1.0,
+                 confirm_after_s: float = 0.3, lost_after_s: float = 0.5, delete_after_s: float = 5.0,
+                 measurement_noise_m: float = 0.05, acceleration_noise_mps2: float = 0.5,
                  min_joint_confidence: float = 0.3, shape_weight: float = 2.0,
                  max_embedding_distance: float = 0.3, embedding_wait_s: float = 0.5,
                  history_s: float = 30.0) -> None:

@@ -24,15 +24,17 @@ class TrackingConfig(Section):
     confirm_after_s: float = Field(
         0.3, ge=0.0, le=10.0, description="A tentative track seen this long becomes confirmed.")
     lost_after_s: float = Field(
-        1.0, gt=0.0, le=30.0, description="A confirmed track unseen this long becomes lost (coasting until then).")
+        0.5, gt=0.0, le=30.0, description="A confirmed track unseen this long becomes lost (coasting until then).")
     delete_after_s: float = Field(
         5.0, gt=0.0, le=600.0, description="A lost track unseen this long is deleted and can no longer come back.")
     measurement_noise_m: float = Field(
         0.05, gt=0.0, le=1.0, description="Standard deviation of the observed body centre.")
     acceleration_noise_mps2: float = Field(
-        1.0, gt=0.0, le=50.0, description="Process noise of the constant-velocity filter (white acceleration).")
+        0.5, gt=0.0, le=50.0,
+        description="Process noise of the constant-velocity filter (white acceleration); larger follows turns "
+                    "better but lets a coasting track reach further.")
     gate_sigmas: float = Field(
-        4.0, gt=0.0, le=100.0, description="Second gate: observed centre within this many standard deviations "
+        3.0, gt=0.0, le=100.0, description="Second gate: observed centre within this many standard deviations "
                                            "of the predicted one.")
     min_joint_confidence: float = Field(
         0.3, ge=0.0, le=1.0, description="Torso joints below this confidence do not count for the body centre.")

@@ -2,6 +2,8 @@
 IDF1 / ID-switch guard on seeded synthetic scenes measured with py-motmetrics."""
 from __future__ import annotations
 
+import inspect
+
 import motmetrics as mm
 import numpy as np
 import pytest
@@ -53,9 +55,11 @@ def test_unknown_names_list_the_valid_ones():
         Tracker(lost_after_s=2.0, delete_after_s=1.0)
 
 
-def test_config_fields_are_the_tracker_arguments():
+def test_config_fields_are_the_tracker_arguments_with_the_same_defaults():
     tracker = Tracker(**TrackingConfig(lost_after_s=0.7).model_dump())
     assert tracker.lost_after_s == 0.7
+    arguments = inspect.signature(Tracker).parameters
+    assert {k: v for k, v in TrackingConfig().model_dump().items() if arguments[k].default != v} == {}
     with pytest.raises(ValueError, match="delete_after_s"):
         TrackingConfig(lost_after_s=3.0, delete_after_s=2.0)
 
