@@ -47,6 +47,14 @@ class Intrinsics:
         if not (np.isfinite(self.cx) and np.isfinite(self.cy)):
             raise FrameError(f"intrinsics: principal point ({self.cx}, {self.cy}) must be finite")
 
+    @classmethod
+    def from_hfov(cls, width: int, height: int, hfov_deg: float) -> "Intrinsics":
+        """Square pixels, principal point at the image centre, the given horizontal field of view (degrees)."""
+        if not 0.0 < hfov_deg < 180.0:
+            raise FrameError(f"intrinsics: horizontal field of view {hfov_deg} must lie in (0, 180) degrees")
+        f = (width / 2.0) / np.tan(np.radians(hfov_deg) / 2.0)
+        return cls(int(width), int(height), float(f), float(f), (width - 1) / 2.0, (height - 1) / 2.0)
+
     def deproject(self, u: np.ndarray | float, v: np.ndarray | float, z: np.ndarray | float) -> np.ndarray:
         """Pixels at depth z (metres along the optical axis) to camera-frame points.
 

@@ -27,6 +27,14 @@ def test_project_inverts_deproject():
     assert np.isnan(INTR.project(np.array([1.0, 1.0, -1.0]))).all()  # behind the camera: no pixel
 
 
+def test_from_hfov_puts_the_image_edge_at_half_the_field_of_view():
+    intr = Intrinsics.from_hfov(640, 480, 90.0)
+    edge = intr.deproject(-0.5, intr.cy, 1.0)  # the left edge of the first pixel
+    assert np.degrees(np.arctan2(-edge[0], edge[2])) == pytest.approx(45.0)
+    with pytest.raises(FrameError):
+        Intrinsics.from_hfov(640, 480, 180.0)
+
+
 @pytest.mark.parametrize("kwargs", [dict(width=0), dict(fx=-1.0), dict(fy=float("nan")), dict(cx=float("inf"))])
 def test_bad_intrinsics_are_refused(kwargs):
     args = dict(width=640, height=480, fx=600.0, fy=600.0, cx=320.0, cy=240.0) | kwargs

@@ -14,13 +14,13 @@ from scipy.optimize import linear_sum_assignment
 
 from capture.frames import FrameBundle, Intrinsics
 from capture.pose import PoseError, PoseEstimator, build_bundle
-from capture.pose.lift import default_intrinsics, lift_with_depth, lift_without_depth
+from capture.pose.lift import SURFACE_TO_CENTRE_M, default_intrinsics, lift_with_depth, lift_without_depth
 from capture.pose.proposals import DepthProposer, box_iou, nms
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = ROOT / "tests" / "data" / "vtest_people.json"
 VIDEO = ROOT.parent / "shared" / "data" / "opencv-vtest" / "vtest.avi"
-MIN_RECALL = 0.85  # measured 0.93 (64 of 69) when written (task target 0.80); below this is a regression
+MIN_RECALL = 0.85  # measured 0.91 (63 of 69) when written (task target 0.80); below this is a regression
 MATCH_IOU = 0.3
 STILL_FRAME, STILL_MAN = 120, np.array([[374, 181, 404, 262]], float)  # a labelled man standing by the sign  # a skeleton's keypoint box vs the labelled box (keypoints sit inside the clothes outline)
 
@@ -59,10 +59,14 @@ def _plane_case(z: float = 2.5):
 
 def test_lift_on_a_plane_recovers_distance_and_position():
     keypoints, vis, world, depth = _plane_case(2.5)
-    joints, validity = lift_with_depth(keypoints, vis, world, depth, INTR)
+    joints, validity = lift_with_depth(keypoints, vis, world, depth, INTR, centre_depth_m=None)
     np.testing.assert_allclose(joints[:, 2], 2.5, atol=1e-6)
     np.testing.assert_allclose(joints, INTR.deproject(keypoints[:, 0], keypoints[:, 1], 2.5), atol=1e-9)
     np.testing.assert_allclose(validity, 1.0)
+    # By default each joint goes from the seen surface to its centre: further along its own viewing ray.
+    centred, _ = lift_with_depth(keypoints, vis, world, depth, INTR)
+    np.testing.assert_allclose(np.linalg.norm(centred - joints, axis=1), SURFACE_TO_CENTRE_M, atol=1e-9)
+    np.testing.assert_allclose(INTR.project(centred), keypoints, atol=1e-9)
 
 
 def test_lift_rejects_holes_and_background_behind_an_edge():
@@ -71,7 +75,7 @@ def test_lift_rejects_holes_and_background_behind_an_edge():
     depth[v - 3:v + 4, u - 3:u + 4] = 0.0  # a hole under joint 0
     u1, v1 = np.round(keypoints[1]).astype(int)
     depth[v1 - 3:v1 + 4, u1:u1 + 4] = 6.0  # joint 1 on a silhouette edge: wall 3.5 m behind on its right half
-    joints, validity = lift_with_depth(keypoints, vis, world, depth, INTR)
+    joints, validity = lift_with_depth(keypoints, vis, world, depth, INTR, centre_depth_m=None)
     assert validity[0] == 0.0 and np.isfinite(joints[0]).all()
     # Joint 0 keeps MediaPipe's relative depth around the body instead of 0 m or a wild value.
     assert joints[0, 2] == pytest.approx(2.5 + world[0, 2] - np.median(world[1:, 2]), abs=1e-6)
@@ -101,7 +105,7 @@ def test_lift_without_depth_places_an_upright_person_by_height():
 
 
 def test_default_intrinsics_field_of_view():
-    intr = default_intrinsics(768, 576, 60.0)
+    intr = default_intrinsics(768, 576)
     assert intr.fx == pytest.approx(384 / np.tan(np.radians(30)))
     assert (intr.cx, intr.cy) == (383.5, 287.5)
 
@@ -212,8 +216,9 @@ def test_vtest_skeletons_lift_through_a_depth_plane(vtest_run):
     for s in plane:
         sure = s.confidence > 0
         assert sure.sum() >= 10
-        np.testing.assert_allclose(s.joints[sure, 2], 3.0, atol=1e-4)
-        np.testing.assert_allclose(intr.project(s.joints[sure]), s.keypoints_2d[sure], atol=1e-3)
+        # On the 3 m plane, pushed back from the surface to the joint centres (at most 0.1 m).
+        assert ((s.joints[sure, 2] > 3.0) & (s.joints[sure, 2] < 3.1)).all()
+        np.testing.assert_allclose(intr.project(s.joints[sure]), s.keypoints_2d[sure], atol=0.5)
         assert np.isfinite(s.joints).all()
 
 
@@ -224,3 +229,25 @@ def test_a_person_standing_still_is_carried_to_the_next_frame(vtest_run):
     for index in (STILL_FRAME, STILL_FRAME + 1):
         assert _match(STILL_MAN, np.array([s.box for s in results[index]]).reshape(-1, 4)) == 1, index
     assert box_iou(STILL_MAN, np.array(own_121).reshape(-1, 4)).max(initial=0.0) < MATCH_IOU
+
+
+def test_synthetic_depth_scene_people_are_found_and_lifted(bundle):
+    # The rendered scene (capsule bodies, aligned depth, true joints): auto picks the depth proposer.
+    from capture.sources.synthetic import SyntheticScene
+
+    scene = SyntheticScene(n_people=3, seconds=6, fps=10)
+    errors, people = [], 0
+    with PoseEstimator(bundle) as estimator:
+        for index in range(0, scene.num_frames, 3):
+            frame = scene.frame(index)
+            skeletons = estimator.estimate(frame)
+            for truth in frame.truth:
+                people += 1
+                near = [s for s in skeletons if np.linalg.norm(s.joints[0] - truth.joints[0]) < 0.3]
+                if near:
+                    sure = near[0].confidence > 0.3
+                    errors.append(np.median(np.linalg.norm(near[0].joints[sure] - truth.joints[sure], axis=1)))
+    print(f"\nsynthetic depth scene: {len(errors)}/{people} people found, median joint error "
+          f"{1000 * np.median(errors):.0f} mm")
+    assert people >= 20 and len(errors) >= 0.8 * people
+    assert np.median(errors) < 0.08
