@@ -197,25 +197,33 @@ def _hog_box(rect: np.ndarray, scale: float, left: float, top: float) -> Box:
 class DepthProposer(Proposer):
     """Foreground in depth: nearer than the farthest depth seen at that pixel, person-sized in metres.
 
+    Someone standing still since the first frame is never foreground, so every `scan_every_s` (and until a
+    background exists) the whole image is proposed too: indoors, people near a depth camera are tall enough
+    for MediaPipe's own detector; once found, the estimator carries them over.
+
     Args:
         min_person_px: shortest blob proposed (pixels).
         margin_m: how much nearer than the background a pixel must be to count as foreground.
         edge_m: a depth step between neighbouring pixels larger than this separates two blobs.
         height_range_m: metric height a blob must have to be a person (a child to a tall adult, or a torso).
         forget_per_frame: how fast the background moves toward a nearer stable value (a moved chair).
+        scan_every_s: seconds between whole-image proposals (None: only before a background exists).
     """
 
     def __init__(self, min_person_px: float = 40.0, *, margin_m: float = 0.15, edge_m: float = 0.10,
-                 height_range_m: tuple[float, float] = (0.7, 2.4), forget_per_frame: float = 0.002):
+                 height_range_m: tuple[float, float] = (0.7, 2.4), forget_per_frame: float = 0.002,
+                 scan_every_s: float | None = 2.0):
         self.min_person_px = float(min_person_px)
         self.margin_m = margin_m
         self.edge_m = edge_m
         self.height_range_m = height_range_m
         self.forget_per_frame = forget_per_frame
+        self.scan_every_s = scan_every_s
         self._background: np.ndarray | None = None  # (H, W) farthest depth seen, 0 = never seen
-        self._frames_seen = 0
+        self._before: np.ndarray | None = None  # the background before the last observed frame
+        self._depth: np.ndarray | None = None  # the last observed depth, holes as 0
         self._observed_index: int | None = None
-        self._last_depth: np.ndarray | None = None
+        self._last_scan_s: float | None = None
 
     def observe(self, frame: FrameBundle) -> None:
         if frame.depth_m is None:
@@ -223,31 +231,26 @@ class DepthProposer(Proposer):
         depth = np.where(np.isfinite(frame.depth_m), frame.depth_m, 0.0).astype(np.float32)
         if self._background is None or self._background.shape != depth.shape:
             self._background = np.zeros_like(depth)
-            self._frames_seen = 0
+        self._before = self._background.copy()  # a person is judged against the scene without this frame
         bg = self._background
         valid = depth > 0
         farther = valid & (depth > bg)
         bg[farther] = depth[farther]
         nearer = valid & ~farther
         bg[nearer] -= (bg[nearer] - depth[nearer]) * self.forget_per_frame
-        self._frames_seen += 1
-        self._last_depth = depth
+        self._depth = depth
         self._observed_index = frame.index
 
     def propose(self, frame: FrameBundle) -> list[Box]:
-        # The background before this frame: a person standing still from the first frame is not foreground.
-        background = None if self._background is None else self._background.copy()
-        seen = self._frames_seen
-        self.observe(frame)
-        if background is None or seen == 0:
-            return WholeImageProposer().propose(frame)
-        depth = self._last_depth
+        if self._observed_index != frame.index or self._depth is None:
+            self.observe(frame)
+        depth, background = self._depth, self._before
+        boxes: list[Box] = []
         fg = (depth > 0) & (background > 0) & (background - depth > self.margin_m)
         gy, gx = np.gradient(depth)
         fg &= np.hypot(gx, gy) < self.edge_m  # cut at depth steps: a person in front of another splits off
         fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         fy = frame.intrinsics.fy if frame.intrinsics is not None else None
-        boxes: list[Box] = []
         for x0, y0, x1, y1 in _blobs(fg, self.min_person_px):
             if fy is not None:
                 z = float(np.median(depth[y0:y1, x0:x1][fg[y0:y1, x0:x1] > 0]))
@@ -255,6 +258,13 @@ class DepthProposer(Proposer):
                 if not self.height_range_m[0] <= height_m <= self.height_range_m[1]:
                     continue
             boxes.append((float(x0), float(y0), float(x1), float(y1)))
+        no_background = not (background > 0).any()
+        due = self.scan_every_s is not None and (
+            self._last_scan_s is None or frame.timestamp_s < self._last_scan_s
+            or frame.timestamp_s - self._last_scan_s >= self.scan_every_s)
+        if no_background or due:
+            self._last_scan_s = frame.timestamp_s
+            boxes += WholeImageProposer().propose(frame)
         return _largest_first(boxes)
 
 

@@ -121,15 +121,23 @@ def test_nms_keeps_the_best_of_overlapping_boxes():
 def test_depth_proposer_finds_a_person_sized_foreground_blob():
     wall = np.full((240, 320), 4.0, np.float32)
     color = np.zeros((240, 320, 3), np.uint8)
-    proposer = DepthProposer(min_person_px=20)
-    first = proposer.propose(FrameBundle(0, 0.0, color, wall, INTR))
-    assert first == [(0.0, 0.0, 320.0, 240.0)]  # no background learned yet: the whole image
+    whole = (0.0, 0.0, 320.0, 240.0)
+    proposer = DepthProposer(min_person_px=20, scan_every_s=2.0)
+    assert proposer.propose(FrameBundle(0, 0.0, color, wall, INTR)) == [whole]  # no background yet
     scene = wall.copy()
     scene[40:244 - 40, 100:160] = 2.5  # 164 px at 2.5 m with f=300: 1.37 m tall, 0.5 m wide
     scene[20:30, 250:260] = 2.5  # a 0.08 m object: not a person
     boxes = proposer.propose(FrameBundle(1, 0.1, color, scene, INTR))
     assert len(boxes) == 1
     assert box_iou(np.array(boxes), np.array([[100, 40, 160, 204]])).item() > 0.8
+    assert proposer.propose(FrameBundle(1, 0.1, color, scene, INTR)) == boxes  # same frame: not learned twice
+    # Standing still after walking in, they stay foreground: the background remembers the wall behind them.
+    assert proposer.propose(FrameBundle(2, 0.2, color, scene, INTR)) == boxes
+    # Someone standing there from the first frame is background; the periodic whole-image proposal finds them.
+    static = DepthProposer(min_person_px=20, scan_every_s=2.0)
+    for index in range(21):
+        got = static.propose(FrameBundle(index, index / 10, color, scene, INTR))
+        assert got == ([whole] if index in (0, 20) else []), index
 
 
 # --- the real landmarker on hand-labelled frames of vtest.avi ---------------------------------------------------
