@@ -2,8 +2,8 @@
 
 Each track's assigned skeletons form segments of consecutive frames. A missed frame inside a gap of at most
 `max_gap_s` is filled by linear interpolation of every joint (and of the time) between the two frames around
-it, and flagged in `Window.filled`; a longer gap, or any missed frame when interpolation is off, ends the
-segment, so no window ever spans it. The first window of a segment is emitted when it holds f frames, then one
+it, and flagged in `Window.filled`; a longer gap, f or more missed frames in a row (a window would be all
+made up), or any missed frame when interpolation is off, ends the segment, so no window ever spans it. The first window of a segment is emitted when it holds f frames, then one
 every `stride` new frames. When a segment ends (a long gap, the track lost or deleted) its last f frames are
 emitted once more if some of them were never in a window, and its memory is freed.
 
@@ -147,7 +147,7 @@ class WindowBuffer:
                 raise BufferError(f"window buffer: track {track_id} got frame {index} after frame {last_index}; "
                                   f"feed each track's frames in order")
             missed = index - last_index - 1
-            if time - last_time > self.max_gap_s or (missed and not self.interpolate):
+            if time - last_time > self.max_gap_s or (missed and not self.interpolate) or missed >= self.frames:
                 self.end(track_id)
                 seg = None
             else:
