@@ -17,6 +17,9 @@ class PipelineConfig(Section):
         "oldest", description="Live sources under load: drop the oldest waiting frame (counted), or block the "
         "camera reader (frames are then lost inside the SDK instead). Replay never drops.")
     encode_batch: int = Field(32, ge=1, le=4096, description="Most windows encoded in one forward pass.")
+    encode_every_frames: int = Field(
+        3, ge=1, le=300, description="Frames between two hand-overs of windows to the encoder: one forward pass "
+        "per few frames is cheaper; identities arrive up to this many frames later.")
     device: str = Field("cpu", description="Torch device of the encoder; CPU always works.")
     threads: int = Field(1, ge=1, le=256, description="CPU threads torch may use in the encoder worker.")
     model_dir: str = Field(

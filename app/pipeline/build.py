@@ -123,6 +123,7 @@ def options_from(config: SkelwatchConfig, live: bool, speed: float | None,
     p = config.pipeline
     return PipelineOptions(frame_queue=p.frame_queue, skeleton_queue=p.skeleton_queue, window_queue=p.window_queue,
                            drop_oldest=live and p.live_drop == "oldest", encode_batch=p.encode_batch,
+                           encode_every=p.encode_every_frames,
                            stop_timeout_s=p.stop_timeout_s, speed=speed, max_seconds=max_seconds)
 
 

@@ -121,6 +121,7 @@ class PipelineOptions:
     window_queue: int = 64
     drop_oldest: bool = True
     encode_batch: int = 32
+    encode_every: int = 3
     stop_timeout_s: float = 5.0
     speed: float | None = 1.0
     max_seconds: float | None = None  # end the stream after this much media time (None: at the source's end)
@@ -156,7 +157,7 @@ class Pipeline:
                                   self._on_error)
         self._track_w = TrackWorker(make_tracker, make_buffer, self._skeletons_q, self._windows_q, self._identities_q,
                                     self._commands_q, self._emit_frame, self._live_stats, o.encode_batch,
-                                    not source.is_live, self._on_error)
+                                    o.encode_every, not source.is_live, self._on_error)
         self._encode_w = EncodeWorker(make_encoder, make_matcher, self._windows_q, self._identities_q,
                                       self._emit_match, self._emit_alert, o.encode_batch, self._on_end,
                                       self._on_error)
@@ -293,7 +294,8 @@ class Pipeline:
                 return self._summary
             track = self._track_w
             times = track.times
-            stage_s = {"decode": self._source_w.busy_s, "pose": self._pose_w.busy_s, **times.seconds,
+            stage_s = {"decode": self._source_w.busy_s, "pose": self._pose_w.busy_s,
+                       **{f"pose.{k}": v for k, v in self._pose_w.stage_s.items()}, **times.seconds,
                        "encoder": self._encode_w.busy_s}
             frames = max(times.frames, 1)
             self._summary = PipelineSummary(

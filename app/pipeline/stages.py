@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 
 class Estimator(Protocol):
+    """capture.pose.PoseEstimator: skeletons of a frame, and the split of the time the last frame took."""
+
+    last_times: Any  # capture.pose.StageTimes (proposal_s, landmarker_s, lift_s)
+
     def estimate(self, frame: FrameBundle) -> list[Skeleton3D]: ...
 
 
@@ -148,6 +152,8 @@ class PoseWorker(Worker):
         self.estimator: Estimator | None = None
         self.cache_hits = 0
         self.estimated = 0
+        self.stage_s: dict[str, float] = {}  # pose's own split of its time (proposal, landmarker, lift)
+        self.load_s = 0.0  # building the estimator (loading MediaPipe), kept out of the per-frame figures
 
     def skeletons_for(self, bundle: FrameBundle) -> list[Skeleton3D]:
         """The frame's skeletons: cached, given with the frame (synthetic scene, skeleton files), or estimated."""
@@ -159,9 +165,16 @@ class PoseWorker(Worker):
             # A source that hands over skeletons lists every person, so an empty frame means nobody.
             return skeletons_from_truth(bundle)
         if self.estimator is None:
+            start = time.perf_counter()
             self.estimator = self.make_estimator()
+            self.load_s += time.perf_counter() - start
         self.estimated += 1
-        return list(self.estimator.estimate(bundle))
+        skeletons = list(self.estimator.estimate(bundle))
+        parts = self.estimator.last_times  # the split of its time, for the benchmark
+        for stage, seconds in (("proposal", parts.proposal_s), ("landmarker", parts.landmarker_s),
+                               ("lift", parts.lift_s)):
+            self.stage_s[stage] = self.stage_s.get(stage, 0.0) + seconds
+        return skeletons
 
     def run(self) -> None:
         while True:
@@ -172,9 +185,9 @@ class PoseWorker(Worker):
                     self.ended = True
                     return
                 continue
-            start = time.perf_counter()
+            start, loading = time.perf_counter(), self.load_s
             skeletons = self.skeletons_for(item)
-            self.busy_s += time.perf_counter() - start
+            self.busy_s += time.perf_counter() - start - (self.load_s - loading)
             put(self.out, (item, skeletons), self.stop_event)
 
     def close(self) -> None:
@@ -199,6 +212,9 @@ class TrackWorker(Worker):
     `identities`), so none of them needs a lock. A seek (`RESET`) replaces tracker and buffer with new ones:
     time restarts there, and no window may span the jump.
 
+    Windows go to the encoder every `encode_every` frames (or as soon as `encode_batch` wait): one forward pass
+    for several frames' windows costs little more than for one frame's.
+
     `synchronous` (replay): before the next frame, wait for the identities (and embeddings, which steer the
     tracker's re-acquisition) of the windows just sent, so a replay's tracks never depend on thread timing. Live
     runs take identities whenever they arrive instead; decode and pose still overlap with tracking either way.
@@ -207,7 +223,7 @@ class TrackWorker(Worker):
     def __init__(self, make_tracker: Callable[[], Tracker], make_buffer: Callable[[], WindowBuffer],
                  inp: queue.Queue, windows_out: queue.Queue, identities: queue.Queue, commands: queue.Queue,
                  on_frame: Callable[[FrameResult], None], stats: Callable[[], tuple[int, int, float | None]],
-                 encode_batch: int, synchronous: bool, on_error: ErrorHandler) -> None:
+                 encode_batch: int, encode_every: int, synchronous: bool, on_error: ErrorHandler) -> None:
         super().__init__("tracking", on_error)
         self.synchronous = synchronous
         self.awaiting = 0  # windows sent whose identity has not come back yet
@@ -215,6 +231,8 @@ class TrackWorker(Worker):
         self.tracker, self.buffer = make_tracker(), make_buffer()
         self.inp, self.windows_out, self.identities, self.commands = inp, windows_out, identities, commands
         self.on_frame, self.stats, self.encode_batch = on_frame, stats, encode_batch
+        self.encode_every = encode_every
+        self._frames_since_flush = 0
         self.recorder: Recorder | None = None
         self.table: dict[int, Identity] = {}
         self.last_seen: dict[int, Skeleton3D] = {}  # each track's last assigned skeleton, shown while it coasts
@@ -284,6 +302,7 @@ class TrackWorker(Worker):
             self._process(*item)
 
     def _flush_windows(self) -> None:
+        self._frames_since_flush = 0
         windows = self.buffer.drain(self.encode_batch)
         while windows:
             self.windows_cut += len(windows)
@@ -297,7 +316,9 @@ class TrackWorker(Worker):
         events = self.tracker.pop_events()
         tracked = time.perf_counter()
         self.buffer.update(updates, events)
-        self._flush_windows()
+        self._frames_since_flush += 1
+        if self._frames_since_flush >= self.encode_every or self.buffer.pending >= self.encode_batch:
+            self._flush_windows()  # on a fixed frame count, so a replay batches the same way every time
         self.times.add("tracking", tracked - start)
         self.times.add("buffer", time.perf_counter() - tracked)
         self._update_identities()

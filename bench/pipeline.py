@@ -1,0 +1,188 @@
+"""Pipeline throughput: per-stage time and frames per second, and replay speed with and without the skeleton cache.
+
+    python -m bench.pipeline [--quick]
+
+Scenes:
+- synthetic walkers (1, 3, 5, 10 people, 640x480), rendered BEFORE timing and replayed from memory, so "decode" is
+  what a camera frame costs to hand over, not the renderer. Two modes: "given" (the scene's skeletons, as a
+  body-tracking source: pose skipped) and "pose" (skeletons withheld: MediaPipe runs on the rendered frames).
+- the real pedestrian video /work/shared/data/opencv-vtest/vtest.avi (decode + pose + lift + tracking + ...),
+  recorded into a session on the way.
+Replay speed is media time / wall time: the vtest session replayed with its skeleton cache (pose never runs) vs
+the first run that had to run pose, and a recorded synthetic session from its .db3 with and without images.
+
+Targets (2 cores): 30 FPS with one person and >= 15 FPS with three (full pipeline), tracking + buffer + encoder
+< 2 ms/frame at 10 people, replay with cache >= 5x real time. The figures are printed with the machine's load
+average, because other processes on a shared machine slow everything down.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from app.config import load_config
+from app.pipeline import Pipeline, PipelineSummary, build_pipeline
+from app.pipeline.build import buffer_factory, encoder_factory, load_encoder_model, tracker_factory
+from app.pipeline.headless import open_input
+from app.pipeline.stages import skeletons_from_truth
+from app.session import SessionRecorder, open_session
+from capture.frames import FrameBundle
+from capture.sources import Source
+from capture.sources.synthetic import SyntheticScene
+
+VTEST = Path("/work/shared/data/opencv-vtest/vtest.avi")
+SHOWN = ("decode", "pose", "pose.proposal", "pose.landmarker", "pose.lift", "tracking", "buffer", "encoder")
+
+
+class MemorySource(Source):
+    """Frames rendered in advance, replayed as a file: decoding costs nothing, so the pipeline's stages show."""
+
+    def __init__(self, name: str, frames: list[FrameBundle], fps: float) -> None:
+        self._name, self._frames, self._fps = name, frames, fps
+
+    name = property(lambda self: self._name)
+    is_live = property(lambda self: False)
+    has_depth = property(lambda self: self._frames[0].depth_m is not None)
+    intrinsics = property(lambda self: self._frames[0].intrinsics)
+    fps = property(lambda self: self._fps)
+    duration_s = property(lambda self: len(self._frames) / self._fps)
+
+    def __iter__(self) -> Iterator[FrameBundle]:
+        yield from self._frames
+
+    def close(self) -> None:
+        pass
+
+
+def render(people: int, frames: int, with_truth: bool) -> MemorySource:
+    scene = SyntheticScene(people, frames / 15.0, 15.0, seed=11)
+    bundles = [b if with_truth else FrameBundle(b.index, b.timestamp_s, b.color, b.depth_m, b.intrinsics, ())
+               for b in scene]
+    return MemorySource(f"synthetic {people} people", bundles, 15.0)
+
+
+def cpu_s() -> float:
+    """CPU seconds this process has used in all its threads (MediaPipe's and torch's included)."""
+    t = os.times()
+    return t.user + t.system
+
+
+def run(source: Source, *, given: bool, **kwargs: object) -> tuple[PipelineSummary, float]:
+    """Run to the end as fast as possible; returns the summary and the CPU ms per frame it cost."""
+    pipeline = build_pipeline(load_config(), source, speed=None, skeletons_given=given, **kwargs)
+    return timed(pipeline)
+
+
+def timed(pipeline: Pipeline) -> tuple[PipelineSummary, float]:
+    start = cpu_s()
+    summary = pipeline.run()
+    return summary, 1000.0 * (cpu_s() - start) / max(summary.frames, 1)
+
+
+def row(label: str, result: tuple[PipelineSummary, float], media_s: float | None = None) -> str:
+    summary, cpu_ms = result
+    ms = summary.stage_ms_per_frame
+    cells = "".join(f"{ms.get(k, 0.0):9.1f}" for k in SHOWN)
+    speed = f"{media_s / summary.wall_s:8.1f}x" if media_s else "        -"
+    return f"{label:34s}{summary.frames:6d}{summary.fps:8.1f}{cpu_ms:9.1f}{cells}{speed}"
+
+
+def header() -> str:
+    return (f"{'scene':34s}{'frames':>6s}{'fps':>8s}{'cpu ms':>9s}"
+            + "".join(f"{k.replace('pose.', ''):>9s}" for k in SHOWN) + f"{'x real':>9s}")
+
+
+def core_cost(people: int, frames: int) -> dict[str, float]:
+    """Thread-CPU ms per frame of tracking, buffer and encoder at `people`, on one thread, skeletons given.
+
+    CPU time of the calling thread, so the figure is the stages' own cost even on a loaded machine (wall-clock
+    stage times grow with every other process competing for the two cores).
+    """
+    config = load_config()
+    model, f, _ = load_encoder_model(config)
+    tracker, buffer = tracker_factory(config)(), buffer_factory(config, f)()
+    encode = encoder_factory(model, "cpu", 1)()
+    every = config.pipeline.encode_every_frames
+    scene = SyntheticScene(people, frames / 15.0, 15.0, seed=11, width=80, height=60)  # images unused here
+    cost = {"tracking": 0.0, "buffer": 0.0, "encoder": 0.0}
+    for bundle in scene:
+        skeletons = skeletons_from_truth(bundle)
+        t0 = time.thread_time()
+        updates = tracker.update(skeletons, bundle.timestamp_s)
+        events = tracker.pop_events()
+        t1 = time.thread_time()
+        buffer.update(updates, events)
+        windows = buffer.drain(64) if bundle.index % every == every - 1 else []  # as the tracking worker hands over
+        t2 = time.thread_time()
+        if windows:
+            encode(np.stack([w.data for w in windows]))
+        t3 = time.thread_time()
+        for stage, dt in (("tracking", t1 - t0), ("buffer", t2 - t1), ("encoder", t3 - t2)):
+            cost[stage] += 1000.0 * dt / frames
+    return cost
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer frames: a smoke run of a minute or two")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    frames = 30 if args.quick else 150
+    vtest_s = 2.0 if args.quick else 10.0
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores. fps = wall clock; cpu ms = "
+          "process CPU per frame (all threads); then wall ms per frame per stage")
+    print(header())
+    results: dict[tuple[int, str], tuple[PipelineSummary, float]] = {}
+    for people in (1, 3, 5, 10):
+        for mode in ("given", "pose"):
+            results[(people, mode)] = run(render(people, frames, with_truth=mode == "given"), given=mode == "given")
+            print(row(f"synthetic {people:2d} people, {mode}", results[(people, mode)]), flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source, given = open_input(str(VTEST))
+        pipeline = build_pipeline(load_config(), source, speed=None, skeletons_given=given, max_seconds=vtest_s)
+        pipeline.start_recording(SessionRecorder.create(Path(tmp) / "vtest", source, str(VTEST)))
+        first = timed(pipeline)
+        media = first[0].frames / 10.0  # vtest.avi is 10 fps
+        print(row("vtest.avi (pose), recorded", first, media), flush=True)
+        session = open_session(Path(tmp) / "vtest")
+        cached = run(session.source, given=False, skeleton_cache=session.cache)
+        print(row("vtest session, skeleton cache", cached, media), flush=True)
+
+        synthetic = Path(tmp) / "synthetic"
+        scene = SyntheticScene(3, frames / 15.0, 15.0, seed=11)
+        pipeline = build_pipeline(load_config(), scene, speed=None, skeletons_given=True)
+        pipeline.start_recording(SessionRecorder.create(synthetic, scene, "synthetic"))
+        pipeline.run()
+        media_syn = frames / 15.0
+        with_images = open_session(synthetic, images=True)
+        images = run(with_images.source, given=True, skeleton_cache=with_images.cache)
+        print(row("synthetic session, .db3 + cache", images, media_syn), flush=True)
+        only = open_session(synthetic)
+        cache_only = run(only.source, given=False, skeleton_cache=only.cache)
+        print(row("synthetic session, cache only", cache_only, media_syn), flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+    core = core_cost(10, frames)
+    print("tracking + buffer + encoder at 10 people, thread CPU ms/frame: "
+          + ", ".join(f"{k} {v:.2f}" for k, v in core.items()) + f"; total {sum(core.values()):.2f} (target < 2)")
+    for n in (1, 3):
+        summary, cpu_ms = results[(n, "pose")]
+        print(f"{n} person(s), full pipeline with pose: {summary.fps:.1f} fps wall; {cpu_ms:.0f} CPU ms/frame, i.e. "
+              f"at most {2000.0 / cpu_ms:.1f} fps on 2 free cores (target {30 if n == 1 else 15})")
+    print(f"vtest replay with the skeleton cache: {media / cached[0].wall_s:.1f}x real time, with pose "
+          f"{media / first[0].wall_s:.2f}x (target >= 5x with cache; {first[0].wall_s / cached[0].wall_s:.0f} "
+          "times faster)")
+    print(f"synthetic session replay: cache only {media_syn / cache_only[0].wall_s:.1f}x, .db3 images + cache "
+          f"{media_syn / images[0].wall_s:.1f}x real time")
+
+
+if __name__ == "__main__":
+    main()
