@@ -75,6 +75,7 @@ class PoseEstimator:
         self._crop = CropLandmarker(self.bundle_path, num_poses=1)
         self._whole: CropLandmarker | None = None  # made on first whole-image proposal (several people per call)
         self.last_times = StageTimes(0.0, 0.0, 0.0, 0)
+        self._closed = False
 
     def proposer_for(self, frame: FrameBundle) -> Proposer:
         """The proposer used for this frame (`auto`: depth when the frame has depth, else motion)."""
@@ -97,6 +98,8 @@ class PoseEstimator:
         Raises:
             PoseError: the frame has no color image.
         """
+        if self._closed:
+            raise PoseError("this PoseEstimator was closed; make a new one")
         if frame.color is None:
             raise PoseError(f"frame {frame.index} has no color image; pose estimation needs one (sources that "
                             "already carry skeletons skip pose)")
@@ -166,7 +169,8 @@ class PoseEstimator:
         return joints, person.visibility
 
     def close(self) -> None:
-        """Release the MediaPipe graphs."""
+        """Release the MediaPipe graphs; closing twice is harmless."""
+        self._closed = True
         self._crop.close()
         if self._whole is not None:
             self._whole.close()

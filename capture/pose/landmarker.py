@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from capture.pose.bundle import PoseError
 from capture.pose.proposals import Box
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ class CropLandmarker:
         else:
             image, left, top, side = _crop_square(rgb, box, self.crop_scale)
             side_x = side_y = side
+        if self._landmarker is None:
+            raise PoseError("the pose landmarker was closed; make a new PoseEstimator")
         result = self._landmarker.detect(self._mp.Image(image_format=self._mp.ImageFormat.SRGB,
                                                         data=np.ascontiguousarray(image)))
         people = []
@@ -108,4 +111,7 @@ class CropLandmarker:
         return people
 
     def close(self) -> None:
-        self._landmarker.close()
+        """Release the graph; closing twice is harmless."""
+        if self._landmarker is not None:
+            self._landmarker.close()
+            self._landmarker = None

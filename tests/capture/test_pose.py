@@ -43,6 +43,15 @@ def test_bundle_is_idempotent_and_checked(bundle, tmp_path):
         PoseEstimator(tmp_path / "bad.task")
     with pytest.raises(PoseError, match="valid: auto"):
         PoseEstimator(bundle, proposer="hog")
+    estimator = PoseEstimator(bundle, proposer="none")
+    frame = FrameBundle(0, 0.0, np.zeros((48, 64, 3), np.uint8), None, None)
+    assert estimator.estimate(frame) == []  # nobody in a black image
+    estimator.close()
+    estimator.close()  # twice is harmless
+    with pytest.raises(PoseError, match="closed"):
+        estimator.estimate(frame)
+    with pytest.raises(PoseError, match="no color"):
+        PoseEstimator(bundle).estimate(FrameBundle(0, 0.0, None, np.ones((48, 64), np.float32), None))
 
 
 # --- lifting through depth: a plane at a known distance -------------------------------------------------------
