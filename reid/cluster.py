@@ -29,15 +29,14 @@ from reid.errors import SkelwatchError
 
 logger = logging.getLogger(__name__)
 
-RERANK_MARGIN = 10     # extra faiss candidates re-ranked in float64; a swap would need a float32 error this deep
+RERANK_MARGIN = 5      # extra faiss candidates re-ranked in float64; a swap would need a float32 error this deep
 EXACT_KNN_MAX = 20_000  # above this many rows knn="auto" uses IVF: exact search is O(N^2 H)
 IVF_LISTS_PER_SQRT_N = 2
-IVF_TRAIN_PER_LIST = 40
-IVF_KMEANS_ITERATIONS = 10
-IVF_NPROBE = 4  # nearest cells probed per point
+IVF_TRAIN_PER_LIST = 25
+IVF_KMEANS_ITERATIONS = 6
+IVF_NPROBE = 3  # nearest cells probed per point
 KNN_METHODS = ("auto", "exact", "ivf")
 RERANK_BLOCK = 128
-ROW_BLOCK = 1024       # rows per vectorised block (bounds the (rows, k, kh, k) temporaries to ~5 MB)
 TRIPLES_PER_BLOCK = 500_000  # (i, k, j) terms per Jaccard block, about 30 MB of temporaries
 SLOT_TABLE = 16_000_000  # pair slots per Jaccard block (rows x N), at most 128 MB of int64
 SLOT_ROWS = 256  # and at most this many rows, so a small N never gets an N x N table
@@ -109,9 +108,9 @@ def _faiss_candidates(x32: np.ndarray, kc: int, exact: bool) -> np.ndarray:
         index = faiss.IndexFlatL2(h)
         index.add(x32)
         return index.search(x32, kc)[1]
-    nlist = max(1, min(int(IVF_LISTS_PER_SQRT_N * np.sqrt(n)), n // 39))  # faiss wants 39 points a list
+    nlist = max(1, min(int(IVF_LISTS_PER_SQRT_N * np.sqrt(n)), n // IVF_TRAIN_PER_LIST))
     sample = np.sort(np.random.default_rng(0).choice(n, min(n, IVF_TRAIN_PER_LIST * nlist), replace=False))
-    kmeans = faiss.Kmeans(h, nlist, niter=IVF_KMEANS_ITERATIONS, seed=1234)
+    kmeans = faiss.Kmeans(h, nlist, niter=IVF_KMEANS_ITERATIONS, seed=1234, min_points_per_centroid=1)
     kmeans.train(x32[sample])
     probes = kmeans.index.search(x32, min(nlist, IVF_NPROBE))[1]  # (N, p) nearest cells, own cell first
     order = np.argsort(probes[:, 0], kind="stable")
@@ -166,44 +165,38 @@ def knn_ranking(x: np.ndarray, k: int, knn: str = "auto") -> np.ndarray:
     return out
 
 
-def reciprocal_mask(ranking: np.ndarray, cols: int) -> np.ndarray:
-    """(N, k) ranking -> (N, cols) bool: True where ranking[i, c] also has i in its first `cols` entries."""
-    fw = ranking[:, :cols]
+def _neighbour_matrix(ranking: np.ndarray, mask: np.ndarray) -> sparse.csr_matrix:
+    """(N, c) ranking columns and (N, c) mask -> (N, N) CSR with a 1 at (i, ranking[i, c]) where mask."""
     n = len(ranking)
-    mask = np.empty(fw.shape, dtype=bool)
-    for b0 in range(0, n, ROW_BLOCK):
-        rows = np.arange(b0, min(n, b0 + ROW_BLOCK))
-        mask[b0:b0 + ROW_BLOCK] = (fw[fw[b0:b0 + ROW_BLOCK]] == rows[:, None, None]).any(-1)
-    return mask
+    indptr = np.r_[0, np.cumsum(mask.sum(1))]
+    return sparse.csr_matrix((np.ones(int(indptr[-1])), ranking[mask], indptr), shape=(n, n))
+
+
+def reciprocal_sets(ranking: np.ndarray, cols: int) -> sparse.csr_matrix:
+    """(N, k) ranking -> (N, N) CSR of R(i): j in the first `cols` entries of row i, with i in those of row j."""
+    forward = _neighbour_matrix(ranking[:, :cols], np.ones((len(ranking), cols), dtype=bool))
+    return forward.multiply(forward.T).tocsr()
 
 
 def expansion_sets(ranking: np.ndarray, k1: int) -> sparse.csr_matrix:
     """(N, k) ranking -> (N, N) CSR whose row i marks the expanded k-reciprocal set R*(i, k1).
 
     R*(i) = R(i, k1) plus R(j, round(k1/2)) of every j in R(i, k1) with |R(j, k1/2) & R(i, k1)| >
-    2/3 |R(j, k1/2)| (the official float comparison, kept so ties at the 2/3 bound go the same way).
+    2/3 |R(j, k1/2)| (the official float comparison, kept so ties at the 2/3 bound go the same way). All set
+    operations are sparse products, O(N k^2).
     """
     n, k = ranking.shape
-    kh = min(int(np.around(k1 / 2)) + 1, k)
-    full_mask, half_mask = reciprocal_mask(ranking, k), reciprocal_mask(ranking, kh)
-    half = ranking[:, :kh]
-    half_size = half_mask.sum(1)  # (N,)
-    keys = []  # sorted unique i * N + j of every block, so their concatenation is sorted too
-    for b0 in range(0, n, ROW_BLOCK):
-        fm = full_mask[b0:b0 + ROW_BLOCK]  # (b, k)
-        cand = ranking[b0:b0 + ROW_BLOCK]  # (b, k) candidates j
-        recip = np.where(fm, cand, -1)  # (b, k), -1 = not in R(i, k1)
-        members = np.where(half_mask[cand], half[cand], -2)  # (b, k, kh), -2 = not in R(j, k1/2)
-        overlap = (members[:, :, :, None] == recip[:, None, None, :]).any(-1).sum(-1)  # (b, k)
-        accept = fm & (overlap > 2 / 3 * half_size[cand])
-        bi, ci = np.nonzero(accept)
-        added = members[bi, ci]  # (a, kh)
-        own = np.nonzero(fm)
-        block_rows = np.concatenate([own[0], np.repeat(bi, kh)[(added >= 0).ravel()]]) + b0
-        keys.append(np.unique(block_rows * n + np.concatenate([cand[own], added[added >= 0]])))
-    flat = np.concatenate(keys)
-    indptr = np.r_[0, np.cumsum(np.bincount(flat // n, minlength=n))]
-    return sparse.csr_matrix((np.ones(len(flat)), flat % n, indptr), shape=(n, n))
+    full = reciprocal_sets(ranking, k)
+    half = reciprocal_sets(ranking, min(int(np.around(k1 / 2)) + 1, k))
+    half_size = np.diff(half.indptr)
+    overlap = (full @ half.T).multiply(full).tocsr()  # (i, j in R(i)) -> |R(i) & R(j, k1/2)|
+    accept = overlap.data > 2 / 3 * half_size[overlap.indices]
+    chosen = sparse.csr_matrix((accept.astype(np.float64), overlap.indices, overlap.indptr), shape=(n, n))
+    chosen.eliminate_zeros()
+    marks = (full + chosen @ half).tocsr()
+    marks.sort_indices()
+    marks.data[:] = 1.0
+    return marks
 
 
 def _row_ids(m: sparse.csr_matrix) -> np.ndarray:
@@ -212,16 +205,25 @@ def _row_ids(m: sparse.csr_matrix) -> np.ndarray:
 
 def softmax_weights(x: np.ndarray, marks: sparse.csr_matrix) -> sparse.csr_matrix:
     """V: row i = softmax over R*(i) of -(2 - 2 x_i.x_j). A weight that underflows to 0 leaves the support."""
+    n = marks.shape[0]
     rows, cols = _row_ids(marks), marks.indices
+    counts = np.diff(marks.indptr)
     logits = np.empty(len(cols), dtype=np.float64)
-    step = max(1, TRIPLES_PER_BLOCK // (8 * x.shape[1]))
-    for p0 in range(0, len(cols), step):
-        logits[p0:p0 + step] = 2.0 * np.einsum("ph,ph->p", x[rows[p0:p0 + step]], x[cols[p0:p0 + step]]) - 2.0
+    for b0 in range(0, n, RERANK_BLOCK):
+        c = counts[b0:b0 + RERANK_BLOCK]
+        if not c.any():
+            continue
+        p0, p1 = marks.indptr[b0], marks.indptr[min(n, b0 + RERANK_BLOCK)]
+        slots = np.arange(c.max()) < c[:, None]  # (b, L) padded row layout
+        padded = np.zeros(slots.shape, dtype=np.int64)
+        padded[slots] = cols[p0:p1]
+        dot = (x[padded] @ x[b0:b0 + RERANK_BLOCK, :, None])[..., 0]  # (b, L)
+        logits[p0:p1] = 2.0 * dot[slots] - 2.0
     nonempty = np.diff(marks.indptr) > 0
-    row_max = np.zeros(marks.shape[0])
+    row_max = np.zeros(n)
     row_max[nonempty] = np.maximum.reduceat(logits, marks.indptr[:-1][nonempty])
     w = np.exp(logits - row_max[rows])
-    w /= np.bincount(rows, weights=w, minlength=marks.shape[0])[rows]
+    w /= np.bincount(rows, weights=w, minlength=n)[rows]
     v = sparse.csr_matrix((w, cols.copy(), marks.indptr.copy()), shape=marks.shape)
     v.eliminate_zeros()  # the dense code finds supports with V != 0
     return v
