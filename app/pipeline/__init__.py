@@ -15,12 +15,14 @@ Building one (the GUI and the CLI do the same)::
 
     from app.pipeline import build_pipeline, Listener
     from app.pipeline.headless import open_input          # "demo", "synthetic", "realsense[:SERIAL]", files
-    source, given = open_input("demo")
+    source, given = open_input("demo")                    # given: frames carry skeletons, pose never runs
     pipeline = build_pipeline(config, source, speed=1.0, skeletons_given=given,
-                              make_matcher=gallery_matcher_factory(gallery, voter_settings),  # or None
+                              gallery=True,                # match/vote/sightings/alerts in the configured DB
+                              hold_at_end=True,            # GUI replay: pause at the end, seek plays again
                               listeners=(my_listener,))
     # a recorded session: s = app.session.open_session(folder, images=True)
     #   build_pipeline(config, s.source, skeleton_cache=s.cache, ...)   (pose never runs on cached frames)
+    # a .db3 with a truth sidecar: skeletons_given=app.pipeline.build.gives_skeletons(path)
 
 Calls for the GUI's Qt thread adapter (all thread-safe, all return at once unless noted):
 
@@ -34,7 +36,8 @@ Calls for the GUI's Qt thread adapter (all thread-safe, all return at once unles
     pipeline.set_speed(x | None)           0.25x..8x real time, None = as fast as possible (ControlError outside)
     pipeline.start_recording(SessionRecorder.create(folder, source, spec))
     pipeline.stop_recording() -> Manifest  blocks until the tracking worker has closed the files (or None)
-    pipeline.paused, .finished, .dropped_frames, .errors
+    pipeline.paused, .finished, .at_end (hold_at_end replay paused at its end), .dropped_frames, .errors
+    pipeline.source.duration_s             the timeline's length (also in every FrameResult.duration_s)
 
 Listener methods (override what you need; called on worker threads, must return quickly; a Qt adapter should
 emit signals with queued connections, and call stop() from the GUI thread, never from a callback):

@@ -118,19 +118,21 @@ def gives_skeletons(spec: str) -> bool:
     return False
 
 
-def options_from(config: SkelwatchConfig, live: bool, speed: float | None,
-                 max_seconds: float | None = None) -> PipelineOptions:
+def options_from(config: SkelwatchConfig, live: bool, speed: float | None, max_seconds: float | None = None,
+                 hold_at_end: bool = False) -> PipelineOptions:
     p = config.pipeline
     return PipelineOptions(frame_queue=p.frame_queue, skeleton_queue=p.skeleton_queue, window_queue=p.window_queue,
                            drop_oldest=live and p.live_drop == "oldest", encode_batch=p.encode_batch,
                            encode_every=p.encode_every_frames,
-                           stop_timeout_s=p.stop_timeout_s, speed=speed, max_seconds=max_seconds)
+                           stop_timeout_s=p.stop_timeout_s, speed=speed, max_seconds=max_seconds,
+                           hold_at_end=hold_at_end)
 
 
 def build_pipeline(config: SkelwatchConfig, source: Source, *, speed: float | None = 1.0,
                    skeleton_cache: dict[int, list[Skeleton3D]] | None = None, skeletons_given: bool = False,
                    gallery: bool = False, session_label: str | None = None, model_dir: Path | None = None,
-                   max_seconds: float | None = None, listeners: tuple[Listener, ...] = ()) -> Pipeline:
+                   max_seconds: float | None = None, hold_at_end: bool = False,
+                   listeners: tuple[Listener, ...] = ()) -> Pipeline:
     """A ready-to-start pipeline over `source` with every stage configured from `config`.
 
     Args:
@@ -140,6 +142,7 @@ def build_pipeline(config: SkelwatchConfig, source: Source, *, speed: float | No
         gallery: match windows against the configured database (sightings, votes, alerts are stored there,
             filed under `session_label`, default the source's name); False = no gallery, every track "unknown".
         max_seconds: end the stream after this much media time (record --seconds).
+        hold_at_end: replay in the GUI: pause at the end instead of finishing, so a seek plays it again.
     Raises:
         CheckpointError: a named model that cannot be loaded.
         (StorageError from the encoder thread, through Listener.on_error: the database cannot be opened.)
@@ -156,4 +159,4 @@ def build_pipeline(config: SkelwatchConfig, source: Source, *, speed: float | No
         make_estimator=estimator_factory(config),
         make_encoder=encoder_factory(model, config.pipeline.device, config.pipeline.threads),
         make_matcher=make_matcher, skeleton_cache=skeleton_cache, skeletons_given=skeletons_given,
-        options=options_from(config, source.is_live, speed, max_seconds), listeners=listeners)
+        options=options_from(config, source.is_live, speed, max_seconds, hold_at_end), listeners=listeners)

@@ -125,6 +125,7 @@ class PipelineOptions:
     stop_timeout_s: float = 5.0
     speed: float | None = 1.0
     max_seconds: float | None = None  # end the stream after this much media time (None: at the source's end)
+    hold_at_end: bool = False  # replay: pause at the end (at_end becomes True) instead of finishing; seek replays
 
 
 class Pipeline:
@@ -152,7 +153,7 @@ class Pipeline:
         self._identities_q: queue.Queue = queue.Queue(1024)
         self._commands_q: queue.Queue = queue.Queue(16)
         self._source_w = SourceWorker(source, self._frames_q, self.control, o.drop_oldest, o.max_seconds,
-                                      self._on_error)
+                                      o.hold_at_end and not source.is_live, self._on_error)
         self._pose_w = PoseWorker(make_estimator, skeleton_cache, skeletons_given, self._frames_q, self._skeletons_q,
                                   self._on_error)
         self._track_w = TrackWorker(make_tracker, make_buffer, self._skeletons_q, self._windows_q, self._identities_q,
@@ -235,6 +236,11 @@ class Pipeline:
     @property
     def paused(self) -> bool:
         return self.control.paused
+
+    @property
+    def at_end(self) -> bool:
+        """A replay built with hold_at_end has reached its end and is paused there (seek to play again)."""
+        return self._source_w.at_end
 
     @property
     def dropped_frames(self) -> int:

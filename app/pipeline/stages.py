@@ -72,11 +72,14 @@ class SourceWorker(Worker):
     """Reads the source at its own pace (live) or the playback pace (replay) and feeds the pose queue.
 
     Live sources drop the oldest waiting frame when pose falls behind (`dropped` counts them); replay blocks.
+    With `hold_at_end` the end of a replay pauses instead of ending the stream, so a seek can play it again.
     """
 
     def __init__(self, source: Source, out: queue.Queue, control: PlaybackControl, drop_oldest: bool,
-                 max_seconds: float | None, on_error: ErrorHandler) -> None:
+                 max_seconds: float | None, hold_at_end: bool, on_error: ErrorHandler) -> None:
         super().__init__("source", on_error)
+        self.hold_at_end = hold_at_end
+        self.at_end = False
         self.source, self.out, self.control = source, out, control
         self.drop_oldest = drop_oldest and source.is_live
         self.max_seconds = max_seconds
@@ -89,6 +92,7 @@ class SourceWorker(Worker):
         while self.control.wait_turn(self.stop_event):
             target = self.control.take_seek()
             if target is not None:
+                self.at_end = False
                 self.source.seek(target)
                 frames = iter(self.source)
                 put(self.out, RESET, self.stop_event)
@@ -98,6 +102,10 @@ class SourceWorker(Worker):
             if self._first_s is None and bundle is not None:
                 self._first_s = bundle.timestamp_s
             if bundle is None or self._past_limit(bundle.timestamp_s):
+                if self.hold_at_end:  # the GUI's replay: wait at the end for a seek (or stop)
+                    self.at_end = True
+                    self.control.pause()
+                    continue
                 put(self.out, END, self.stop_event)
                 self.ended = True
                 return

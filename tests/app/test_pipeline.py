@@ -262,3 +262,23 @@ def test_gallery_names_a_track_once_its_windows_are_enrolled(tmp_path: Path, mon
     assert named and all(v.decision == "match" and 0 < v.match_confidence <= 1 for v in named)
     assert named[0].level_distances is not None and len(named[0].level_distances) == 3
     assert any(m.track_id == 1 and m.identity_name == "alice" for m in second.matches)
+
+
+def test_hold_at_end_waits_for_a_seek_and_plays_again() -> None:
+    scene = SyntheticScene(1, 2.0, 15.0, seed=3, width=80, height=60)
+    collect = Collect()
+    pipeline = build_pipeline(load_config(), scene, speed=None, skeletons_given=True, hold_at_end=True,
+                              listeners=(collect,))
+    pipeline.start()
+    collect.wait_frames(30)
+    for _ in range(int(WAIT_S / 0.02)):
+        if pipeline.at_end:
+            break
+        threading.Event().wait(0.02)
+    assert pipeline.at_end and not pipeline.finished and pipeline.paused and len(collect.frames) == 30
+    pipeline.seek(1.0)
+    pipeline.resume()
+    collect.wait_frames(45)
+    summary = pipeline.stop()
+    assert [r.frame_index for r in collect.frames[30:]] == list(range(15, 30))
+    assert summary.frames == 45 and not summary.errors
