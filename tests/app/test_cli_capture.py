@@ -145,3 +145,18 @@ def test_kill_9_while_recording_loses_at_most_a_second(tmp_path: Path) -> None:
     assert sorted(cache) == list(range(max(cache) + 1))  # no hole: an append-only prefix
     assert not read_manifest(out).complete
     assert main(["replay", str(out)]) == 0  # what was kept replays
+
+
+def test_run_on_a_real_video_runs_pose_and_tracks_people(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from capture.pose import default_bundle_path
+
+    bundle = Path(__file__).resolve().parents[2] / "data" / "models" / default_bundle_path().name
+    (home / "models").mkdir(exist_ok=True)
+    if not (home / "models" / bundle.name).exists():
+        (home / "models" / bundle.name).symlink_to(bundle)  # the set-up's MediaPipe bundle, read only
+    video = "/work/shared/data/opencv-vtest/vtest.avi"
+    assert main(["run", "--source", video, "--seconds", "0.6", "--speed", "8", "--no-gallery"]) == 0
+    out = capsys.readouterr().out
+    estimated = int(CACHE_HITS.search(out).group(1))
+    assert estimated == 6 and "0 dropped" in out  # 0.6 s of a 10 fps video, every frame through pose
+    assert len(tracks_printed(out)) >= 2  # vtest.avi has several pedestrians from the first frame
