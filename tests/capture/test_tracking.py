@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from app.config.capture import TrackingConfig
+from capture.buffer import camera_to_model
 from capture.frames import Skeleton3D
 from capture.tracking import (DISTANCES, MOTION_FILTERS, ConstantVelocityFilter, Tracker, TrackingError,
                               TrackState)
@@ -238,7 +239,7 @@ def run_scene(seed: int, n_people: int = 12, seconds: float = 30.0, fps: float =
     for k, track in enumerate(scene_tracks(n_people, seconds, fps, room=room, seed=seed,
                                            identities=make_identities(n_people, seed))):
         noisy = add_sensor_noise(track.joints, rng, noise_m=0.02, drop_rate=0.0, frame_drop_rate=0.0)
-        noisy[..., 1] *= -1.0  # reid.synthetic is y up; the camera frame is y down
+        noisy = camera_to_model(noisy)  # Kinect frame -> camera frame: the half turn is its own inverse
         visible = rng.random(len(noisy)) >= miss_rate
         start = int(rng.integers(0, max(1, len(noisy) - int(gap_s * fps))))
         visible[start : start + int(gap_s * fps)] = False
