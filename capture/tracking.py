@@ -1,20 +1,21 @@
 """Multi-person tracking in metric 3D: one motion filter per person, Hungarian assignment, states in seconds.
 
 Each `Skeleton3D` is reduced to a body centre (the mean of its confident torso joints, camera-frame metres) and
-a bone-length vector (body shape). Every frame the tracker predicts each track's centre, gates detections by a
-plausible walking speed (a person unseen for dt seconds cannot be further than max_speed_mps * dt plus a noise
-margin from where they were last seen), and assigns detections to tentative and confirmed tracks with
-`scipy.optimize.linear_sum_assignment` on a centre distance plus an optional bone-length term.
+a bone-length vector (body shape). Every frame the tracker predicts each track's centre and assigns detections
+to tentative and confirmed tracks with `scipy.optimize.linear_sum_assignment` on a centre distance plus an
+optional bone-length term, inside two gates: a plausible walking speed (a person unseen for dt seconds is at
+most max_speed_mps * dt plus a noise margin from where they were last seen) and `gate_sigmas` standard
+deviations of the prediction (so a coasting track does not take over someone who enters where it left).
 
-States: a new person starts `tentative`; seen for `confirm_after_s` it is `confirmed`; unseen for `lost_after_s`
-it is `lost` (it coasts, reported with no skeleton, before that); unseen for `delete_after_s` it is `deleted`.
-A lost track is never matched frame to frame (its position is too uncertain); instead a new tentative track
-that starts within a larger gate of it lists it as a candidate, and at confirmation the tentative track is
-merged into the candidate whose appearance embedding (given by `set_embedding`, e.g. the gait encoder's MSMR of
-the track's first windows) is closest, or, without embeddings, whose predicted centre is closest. Deciding at
-confirmation rather than at the first detection lets the slow embedding arrive; the tracker never computes one
-itself, so it stays free of torch. The motion filter and the centre distance sit behind small ABCs and are
-chosen by name (`MOTION_FILTERS`, `DISTANCES`).
+States: a new person starts `tentative`; seen for `confirm_after_s` (in two frames at least) it is `confirmed`;
+unseen for `lost_after_s` it is `lost` (before that it coasts: reported with no skeleton); unseen for
+`delete_after_s` it is `deleted`. A lost track is never matched frame to frame (its position is too
+uncertain). Instead a new tentative track that starts within a larger gate of it lists it as a candidate, and
+at confirmation is merged into the candidate whose appearance embedding (given by `set_embedding`, e.g. the
+gait encoder's MSMR of the track's first windows) is closest, or, without embeddings, whose predicted centre is
+closest and within `reacquire_margin_m`. Deciding at confirmation rather than at the first detection lets the
+slow embedding arrive; the tracker never computes one itself, so it stays free of torch. The motion filter and
+the centre distance sit behind small ABCs and are chosen by name (`MOTION_FILTERS`, `DISTANCES`).
 """
 from __future__ import annotations
 
@@ -364,9 +365,11 @@ class Tracker:
         Returns:
             One `TrackUpdate` per track alive before or after this frame (deleted ones once, with that state).
         Raises:
-            TrackingError: when `timestamp_s` is earlier than the previous frame's.
+            TrackingError: when `timestamp_s` is not finite or earlier than the previous frame's.
         """
         t = float(timestamp_s)
+        if not np.isfinite(t):
+            raise TrackingError(f"tracker: frame time {timestamp_s!r} is not a finite number of seconds")
         if self._now is not None and t < self._now:
             raise TrackingError(f"tracker: frame time {t:.3f} s is before the previous one {self._now:.3f} s; "
                                 f"feed frames in order (or make a new Tracker after a seek)")

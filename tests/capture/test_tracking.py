@@ -220,6 +220,8 @@ def test_bad_input_is_refused():
     tracker.update([skel([0.0, 0.0, 3.0], 1.0, 30)], 1.0)
     with pytest.raises(TrackingError, match="before the previous"):
         tracker.update([], 0.5)
+    with pytest.raises(TrackingError, match="not a finite"):
+        tracker.update([], float("nan"))
     with pytest.raises(TrackingError, match="never given out"):
         tracker.set_embedding(99, np.ones(4))
     with pytest.raises(TrackingError, match="not finite"):
