@@ -47,6 +47,12 @@ def default_levels(dim: int) -> dict[str, tuple[int, int]]:
     return {name: (i * h, (i + 1) * h) for i, name in enumerate(LEVEL_NAMES)}
 
 
+def stored_dim(db: Database, model_version: str) -> Optional[int]:
+    """The embedding size stored for a model version, or None if the database has not seen it."""
+    with db.read() as s:
+        return s.scalar(select(ModelVersion.dim).where(ModelVersion.version == model_version))
+
+
 @dataclass(frozen=True)
 class IdentitySummary:
     id: int
@@ -221,9 +227,11 @@ class Gallery:
 
     # ---- identity operations (each one transaction) -------------------------------------------------------
     def enrol(self, name: str, vectors: Optional[np.ndarray] = None, *, embedding_ids: Sequence[int] = (),
-              track_id: Optional[int] = None, spans: Optional[np.ndarray] = None, notes: str = "",
-              watchlist: bool = False) -> int:
+              track_id: Optional[int] = None, spans: Optional[np.ndarray] = None, session_id: Optional[int] = None,
+              notes: str = "", watchlist: bool = False) -> int:
         """Create identity `name` from new vectors (N, D), stored unknown windows (ids), or a track's windows.
+
+        With `vectors`, `track_id`, `session_id` and `spans` (N, 2 seconds) only record where they come from.
 
         Returns the new identity id. Raises StorageError (name taken, nothing to enrol), EmbeddingError.
         """
@@ -232,19 +240,21 @@ class Gallery:
         def op(s):  # type: ignore[no-untyped-def]
             identity = ops.create_identity(s, name, notes=notes, watchlist=watchlist)
             delta = ops.add_embeddings(s, identity, model_version_id=self.model_version_id, vectors=checked,
-                                       embedding_ids=list(embedding_ids), track_id=track_id, spans=spans)
+                                       embedding_ids=list(embedding_ids), track_id=track_id, spans=spans,
+                                       session_id=session_id)
             return identity.id, delta
         return int(self._run(op))  # type: ignore[arg-type]
 
     def add(self, ref: IdentityRef, vectors: Optional[np.ndarray] = None, *, embedding_ids: Sequence[int] = (),
-            track_id: Optional[int] = None, spans: Optional[np.ndarray] = None) -> int:
+            track_id: Optional[int] = None, spans: Optional[np.ndarray] = None,
+            session_id: Optional[int] = None) -> int:
         """Add vectors, unknown windows or a track's windows to an existing identity; returns how many."""
         checked = None if vectors is None else check_vectors(vectors, self.dim)
 
         def op(s):  # type: ignore[no-untyped-def]
             delta = ops.add_embeddings(s, ops.resolve(s, ref), model_version_id=self.model_version_id,
                                        vectors=checked, embedding_ids=list(embedding_ids), track_id=track_id,
-                                       spans=spans)
+                                       spans=spans, session_id=session_id)
             return len(delta.add), delta
         return int(self._run(op))  # type: ignore[arg-type]
 

@@ -130,12 +130,14 @@ def _claim_windows(session: Session, identity: Identity, embedding_ids: list[int
 
 def add_embeddings(session: Session, identity: Identity, *, model_version_id: int,
                    vectors: Optional[np.ndarray] = None, embedding_ids: Optional[list[int]] = None,
-                   track_id: Optional[int] = None, spans: Optional[np.ndarray] = None) -> IndexDelta:
-    """Give an identity new vectors and/or existing unknown windows. `vectors` must be checked already."""
+                   track_id: Optional[int] = None, spans: Optional[np.ndarray] = None,
+                   session_id: Optional[int] = None) -> IndexDelta:
+    """Give an identity new vectors and/or existing unknown windows. `vectors` must be checked already; with
+    vectors, `track_id`/`session_id`/`spans` (N, 2) say where they come from."""
     delta = IndexDelta()
     if vectors is not None:
         ids = insert_vectors(session, vectors, identity_id=identity.id, model_version_id=model_version_id,
-                             track_id=track_id, spans=spans)
+                             session_id=session_id, track_id=track_id, spans=spans)
         delta.add += [(i, identity.id, v) for i, v in zip(ids, vectors)]
     if embedding_ids or (track_id is not None and vectors is None):
         delta.add += _claim_windows(session, identity, list(embedding_ids or []),

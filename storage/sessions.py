@@ -66,3 +66,19 @@ def sessions_query() -> Select[tuple[Session]]:
 
 def tracks_query(session_id: int) -> Select[tuple[Track]]:
     return select(Track).where(Track.session_id == session_id).order_by(Track.track_key)
+
+
+def find_or_create_session(db: Database, path: str | Path, *, device: str = "",
+                           manifest: Optional[dict[str, Any]] = None, started_at: Optional[datetime] = None,
+                           ended_at: Optional[datetime] = None) -> int:
+    """The id of the session registered for this folder (matched by resolved path), registering it if new."""
+    path = str(Path(path).resolve())
+    with db.write() as s:
+        found = s.scalars(select(Session.id).where(Session.path == path)).first()
+        if found is not None:
+            return found
+        row = Session(path=path, device=device, manifest=manifest or {}, started_at=started_at or utcnow(),
+                      ended_at=ended_at)
+        s.add(row)
+        s.flush()
+        return row.id

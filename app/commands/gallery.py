@@ -1,23 +1,28 @@
 """`gallery ...`: list and edit the identities of the gallery, cluster unknowns, calibrate, prune, move galleries.
 
 Identities are named by id (digits) or by name. Enrolment takes embeddings from an .npy file of (N, D) vectors
-made by `gallery.model_version`, from stored unknown windows (`--embedding-ids`), or from the stored windows
-of a track (`--track-id`).
+made by `gallery.model_version`, from stored unknown windows (`--embedding-ids`), from the stored windows of a
+track (`--track-id`), or by encoding one track of a recorded session folder (`--session DIR --track K`, with
+the checkpoint of `--model` or the pipeline's, whose version the gallery then uses).
 """
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
 from app.config import SkelwatchConfig, home_dir
 from storage.db import open_database
 from storage.errors import EmbeddingError, StorageError
-from storage.gallery import Gallery
+from storage.gallery import Gallery, stored_dim
 from storage.matching import Thresholds, calibrate_threshold
+from reid.skeleton import root_centre
 from storage.retention import apply_retention
+from storage.sessions import find_or_create_session, track_id_for
 
 def _ref(text: str) -> Union[int, str]:
     return int(text) if text.isdigit() else text
@@ -62,7 +67,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("identity", help="the new name" if name == "enrol" else "id or name")
         p.add_argument("--npy", type=Path, help="(N, D) float32 embeddings of this model version")
         p.add_argument("--embedding-ids", help="comma-separated ids of stored unknown windows")
-        p.add_argument("--track-id", type=int, help="take every stored window of this track")
+        p.add_argument("--track-id", type=int, help="take every stored window of this track (database id)")
+        p.add_argument("--session", type=Path, help="a recorded session folder: encode track --track of it")
+        p.add_argument("--track", type=int, help="the tracker's id of the person in --session")
+        p.add_argument("--model", type=Path, help="encoder checkpoint for --session (default: pipeline.model_dir,"
+                       " then the shipped model); its version becomes the gallery's")
         if name == "enrol":
             p.add_argument("--notes", default="")
             p.add_argument("--watchlist", action="store_true", help="alert when this person is seen")
@@ -102,12 +111,60 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def open_gallery(args: argparse.Namespace, config: SkelwatchConfig) -> Gallery:
+@dataclass(frozen=True)
+class SessionTrack:
+    """The encoded windows of one track of a recorded session folder."""
+
+    folder: Path
+    track_key: int
+    vectors: np.ndarray  # (N, D) MSMR
+    spans: np.ndarray  # (N, 2) window start/end, seconds (the session's timestamps)
+    model_version: str
+    manifest: dict[str, Any]
+
+
+def encode_session_track(folder: Path, track_key: int, config: SkelwatchConfig,
+                         model_dir: Optional[Path] = None) -> SessionTrack:
+    """Cut the stored joints of track `track_key` into non-overlapping f-frame windows (split at frame gaps)
+    and encode them with the checkpoint. Raises SkelwatchError subclasses naming the folder or track."""
+    import torch
+
+    from app.pipeline.build import load_encoder_model
+    from app.session import load_tracks, read_manifest
+
+    manifest = read_manifest(folder)
+    records = load_tracks(folder)
+    mine = sorted((r for r in records if r.track_id == track_key), key=lambda r: r.frame_index)
+    if not mine:
+        known = sorted({r.track_id for r in records})
+        raise StorageError(f"{folder}: no track {track_key}; its tracks are {known[:20]}")
+    model, frames, version = load_encoder_model(config, model_dir)
+    runs: list[list[Any]] = [[mine[0]]]
+    for prev, rec in zip(mine, mine[1:]):
+        if rec.frame_index != prev.frame_index + 1:
+            runs.append([])
+        runs[-1].append(rec)
+    windows, spans = [], []
+    for run in runs:
+        for start in range(0, len(run) - frames + 1, frames):
+            part = run[start:start + frames]
+            windows.append(np.stack([r.joints for r in part]))
+            spans.append((part[0].timestamp_s, part[-1].timestamp_s))
+    if not windows:
+        raise StorageError(f"{folder}: track {track_key} has at most {max(len(r) for r in runs)} consecutive frames;"
+                           f" a window needs {frames}. Pick a longer track")
+    data = root_centre(np.stack(windows)).astype(np.float32)  # (N, f, 20, 3)
+    vectors = model.encode(torch.from_numpy(data)).cpu().numpy().astype(np.float32)
+    return SessionTrack(folder, track_key, vectors, np.asarray(spans, np.float64), version, asdict(manifest))
+
+
+def open_gallery(args: argparse.Namespace, config: SkelwatchConfig, dim: Optional[int] = None) -> Gallery:
     """The Gallery the command line means: --db / --model-version over the config."""
     target = args.db or config.storage.url or str(home_dir() / "skelwatch.db")
     g = config.gallery
     db = open_database(target, busy_timeout_s=config.storage.busy_timeout_s)
-    return Gallery(db, args.model_version or g.model_version, dim=g.dim,
+    version = args.model_version or g.model_version
+    return Gallery(db, version, dim=dim or stored_dim(db, version) or g.dim,
                    thresholds=Thresholds(g.accept_distance, g.ambiguity_ratio), approximate_above=g.approximate_above,
                    target_recall=g.target_recall, top_k=g.top_k)
 
@@ -125,15 +182,41 @@ def _show(gallery: Gallery, ref: Union[int, str]) -> None:
         print(f"  emb {e.id}: {e.model_version}{' (stale)' if e.stale else ''}, {where}, {span}")
 
 
-def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:  # noqa: C901 (one branch per action)
-    gallery = open_gallery(args, config)
+def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
+    encoded = None
+    if getattr(args, "session", None) is not None:
+        if args.track is None:
+            raise StorageError(f"gallery {args.action} --session needs --track K (the tracker's id in that session)")
+        encoded = encode_session_track(args.session, args.track, config, args.model)
+        args.model_version = encoded.model_version
+    gallery = open_gallery(args, config, dim=None if encoded is None else encoded.vectors.shape[1])
     try:
-        return _dispatch(args, config, gallery)
+        return _dispatch(args, config, gallery, encoded)
     finally:
         gallery.db.dispose()
 
 
-def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Gallery) -> int:
+def _enrol_session_track(args: argparse.Namespace, gallery: Gallery, encoded: SessionTrack) -> None:
+    m = encoded.manifest
+    started = datetime.fromisoformat(m["started_utc"]) if m.get("started_utc") else None
+    ended = datetime.fromisoformat(m["ended_utc"]) if m.get("ended_utc") else None
+    session_id = find_or_create_session(gallery.db, encoded.folder, device=str(m.get("device", "")), manifest=m,
+                                        started_at=started, ended_at=ended)
+    with gallery.db.write() as s:
+        track_id = track_id_for(s, session_id, encoded.track_key, float(encoded.spans[0, 0]),
+                                float(encoded.spans[-1, 1]))
+    source = dict(spans=encoded.spans, session_id=session_id, track_id=track_id)
+    if args.action == "enrol":
+        new_id = gallery.enrol(args.identity, encoded.vectors, notes=args.notes, watchlist=args.watchlist, **source)
+        print(f"enrolled #{new_id} {args.identity} with {len(encoded.vectors)} windows of track {encoded.track_key}"
+              f" in {encoded.folder} (model {encoded.model_version})")
+    else:
+        gallery.add(_ref(args.identity), encoded.vectors, **source)
+        print(f"added {len(encoded.vectors)} windows of track {encoded.track_key} to {args.identity}")
+
+
+def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Gallery,  # noqa: C901 (one per action)
+              encoded: Optional[SessionTrack] = None) -> int:
     act = args.action
     if act == "list":
         people = gallery.list_identities()
@@ -143,11 +226,13 @@ def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Galler
         print(f"{len(people)} identities, index {gallery.index.kind} over {len(gallery.index)} embeddings")
     elif act == "show":
         _show(gallery, _ref(args.identity))
+    elif act in ("enrol", "add") and encoded is not None:
+        _enrol_session_track(args, gallery, encoded)
     elif act in ("enrol", "add"):
         vectors = _load_npy(args.npy, gallery.dim) if args.npy else None
         sources = dict(embedding_ids=_ids(args.embedding_ids), track_id=args.track_id)
         if vectors is None and not sources["embedding_ids"] and args.track_id is None:
-            raise StorageError(f"gallery {act}: give --npy FILE, --embedding-ids or --track-id")
+            raise StorageError(f"gallery {act}: give --npy FILE, --embedding-ids, --track-id or --session/--track")
         if act == "enrol":
             new_id = gallery.enrol(args.identity, vectors, notes=args.notes, watchlist=args.watchlist, **sources)
             print(f"enrolled #{new_id} {args.identity} with {gallery.get(new_id).embeddings} embeddings")

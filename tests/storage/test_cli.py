@@ -57,3 +57,31 @@ def test_a_corrupt_database_file_is_reported(home: Path, capsys: pytest.CaptureF
     bad.write_text("hello")
     code, _, err = gallery_cmd(capsys, "--db", bad, "list")
     assert code == 2 and "not a SQLite database" in err and bad.read_text() == "hello"
+
+
+def test_enrol_a_track_of_a_recorded_session_with_a_checkpoint(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    from app.session import Manifest, SessionWriter
+    from reid.checkpoint import ModelMeta, save_model
+    from reid.model import HiMPC
+
+    torch.manual_seed(0)
+    meta = save_model(home / "ckpt", HiMPC(20, 16, 2), ModelMeta(num_joints=20, hidden=16, heads=2, frames=4,
+                                                                 layout="kinect_v1"))
+    rng = np.random.default_rng(0)
+    writer = SessionWriter(home / "sess", Manifest(source="synthetic", device="test", fps=30.0,
+                                                   started_utc="2026-05-01T12:00:00+00:00"))
+    for frame in list(range(10)) + list(range(12, 18)):  # a gap after frame 9: windows never straddle it
+        joints = (rng.normal(size=(20, 3)) * 0.3 + [0, 1, 3]).astype(np.float32)
+        writer.append(frame, frame / 30.0, [], [(7, "confirmed", joints), (8, "confirmed", joints + 1)])
+    writer.close()
+    code, out, err = gallery_cmd(capsys, "enrol", "walker", "--session", home / "sess", "--track", 7,
+                                 "--model", home / "ckpt")
+    assert code == 0, err
+    assert "with 3 windows of track 7" in out and meta.model_version in out  # 10 frames -> 2, 6 frames -> 1
+    code, out, _ = gallery_cmd(capsys, "--model-version", meta.model_version, "show", "walker")
+    assert code == 0 and "session 1 track 7" in out and "0.00-0.10 s" in out
+    code, _, err = gallery_cmd(capsys, "enrol", "ghost", "--session", home / "sess", "--track", 99,
+                               "--model", home / "ckpt")
+    assert code == 2 and "no track 99" in err and "[7, 8]" in err
