@@ -430,7 +430,9 @@ class Tracker:
         track.last_seen_s = t
         track.hits += 1
         np.copyto(track.bones, bones, where=np.isnan(track.bones))  # first sight of a bone
-        track.bones += _BONE_SMOOTHING * np.nan_to_num(bones - track.bones)  # a bone not seen now: unchanged
+        step = bones - track.bones
+        np.copyto(step, 0.0, where=np.isnan(step))  # a bone not seen now stays as it was
+        track.bones += _BONE_SMOOTHING * step
         track.history.append((t, skel))
         while track.history and track.history[0][0] < t - self.history_s:
             track.history.popleft()
