@@ -17,13 +17,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session as OrmSession
 
 from storage import identities as ops
 from storage.db import Database
@@ -170,7 +171,7 @@ class Gallery:
         with self.db.read() as s:
             self._names = dict(s.execute(select(Identity.id, Identity.name)).all())
 
-    def _run(self, operation: Callable[..., tuple[object, IndexDelta]]) -> object:
+    def _run(self, operation: Callable[[OrmSession], tuple[Any, IndexDelta]]) -> Any:
         """Run one operation in one transaction, then bring the index in step with what was committed."""
         with self._lock:
             with self.db.write() as s:
@@ -237,13 +238,13 @@ class Gallery:
         """
         checked = None if vectors is None else check_vectors(vectors, self.dim)
 
-        def op(s):  # type: ignore[no-untyped-def]
+        def op(s: OrmSession) -> tuple[Any, IndexDelta]:
             identity = ops.create_identity(s, name, notes=notes, watchlist=watchlist)
             delta = ops.add_embeddings(s, identity, model_version_id=self.model_version_id, vectors=checked,
                                        embedding_ids=list(embedding_ids), track_id=track_id, spans=spans,
                                        session_id=session_id)
             return identity.id, delta
-        return int(self._run(op))  # type: ignore[arg-type]
+        return int(self._run(op))
 
     def add(self, ref: IdentityRef, vectors: Optional[np.ndarray] = None, *, embedding_ids: Sequence[int] = (),
             track_id: Optional[int] = None, spans: Optional[np.ndarray] = None,
@@ -251,19 +252,19 @@ class Gallery:
         """Add vectors, unknown windows or a track's windows to an existing identity; returns how many."""
         checked = None if vectors is None else check_vectors(vectors, self.dim)
 
-        def op(s):  # type: ignore[no-untyped-def]
+        def op(s: OrmSession) -> tuple[Any, IndexDelta]:
             delta = ops.add_embeddings(s, ops.resolve(s, ref), model_version_id=self.model_version_id,
                                        vectors=checked, embedding_ids=list(embedding_ids), track_id=track_id,
                                        spans=spans, session_id=session_id)
             return len(delta.add), delta
-        return int(self._run(op))  # type: ignore[arg-type]
+        return int(self._run(op))
 
     def rename(self, ref: IdentityRef, new_name: str) -> None:
         self._run(lambda s: (ops.rename(s, ref, new_name), IndexDelta()))
 
     def update(self, ref: IdentityRef, *, notes: Optional[str] = None, watchlist: Optional[bool] = None) -> None:
         """Change an identity's notes and/or watchlist flag."""
-        def op(s):  # type: ignore[no-untyped-def]
+        def op(s: OrmSession) -> tuple[Any, IndexDelta]:
             identity = ops.resolve(s, ref)
             if notes is not None:
                 identity.notes = notes
@@ -274,17 +275,17 @@ class Gallery:
 
     def merge(self, keep: IdentityRef, other: IdentityRef) -> int:
         """Fold `other` into `keep` (embeddings, sightings, tracks, rules, negatives); returns embeddings moved."""
-        def op(s):  # type: ignore[no-untyped-def]
+        def op(s: OrmSession) -> tuple[Any, IndexDelta]:
             delta = ops.merge(s, keep, other)
             return len(delta.relabel), delta
-        return int(self._run(op))  # type: ignore[arg-type]
+        return int(self._run(op))
 
     def split(self, ref: IdentityRef, embedding_ids: Sequence[int], new_name: str) -> int:
         """Move chosen embeddings of an identity to a new identity; returns the new identity's id."""
-        def op(s):  # type: ignore[no-untyped-def]
+        def op(s: OrmSession) -> tuple[Any, IndexDelta]:
             target, delta = ops.split(s, ref, list(embedding_ids), new_name)
             return target.id, delta
-        return int(self._run(op))  # type: ignore[arg-type]
+        return int(self._run(op))
 
     def delete(self, ref: IdentityRef) -> Removed:
         """Delete an identity and its embeddings; its past sightings stay, as unknown."""
@@ -295,21 +296,21 @@ class Gallery:
         return self._remove(ref, forget=True)
 
     def _remove(self, ref: IdentityRef, *, forget: bool) -> Removed:
-        def op(s):  # type: ignore[no-untyped-def]
+        def op(s: OrmSession) -> tuple[Any, IndexDelta]:
             return ops.remove_identity(s, ref, forget=forget)
         with self._lock:
             before = len(self.index)
-            removed: Removed = self._run(op)  # type: ignore[assignment]
-            return Removed(**{**removed.__dict__, "index_entries": before - len(self.index)})
+            removed: Removed = self._run(op)
+            return replace(removed, index_entries=before - len(self.index))
 
     def not_this(self, ref: IdentityRef, track_id: int) -> int:
         """Mark a track as not this person: never matched to it again; returns embeddings detached from it."""
-        def op(s):  # type: ignore[no-untyped-def]
+        def op(s: OrmSession) -> tuple[Any, IndexDelta]:
             identity_id = ops.resolve(s, ref).id
             delta = ops.not_this(s, ref, track_id)
             return (identity_id, len(delta.remove)), delta
         with self._lock:
-            identity_id, detached = self._run(op)  # type: ignore[misc]
+            identity_id, detached = self._run(op)
             self._negatives.setdefault(track_id, set()).add(identity_id)
             return detached
 
@@ -370,7 +371,7 @@ class Gallery:
         stale = self.stale_embeddings()
         fresh = {e.id: check_vectors(v, self.dim)[0] for e in stale if (v := encode(e)) is not None}
 
-        def op(s):  # type: ignore[no-untyped-def]
+        def op(s: OrmSession) -> tuple[Any, IndexDelta]:
             delta = IndexDelta()
             for emb_id, vec in fresh.items():
                 row = s.get(Embedding, emb_id)
