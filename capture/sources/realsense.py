@@ -17,6 +17,7 @@ import datetime
 import logging
 import queue
 import threading
+import time
 import weakref
 from bisect import bisect_right
 from pathlib import Path
@@ -37,7 +38,9 @@ __all__ = ["RealSenseLive", "RealSensePlayback", "RealSenseRecorder", "align_dep
 RECORDING_SUFFIXES = (".db3", ".bag")
 _COLOR_FORMATS = (rs.format.bgr8, rs.format.rgb8, rs.format.bgra8, rs.format.rgba8)
 _POLL_S = 0.05
+_WAIT_S = 0.002  # the reader's wait for room in the queue
 _END_POLLS = 4  # consecutive empty polls with the player stopped before we call it the end of the file
+_STALL_S = 10.0  # no frame and no end for this long: the reader is stuck, say so instead of hanging
 _MAX_WAITING = 30  # color frames held while waiting for depth; past that they go out without (depth lost)
 
 
@@ -180,15 +183,9 @@ class RealSensePlayback(Source):
             raise SourceError(f"RealSense recording {self._path} does not exist; check the path")
         if self._path.suffix.lower() not in RECORDING_SUFFIXES:
             raise SourceError(f"{self._path}: a RealSense recording ends in .db3 or .bag")
-        try:
-            self._device = rs.context().load_device(str(self._path))
-        except RuntimeError as exc:
-            raise SourceError(f"{self._path}: the recording is truncated or corrupt ({exc}); record it again, or "
-                              f"open another copy") from None
-        self._player = self._device.as_playback()
-        self._player.set_real_time(False)
-        self._depth_sensor, self._depth_profile = self._find(rs.stream.depth, (rs.format.z16,))
-        self._color_sensor, self._color_profile = self._find(rs.stream.color, _COLOR_FORMATS)
+        self._stopping = threading.Event()
+        self._finalizer: weakref.finalize | None = None
+        self._load()
         self._depth_scale = np.float32(self._depth_sensor.as_depth_sensor().get_depth_scale())
         self._color_intr = _intrinsics(self._color_profile)
         self._depth_intr = _intrinsics(self._depth_profile)
@@ -198,17 +195,32 @@ class RealSensePlayback(Source):
         meta = read_sidecar(sidecar_path(self._path))
         self._truth = meta.truth if meta else None
         self._duration_s = meta.duration_s if meta else self._player.get_duration().total_seconds()
-        self._queue: queue.Queue = queue.Queue(maxsize=queue_frames)
-        self._stopping = threading.Event()
-        self._streaming = self._closed = False
-        # A source left streaming at interpreter exit would have the SDK call into a dying interpreter (abort):
-        # the finalizer stops the sensors, also when nobody called close().
-        self._finalizer = weakref.finalize(self, _halt, self._stopping, (self._depth_sensor, self._color_sensor))
+        self._capacity = queue_frames
+        self._queue: queue.Queue = queue.Queue()  # bounded by _on_frame, except while _start runs
+        self._starting = self._streaming = self._used = self._closed = False
         self._first: tuple[int, float] | None = None  # (frame number, timestamp ms) of the first color frame
         self._positions: list[tuple[float, int]] = []  # (media time s, player position ns) of color frames seen
+        self._last_ms = {True: -np.inf, False: -np.inf}  # per stream (is_depth): newest frame time accepted
         self._skip_before_s = 0.0
         self._depths: list[tuple[float, np.ndarray]] = []  # (timestamp ms, Z16 pixels) waiting for a partner
         self._colors: list[tuple[int, float, np.ndarray]] = []  # (frame number, timestamp ms, BGR) waiting
+
+    def _load(self) -> None:
+        """Open the file as a fresh playback device (at its start), find the two streams."""
+        try:
+            self._device = rs.context().load_device(str(self._path))
+        except RuntimeError as exc:
+            raise SourceError(f"{self._path}: the recording is truncated or corrupt ({exc}); record it again, or "
+                              f"open another copy") from None
+        self._player = self._device.as_playback()
+        self._player.set_real_time(False)
+        self._depth_sensor, self._depth_profile = self._find(rs.stream.depth, (rs.format.z16,))
+        self._color_sensor, self._color_profile = self._find(rs.stream.color, _COLOR_FORMATS)
+        # A source left streaming at interpreter exit would have the SDK call into a dying interpreter (abort):
+        # the finalizer stops the sensors, also when nobody called close().
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        self._finalizer = weakref.finalize(self, _halt, self._stopping, (self._depth_sensor, self._color_sensor))
 
     def _find(self, stream: rs.stream,
               formats: tuple[rs.format, ...]) -> tuple[rs.sensor, rs.video_stream_profile]:
@@ -238,28 +250,37 @@ class RealSensePlayback(Source):
     depth_scale_m = property(lambda self: float(self._depth_scale), doc="Metres per depth unit.")
 
     def _on_frame(self, frame: rs.frame) -> None:
-        # Runs on the SDK's reader thread: copy the pixels out (the SDK reuses its frame pool) and wait for room.
+        # Runs on the SDK's reader thread: copy the pixels out (the SDK reuses its frame pool), then wait for
+        # room. Never wait while _start runs: its seek needs this thread, a wait there would deadlock.
         is_depth = frame.get_profile().stream_type() == rs.stream.depth
         video = frame.as_video_frame()
         pixels = np.asanyarray(video.get_data()).copy() if is_depth else _color_to_bgr(video)
         item = (is_depth, frame.get_frame_number(), frame.get_timestamp(), pixels, self._player.get_position())
         while not self._stopping.is_set():
-            try:
-                self._queue.put(item, timeout=_POLL_S)
+            if self._starting or self._queue.qsize() < self._capacity:
+                self._queue.put(item)
                 return
-            except queue.Full:
-                continue
+            time.sleep(_WAIT_S)
 
     def _start(self, position_ns: int) -> None:
-        # Paused while the sensors start: the reader would otherwise run ahead on the first sensor's stream,
-        # and the second sensor would miss the frames recorded before it started (seen on .bag files). The
-        # seek comes after the start: seeking before it was ignored (.db3) or replayed from 0 (.bag), measured.
-        self._player.pause()
+        """Stream from `position_ns` (player position) on a fresh device.
+
+        Measured on 2.59.1: seeking before the sensors start is ignored (.db3) or replays from 0 (.bag), and
+        without a seek after the start a .bag loses the second stream's first frames. So: a fresh device (its
+        reader is at the file start), start both sensors, seek. Frames read between the start and the seek
+        come from the file start; `__iter__` drops every frame not newer than the last one of its stream, so
+        each frame is yielded once and in order.
+        """
+        if self._used:
+            self._load()
+        self._used = True
+        self._starting = True
+        self._last_ms = {True: -np.inf, False: -np.inf}
         for sensor, profile in ((self._depth_sensor, self._depth_profile), (self._color_sensor, self._color_profile)):
             sensor.open(profile)
             sensor.start(self._on_frame)
         self._player.seek(datetime.timedelta(microseconds=position_ns // 1000))
-        self._player.resume()
+        self._starting = False
         self._streaming = True
 
     def _stop(self) -> None:
@@ -288,17 +309,25 @@ class RealSensePlayback(Source):
         return self._positions[k - 1][1] if k > 0 else 0
 
     def _frames_raw(self) -> Iterator[tuple]:
-        """Yield queued frames until the end of the file, or until another thread closes the source."""
+        """Yield queued frames, each once and in order per stream, until the end of the file or close()."""
         player = self._player  # close() from another thread drops self._player; this keeps it until we stop
-        idle = 0
+        idle = waited = 0
         while idle < _END_POLLS and not self._closed:
             try:
                 item = self._queue.get(timeout=_POLL_S)
             except queue.Empty:
-                stopped = player.current_status() == rs.playback_status.stopped
-                idle = idle + 1 if stopped else 0
+                status = player.current_status()
+                idle = idle + 1 if status == rs.playback_status.stopped else 0
+                waited += 1
+                if waited * _POLL_S > _STALL_S:
+                    raise SourceError(f"{self.name}: the RealSense SDK delivered no frame for {_STALL_S:.0f} s "
+                                      f"(player {status}); the file may be damaged: open it again or re-record")
                 continue
-            idle = 0
+            idle = waited = 0
+            is_depth, stamp_ms = item[0], item[2]
+            if stamp_ms <= self._last_ms[is_depth]:
+                continue  # read again after the start-up seek
+            self._last_ms[is_depth] = stamp_ms
             yield item
 
     def __iter__(self) -> Iterator[FrameBundle]:

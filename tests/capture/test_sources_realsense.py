@@ -171,7 +171,7 @@ def test_close_from_another_thread_ends_the_iteration(scene_and_recording):
 
     worker = threading.Thread(target=consume)
     worker.start()
-    assert started.wait(10.0)
+    assert started.wait(30.0), errors
     source.close()
     worker.join(10.0)
     assert not worker.is_alive() and errors == []
