@@ -1,13 +1,30 @@
 """The alerts panel: each alert with its media time, identity, rule and snapshot; double-click jumps there."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout, QWidget
 
-from app.events import AlertEvent
+from app.events import AlertEvent, FrameResult
 from ui.models import AlertListModel
+
+
+def snapshot_of(frame: FrameResult, track_id: int, margin_px: int = 12) -> np.ndarray | None:
+    """The colour crop (h, w, 3) BGR around a track's 2D keypoints in `frame`, or None when it is not visible."""
+    view = next((v for v in frame.tracks if v.track_id == track_id), None)
+    if view is None or view.keypoints_2d is None or frame.color is None:
+        return None
+    pts = np.asarray(view.keypoints_2d)
+    pts = pts[np.isfinite(pts).all(1)]
+    if not len(pts):
+        return None
+    h, w = frame.color.shape[:2]
+    x0, y0 = np.maximum(pts.min(0).astype(int) - margin_px, 0)
+    x1, y1 = np.minimum(pts.max(0).astype(int) + margin_px, [w, h])
+    return frame.color[y0:y1, x0:x1].copy() if x1 > x0 and y1 > y0 else None
 
 
 class AlertsPanel(QWidget):
@@ -41,7 +58,10 @@ class AlertsPanel(QWidget):
         self.table.doubleClicked.connect(lambda _: self._jump())
         self.jump.clicked.connect(self._jump)
 
-    def add(self, event: AlertEvent) -> None:
+    def add(self, event: AlertEvent, frame: FrameResult | None = None) -> None:
+        """List an alert; without a snapshot of its own it gets the track's crop from `frame` (the newest shown)."""
+        if event.snapshot is None and frame is not None:
+            event = replace(event, snapshot=snapshot_of(frame, event.track_id))
         self.model.add(event)
 
     def clear(self) -> None:

@@ -62,13 +62,17 @@ class Backend:
 
     def build_pipeline(self, source: Source, *, speed: float | None, skeleton_cache: dict | None,
                        skeletons_given: bool, label: str, listeners: tuple[Listener, ...]) -> Pipeline:
-        """A pipeline like app.pipeline.build.build_pipeline's, on this backend's model and gallery."""
+        """A pipeline like app.pipeline.build.build_pipeline's, on this backend's model and gallery.
+
+        A replay holds at its end (paused) instead of finishing, so seeking or looping plays it again.
+        """
         c = self.config
         return Pipeline(source, tracker_factory(c), buffer_factory(c, self.frames),
                         make_estimator=estimator_factory(c),
                         make_encoder=encoder_factory(self.model, c.pipeline.device, c.pipeline.threads),
                         make_matcher=self.matcher_factory(label), skeleton_cache=skeleton_cache,
-                        skeletons_given=skeletons_given, options=options_from(c, source.is_live, speed),
+                        skeletons_given=skeletons_given,
+                        options=options_from(c, source.is_live, speed, hold_at_end=not source.is_live),
                         listeners=listeners)
 
     def track_db_id(self, track_key: int) -> int | None:

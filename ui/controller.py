@@ -18,7 +18,8 @@ from app.config import SkelwatchConfig, home_dir
 from app.pipeline.build import build_pipeline
 from app.pipeline.headless import open_input
 from app.pipeline.runner import Pipeline
-from app.session import SessionRecorder, is_session, open_session
+from app.session import SessionRecorder, is_session
+from app.session_replay import open_session
 from ui.backend import Backend
 from ui.bridge import PipelineBridge
 from ui.tasks import TaskRunner
@@ -81,10 +82,15 @@ class PipelineController(QObject):
         self.speed = config.ui.replay_speed
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
-    def open(self, spec: str, *, paused: bool = False) -> None:
-        """Stop what runs and open `spec` (a source spec, a file, a session folder, or "demo")."""
+    def open(self, spec: str, *, paused: bool = False, start_s: float | None = None) -> None:
+        """Stop what runs and open `spec` (a source spec, a file, a session folder, or "demo").
+
+        Args:
+            paused: show the first frame, then wait for play.
+            start_s: start at this media time (a recording).
+        """
         self.tasks.submit(self._stop_now, None, "stopping the previous source")
-        self.tasks.submit(lambda: self._open_now(spec, paused), self._on_opened, f"opening {spec}")
+        self.tasks.submit(lambda: self._open_now(spec, paused, start_s), self._on_opened, f"opening {spec}")
 
     def close(self) -> None:
         self.tasks.submit(self._stop_now, lambda _: self.closed.emit(), "stopping the pipeline")
@@ -94,7 +100,7 @@ class PipelineController(QObject):
         self.tasks.submit(self._stop_now, None, "stopping the pipeline")
         self.tasks.shutdown()
 
-    def _open_now(self, spec: str, paused: bool) -> OpenedSource:
+    def _open_now(self, spec: str, paused: bool, start_s: float | None = None) -> OpenedSource:
         path = Path(spec)
         cache, session, given = None, None, False
         if is_session(path):
@@ -110,10 +116,13 @@ class PipelineController(QObject):
                                                        listeners=(self.bridge.listener,))
             else:  # no gallery (it could not be opened): tracks are shown, unnamed
                 pipeline = build_pipeline(self.config, source, speed=speed, skeleton_cache=cache,
-                                          skeletons_given=given, listeners=(self.bridge.listener,))
+                                          skeletons_given=given, hold_at_end=not source.is_live,
+                                          listeners=(self.bridge.listener,))
         except BaseException:
             source.close()
             raise
+        if start_s is not None and not source.is_live:
+            pipeline.seek(start_s)
         if paused:
             pipeline.pause()
             pipeline.step(1)
@@ -150,6 +159,16 @@ class PipelineController(QObject):
     def resume(self) -> None:
         if self.pipeline is not None:
             self.pipeline.resume()
+
+    @property
+    def finished(self) -> bool:
+        """The stream reached its end (or failed): playback calls no longer do anything."""
+        return self.pipeline is not None and self.pipeline.finished
+
+    @property
+    def at_end(self) -> bool:
+        """A replay reached its end and holds there, paused (a seek plays it again)."""
+        return self.pipeline is not None and self.pipeline.at_end
 
     @property
     def paused(self) -> bool:

@@ -151,7 +151,8 @@ class GalleryPanel(QWidget):
         if selected:
             self.select_names(*selected)
         self.buttons["undo"].setEnabled(bool(self.undo_stack))
-        self.buttons["undo"].setText(f"Undo {self.undo_stack[-1].label}" if self.undo_stack else "Undo")
+        self.buttons["undo"].setToolTip(f"Undo {self.undo_stack[-1].label} (Ctrl+Z)" if self.undo_stack
+                                        else "Nothing to undo")
 
     def _on_selection(self, *_: object) -> None:
         rows = self.selected_rows()
@@ -268,6 +269,8 @@ class GalleryPanel(QWidget):
         if not self.confirm(self, f"{verb} {names}? This cannot be undone."):
             return
         service = self.service
+        # Earlier undo steps may name what is about to go; they cannot be replayed after it, so they go too.
+        self.undo_stack.clear()
         self._run(f"{'forget' if forget else 'delete'} {names}", lambda: service.delete([r.id for r in rows], forget))
 
     def not_this(self) -> None:

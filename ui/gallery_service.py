@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 from storage.db import Database
 from storage.errors import StorageError
 from storage.gallery import Gallery, IdentitySummary
-from storage.models import AlertEvent as AlertRow
 from storage.models import Sighting
 from storage.unknowns import UnknownCandidate, cluster_unknowns
 
@@ -132,7 +131,3 @@ class GalleryService:
 
     def not_this(self, identity_id: int, track_db_id: int) -> int:
         return self.gallery.not_this(identity_id, track_db_id)
-
-    def alert_count(self) -> int:
-        with self.db.read() as s:
-            return int(s.scalar(select(func.count()).select_from(AlertRow)) or 0)

@@ -45,6 +45,7 @@ SOURCES = (("Demo recording", "demo"), ("Synthetic scene", "synthetic"), ("RealS
            ("Recording file (.db3 / .bag)…", "?recording"), ("Video file…", "?video"),
            ("Skeleton dataset folder…", "?skeleton"), ("Recorded session folder…", "?session"))
 EXPLAIN_EVERY_S = 1.0
+ALERT_LEAD_S = 1.0  # a jump to an alert shows this much before it
 
 
 class MainWindow(QMainWindow):
@@ -70,6 +71,10 @@ class MainWindow(QMainWindow):
         self._build_widgets()
         self._build_actions()
         self._connect()
+        self._end_timer = QTimer(self, interval=250)  # a replay holding at its end sends no event: look
+        self._end_timer.timeout.connect(self._check_end)
+        self._end_timer.start()
+        self._at_end = False
 
     # --- construction ----------------------------------------------------------------------------------------
     def _build_widgets(self) -> None:
@@ -140,7 +145,7 @@ class MainWindow(QMainWindow):
         for key, slot in shortcuts:
             action = QAction(self, shortcut=QKeySequence(key))
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            action.triggered.connect(slot)
+            action.triggered.connect(lambda _checked=False, slot=slot: slot())  # `triggered` passes `checked`
             self.addAction(action)
             self.shortcut_actions[key] = action
 
@@ -156,9 +161,9 @@ class MainWindow(QMainWindow):
         self.act_settings.triggered.connect(self.open_settings)
         self.image_toggle.toggled.connect(self._on_image_toggle)
         self.replay.play_toggled.connect(self.toggle_play)
-        self.replay.step_requested.connect(self.controller.step)
+        self.replay.step_requested.connect(lambda: self.controller.step())
         self.replay.speed_changed.connect(self.controller.set_speed)
-        self.replay.timeline.seek_requested.connect(self.controller.seek)
+        self.replay.timeline.seek_requested.connect(self.seek)
         self.recorder.start_requested.connect(self.controller.start_recording)
         self.recorder.stop_requested.connect(self.controller.stop_recording)
         self.tracks.selected.connect(self._on_track_selected)
@@ -193,17 +198,21 @@ class MainWindow(QMainWindow):
             self.open_source(spec, paused=paused)
 
     _opening_spec: str | None = None
+    _keep_marks = False
 
-    def open_source(self, spec: str, paused: bool = False) -> None:
+    def open_source(self, spec: str, paused: bool = False, start_s: float | None = None) -> None:
+        """Open `spec`; with `start_s` (a seek in a recording that had ended) the alerts and markers stay."""
         if self.backend is None and self._pending_spec is not None:
             self._pending_spec = (spec, paused)  # the gallery is still opening; open right after
             return
         self._opening_spec = spec
+        self._keep_marks = start_s is not None
         self.view.set_message(f"Opening {spec}…")
         self.view.clear()
         self.track_model.clear()
-        self.alerts.clear()
-        self.controller.open(spec, paused=paused)
+        if not self._keep_marks:
+            self.alerts.clear()
+        self.controller.open(spec, paused=paused, start_s=start_s)
 
     def _open_picked(self) -> None:
         spec = self.source_picker.currentData()
@@ -223,7 +232,8 @@ class MainWindow(QMainWindow):
     # --- pipeline events ---------------------------------------------------------------------------------------
     def _on_opened(self, info: OpenedSource) -> None:
         self.source_label.setText(f"{'● live' if info.is_live else 'replay'}: {info.name}")
-        self.replay.set_seekable(not info.is_live, info.duration_s)
+        if not (self._keep_marks and self.replay.timeline.duration_s == info.duration_s):
+            self.replay.set_seekable(not info.is_live, info.duration_s)
         self.replay.set_paused(self.controller.paused)
         self.recorder.setEnabled(True)
         self.view.set_message(f"{info.name}: waiting for the first frame…")
@@ -249,7 +259,7 @@ class MainWindow(QMainWindow):
             self.replay.timeline.add_sighting(event.timestamp_s, event.track_id)
 
     def _on_alert(self, event: AlertEvent) -> None:
-        self.alerts.add(event)
+        self.alerts.add(event, self.view.frame)
         self.replay.timeline.add_alert(event.timestamp_s)
         self.statusBar().showMessage(f"ALERT: {event.rule}: {event.identity_name or 'unknown'} (track "
                                      f"#{event.track_id}) at {event.timestamp_s:.1f} s", 10000)
@@ -259,16 +269,25 @@ class MainWindow(QMainWindow):
         self.view.set_message(f"The {stage} stage stopped: {error}")
 
     def _on_finished(self, summary: PipelineSummary) -> None:
-        if not summary.completed:
-            return
+        if summary.completed:  # a live source that ended, or a replay built without holding at its end
+            self._reached_end(summary.frames)
+
+    def _check_end(self) -> None:
+        at_end = self.controller.at_end
+        if at_end and not self._at_end:
+            self._reached_end(None)
+        self._at_end = at_end
+
+    def _reached_end(self, frames: int | None) -> None:
         if self.gallery.service is not None:
             self.gallery.refresh()
-        if self.replay.loop.isChecked() and self._opening_spec is not None:
+        if self.replay.loop.isChecked() and self.controller.seekable:
             self.statusBar().showMessage("End of the recording: starting again (Loop is on)", 5000)
-            self.open_source(self._opening_spec)
+            self.seek(0.0, paused=False)
             return
-        self.statusBar().showMessage(f"End of the recording: {summary.frames} frames, "
-                                     f"{len(summary.confirmed_tracks)} confirmed tracks", 10000)
+        counted = f"{frames} frames, " if frames is not None else ""
+        self.statusBar().showMessage(f"End of the recording: {counted}{len(self.book.order)} tracks listed; "
+                                     "seek on the timeline to replay", 10000)
         self.replay.set_paused(True)
 
     def _task_failed(self, what: str, error: BaseException) -> None:
@@ -296,9 +315,26 @@ class MainWindow(QMainWindow):
             self.controller.pause()
         self.replay.set_paused(self.controller.paused)
 
+    def seek(self, t_s: float, paused: bool | None = None) -> None:
+        """Go to media time `t_s` of the recording; one that already ended is opened again there."""
+        if not self.controller.seekable:
+            return
+        paused = (self.controller.paused and not self.controller.at_end) if paused is None else paused
+        if self.controller.finished and self._opening_spec is not None:
+            self.open_source(self._opening_spec, paused=paused, start_s=t_s)
+            self.replay.set_paused(paused)
+            return
+        self.controller.seek(t_s)
+        if paused:
+            self.controller.pause()
+            self.controller.step(1)
+        else:
+            self.controller.resume()
+        self.replay.set_paused(paused)
+
     def _jump(self, delta_s: float) -> None:
-        if self.controller.seekable and self.book.last_s is not None:
-            self.controller.seek(self.book.last_s + delta_s)
+        if self.book.last_s is not None:
+            self.seek(max(self.book.last_s + delta_s, 0.0))
 
     def _speed_step(self, direction: int) -> None:
         combo = self.replay.speed
@@ -332,10 +368,7 @@ class MainWindow(QMainWindow):
         if not self.controller.seekable:
             self.statusBar().showMessage("Jumping needs a recording: open the recorded session to replay it", 8000)
             return
-        self.controller.seek(max(event.timestamp_s - 2.0, 0.0))
-        self.controller.pause()
-        self.controller.step(1)
-        self.replay.set_paused(True)
+        self.seek(max(event.timestamp_s - ALERT_LEAD_S, 0.0), paused=True)
 
     # --- selected track: explanation and enrolment -----------------------------------------------------------------
     def _selected_track_windows(self) -> tuple[int, object] | None:

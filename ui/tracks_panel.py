@@ -50,6 +50,7 @@ class TracksPanel(QWidget):
         self.neighbours = QTableWidget(0, 5)
         self.neighbours.setHorizontalHeaderLabels(["Rank / identity", "Distance", "Joint", "Component", "Limb"])
         _table(self.neighbours)
+        self.neighbours.setMinimumHeight(150)
         self.importance = _plot("Frame importance (newest window)", "share")
         self.distances = _plot("Distance to best identity per window", "distance")
         details = QWidget()
