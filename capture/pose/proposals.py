@@ -146,7 +146,7 @@ class MotionProposer(Proposer):
         for blob in _blobs(self._mask, self.min_person_px * self.mask_scale):
             x0, y0, x1, y1 = (int(round(v * back)) for v in blob)
             h, w = y1 - y0, x1 - x0
-            if w <= 1.35 * PERSON_ASPECT * h:
+            if w <= 1.35 * PERSON_ASPECT * h:  # one person, with a stride or swinging arms
                 boxes.append((float(x0), float(y0), float(x1), float(y1)))
                 continue
             boxes += self._hog_people(frame.color, (x0, y0, x1, y1))
@@ -191,7 +191,8 @@ def _hog_box(rect: np.ndarray, scale: float, left: float, top: float) -> Box:
     x, y, w, h = rect
     # The default people detector's window holds the person in its central ~80 % of height, margins around.
     cx, cy, height = left + (x + w / 2) / scale, top + (y + h / 2) / scale, 0.8 * h / scale
-    return cx - PERSON_ASPECT * height / 2, cy - height / 2, cx + PERSON_ASPECT * height / 2, cy + height / 2
+    half_w = PERSON_ASPECT * height / 2
+    return float(cx - half_w), float(cy - height / 2), float(cx + half_w), float(cy + height / 2)
 
 
 class DepthProposer(Proposer):
