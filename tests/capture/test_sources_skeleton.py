@@ -1,6 +1,8 @@
 """A skeleton dataset replayed as frames with truth and no images."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -59,3 +61,18 @@ def test_bad_dataset_and_arguments():
         SkeletonFileSource(SPEC, arrangement="zigzag")
     with pytest.raises(SourceError, match="no sequence to play"):
         SkeletonFileSource(SPEC, sequences=[7])
+
+
+def test_real_ucalgary_files_play_as_a_stream():
+    path = Path(__file__).resolve().parents[3] / "shared" / "data" / "ucalgary-gait"
+    if not path.is_dir():
+        path = Path("/work/shared/data/ucalgary-gait")
+    dataset = load_dataset(path)
+    source = SkeletonFileSource(dataset, sequences=[0, 1], gap_s=0.0)
+    first, second = dataset.sequences[0], dataset.sequences[1]
+    assert source.num_frames == first.num_frames + second.num_frames
+    frame = source.frame(first.num_frames)  # the first frame of the second sequence
+    (truth,) = frame.truth
+    assert truth.identity == second.identity
+    np.testing.assert_allclose(camera_to_model(truth.joints), second.joints[0], atol=1e-6)
+    assert truth.joints[3, 1] < truth.joints[0, 1]  # head above hip centre: y down
