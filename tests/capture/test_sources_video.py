@@ -64,3 +64,8 @@ def test_unknown_spec_lists_the_valid_sources():
         open_source("firewire:0")
     with pytest.raises(SourceError, match="webcam:abc"):
         open_source("webcam:abc")
+
+
+def test_absent_webcam_is_a_clear_error():
+    with pytest.raises(SourceError, match="webcam 7: cannot read a frame; check that it is connected"):
+        open_source("webcam:7")  # no machine of this project has eight cameras
