@@ -82,7 +82,7 @@ class SceneRenderer:
         shade = np.clip(1.0 - self._bg_depth / (back_wall_z_m * 1.6), 0.3, 1.0)[..., None]
         floor_bgr = np.where(((np.floor(u / 80) + np.floor(v / 60)) % 2 == 0)[..., None], (95, 110, 120),
                              (85, 100, 110))
-        self._bg_color = np.where(on_floor[..., None], floor_bgr * shade, np.array([200, 205, 210]) * shade)
+        self._bg_color = np.where(on_floor[..., None], floor_bgr * shade, np.array([170, 175, 180]))  # a plain, evenly lit wall
         self._bg_color = self._bg_color.astype(np.uint8)
 
     def _bbox(self, lo: np.ndarray, hi: np.ndarray) -> tuple[int, int, int, int] | None:
