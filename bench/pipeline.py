@@ -32,7 +32,8 @@ from app.pipeline import Pipeline, PipelineSummary, build_pipeline
 from app.pipeline.build import buffer_factory, encoder_factory, load_encoder_model, tracker_factory
 from app.pipeline.headless import open_input
 from app.pipeline.stages import skeletons_from_truth
-from app.session import SessionRecorder, open_session
+from app.session import SessionRecorder
+from app.session_replay import open_session
 from capture.frames import FrameBundle
 from capture.sources import Source
 from capture.sources.synthetic import SyntheticScene

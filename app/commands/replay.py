@@ -7,7 +7,8 @@ from pathlib import Path
 from app.config import SkelwatchConfig
 from app.pipeline.build import build_pipeline, gives_skeletons
 from app.pipeline.headless import HeadlessListener, open_input, run_to_end, summary_line
-from app.session import SessionRecorder, SessionWriter, is_session, open_session, recording_path
+from app.session import SessionRecorder, SessionWriter, is_session, recording_path
+from app.session_replay import open_session
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -20,7 +20,7 @@ Building one (the GUI and the CLI do the same)::
                               gallery=True,                # match/vote/sightings/alerts in the configured DB
                               hold_at_end=True,            # GUI replay: pause at the end, seek plays again
                               listeners=(my_listener,))
-    # a recorded session: s = app.session.open_session(folder, images=True)
+    # a recorded session: s = app.session_replay.open_session(folder, images=True)
     #   build_pipeline(config, s.source, skeleton_cache=s.cache, ...)   (pose never runs on cached frames)
     # a .db3 with a truth sidecar: skeletons_given=app.pipeline.build.gives_skeletons(path)
 

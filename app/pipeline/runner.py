@@ -6,7 +6,6 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from app.events import AlertEvent, FrameResult, MatchEvent

@@ -25,8 +25,15 @@ def tracks_printed(out: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A skelwatch home of its own: the gallery database the commands write sightings to lives there."""
-    return tmp_path_factory.mktemp("home")
+    """A skelwatch home of its own (the gallery database the commands write sightings to lives there), with
+    the set-up's MediaPipe bundle linked in, read only."""
+    from capture.pose import default_bundle_path
+
+    home = tmp_path_factory.mktemp("home")
+    (home / "models").mkdir()
+    name = default_bundle_path().name
+    (home / "models" / name).symlink_to(REPO / "data" / "models" / name)
+    return home
 
 
 @pytest.fixture(autouse=True)
@@ -144,16 +151,10 @@ def test_kill_9_while_recording_loses_at_most_a_second(tmp_path: Path) -> None:
     assert max(cache) >= reported - 15
     assert sorted(cache) == list(range(max(cache) + 1))  # no hole: an append-only prefix
     assert not read_manifest(out).complete
-    assert main(["replay", str(out)]) == 0  # what was kept replays
+    assert main(["replay", str(out)]) == 0  # what was kept replays (pose runs on frames the cache lacks)
 
 
-def test_run_on_a_real_video_runs_pose_and_tracks_people(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from capture.pose import default_bundle_path
-
-    bundle = Path(__file__).resolve().parents[2] / "data" / "models" / default_bundle_path().name
-    (home / "models").mkdir(exist_ok=True)
-    if not (home / "models" / bundle.name).exists():
-        (home / "models" / bundle.name).symlink_to(bundle)  # the set-up's MediaPipe bundle, read only
+def test_run_on_a_real_video_runs_pose_and_tracks_people(capsys: pytest.CaptureFixture[str]) -> None:
     video = "/work/shared/data/opencv-vtest/vtest.avi"
     assert main(["run", "--source", video, "--seconds", "0.6", "--speed", "8", "--no-gallery"]) == 0
     out = capsys.readouterr().out

@@ -1,7 +1,6 @@
 """The pipeline runner on small synthetic scenes: ordering, determinism, live dropping, control, failures."""
 from __future__ import annotations
 
-import queue
 import threading
 from pathlib import Path
 from typing import Iterator

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.session import (SKELETONS, TRACKS, CachedSkeletonSource, SessionError, SessionWriter, is_session,
-                         load_skeleton_cache, load_tracks, new_manifest, open_session, read_manifest)
+from app.session import (SKELETONS, TRACKS, SessionError, SessionWriter, is_session, load_skeleton_cache, load_tracks,
+                         new_manifest, read_manifest)
 from app.session_dataset import load as load_session_dataset
 from app.session_dataset import register_format
+from app.session_replay import CachedSkeletonSource, open_session
 from capture.frames import Intrinsics, Skeleton3D
 from reid.errors import DatasetError
 

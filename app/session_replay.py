@@ -1,0 +1,110 @@
+"""Replaying a recorded session: the cheapest input that serves the request, and the skeleton-cache source.
+
+A complete skeleton cache replays by itself (no decoding, no pose); images come from the raw recording (or the
+original video) with the cache still replacing pose per frame; a recording that cannot be read (cut short by a
+crash) falls back to the cache, so what was extracted is never lost to a damaged file.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from app.session import (RECORDING, SKELETONS, Manifest, SessionError, cache_timestamps, load_skeleton_cache,
+                         read_manifest, recording_path)
+from capture.frames import FrameBundle, Intrinsics, Skeleton3D
+from capture.sources import Source, check_seek_time
+
+logger = logging.getLogger(__name__)
+
+
+class CachedSkeletonSource(Source):
+    """Replays a session from its skeleton cache alone: frames without images, each carrying its index and time.
+
+    Used when the raw recording is not needed (headless replay of a complete cache: no decoding at all) or cannot
+    be read (a recording cut short by a crash), so that everything already extracted stays usable.
+    """
+
+    def __init__(self, folder: Path, manifest: Manifest) -> None:
+        self._folder, self._manifest = Path(folder), manifest
+        self._frames = cache_timestamps(folder)
+        if not self._frames:
+            raise SessionError(f"{folder}: the session has no skeleton cache ({SKELETONS}) to replay")
+        self._next = 0
+
+    name = property(lambda self: f"{self._folder.name} (skeleton cache)")
+    is_live = property(lambda self: False)
+    has_depth = property(lambda self: False)
+    intrinsics = property(lambda self: _intrinsics_from(self._manifest.intrinsics))
+    fps = property(lambda self: self._manifest.fps)
+    duration_s = property(lambda self: self._frames[-1][1] - self._frames[0][1] + 1.0 / max(self._manifest.fps, 1e-6))
+
+    def __iter__(self) -> Iterator[FrameBundle]:
+        intrinsics = self.intrinsics
+        while self._next < len(self._frames):
+            index, t = self._frames[self._next]
+            self._next += 1
+            yield FrameBundle(index, t, None, None, intrinsics, ())
+
+    def seek(self, t_s: float) -> None:
+        target = check_seek_time(self, t_s) + self._frames[0][1]
+        self._next = next((k for k, (_, t) in enumerate(self._frames) if t >= target - 1e-9), len(self._frames))
+
+    def close(self) -> None:
+        self._next = len(self._frames)
+
+
+def _intrinsics_from(data: dict[str, Any] | None) -> Intrinsics | None:
+    return None if data is None else Intrinsics(**data)
+
+
+@dataclass
+class SessionInput:
+    """What a replay of a session runs on: a source, the skeleton cache, and whether to write the cache."""
+
+    folder: Path
+    manifest: Manifest
+    source: Source
+    cache: dict[int, list[Skeleton3D]]
+    fill_cache: bool  # the session has no cache yet: the replay runs pose and records it (once)
+
+
+def open_session(folder: Path, *, images: bool = False) -> SessionInput:
+    """Open a recorded session for replay, choosing the cheapest input that serves the request.
+
+    A complete skeleton cache is replayed by itself unless `images` are wanted (the GUI); otherwise the raw
+    recording (or the original video) is opened and the cache, where present, still replaces pose per frame.
+    A raw recording that cannot be read (cut short by a crash) falls back to the cache, with a warning.
+
+    Raises:
+        SessionError: not a session, or a session with neither a readable recording nor a cache.
+    """
+    from capture.sources import SourceError, open_source
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    cache = load_skeleton_cache(folder)
+    complete = bool(cache) and manifest.complete and len(cache) >= (manifest.frames or 0)
+    if complete and not images:
+        return SessionInput(folder, manifest, CachedSkeletonSource(folder, manifest), cache, False)
+    raw = recording_path(folder)
+    original = Path(manifest.source)
+    try:
+        if raw is not None:
+            source = open_source(str(raw))
+        elif original.is_file():
+            source = open_source(str(original))
+        elif cache:
+            source = CachedSkeletonSource(folder, manifest)
+        else:
+            raise SessionError(f"{folder}: nothing to replay: no {RECORDING}, the original source "
+                               f"{manifest.source!r} is not a file here, and there is no {SKELETONS}")
+    except SourceError as exc:
+        if not cache:
+            raise SessionError(f"{folder}: the recording cannot be read ({exc}) and the session has no skeleton "
+                               "cache; nothing was extracted from it to replay") from None
+        logger.warning("%s: the recording cannot be read (%s); replaying the %d cached frames without images",
+                       folder, exc, len(cache))
+        source = CachedSkeletonSource(folder, manifest)
+    return SessionInput(folder, manifest, source, cache, fill_cache=not cache)
