@@ -82,8 +82,8 @@ class SceneRenderer:
         shade = np.clip(1.0 - self._bg_depth / (back_wall_z_m * 1.6), 0.3, 1.0)[..., None]
         floor_bgr = np.where(((np.floor(u / 80) + np.floor(v / 60)) % 2 == 0)[..., None], (95, 110, 120),
                              (85, 100, 110))
-        self._bg_color = np.where(on_floor[..., None], floor_bgr * shade, np.array([170, 175, 180]))  # a plain, evenly lit wall
-        self._bg_color = self._bg_color.astype(np.uint8)
+        wall_bgr = np.array([170, 175, 180])  # plain and evenly lit
+        self._bg_color = np.where(on_floor[..., None], floor_bgr * shade, wall_bgr).astype(np.uint8)
 
     def _bbox(self, lo: np.ndarray, hi: np.ndarray) -> tuple[int, int, int, int] | None:
         """Pixel box holding the projection of the axis-aligned box [lo, hi] (camera metres), or None."""
