@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -95,13 +96,15 @@ class Gallery:
         thresholds: the open-set decision thresholds.
         approximate_above, target_recall: see `storage.index.VectorIndex`.
         top_k: identities ranked per match.
+        sync_interval_s: how often `match` checks whether the gallery was changed by someone else.
     Raises:
         EmbeddingError: the model version is stored with another dimension.
     """
 
     def __init__(self, db: Database, model_version: str, *, dim: int = 768,
                  levels: Optional[dict[str, tuple[int, int]]] = None, thresholds: Thresholds = Thresholds(),
-                 approximate_above: int = 50_000, target_recall: float = 0.99, top_k: int = 5) -> None:
+                 approximate_above: int = 50_000, target_recall: float = 0.99, top_k: int = 5,
+                 sync_interval_s: float = 1.0) -> None:
         if not model_version:
             raise EmbeddingError("a gallery needs a model version string (e.g. the checkpoint hash)")
         self.db = db
@@ -113,6 +116,9 @@ class Gallery:
                 raise EmbeddingError(f"level {name!r} slice [{a}:{b}] does not fit dimension {self.dim}")
         self.thresholds = thresholds
         self.top_k = int(top_k)
+        self.sync_interval_s = float(sync_interval_s)
+        self._revision = -1
+        self._synced_at = 0.0
         self.index = VectorIndex(self.dim, approximate_above=approximate_above, target_recall=target_recall)
         self._lock = threading.RLock()
         self._owner: dict[int, int] = {}
@@ -138,6 +144,8 @@ class Gallery:
     def rebuild_index(self) -> int:
         """Reload every current-version gallery embedding from the database into a fresh index; returns N."""
         with self._lock, self.db.read() as s:
+            self._revision = ops.read_revision(s)
+            self._synced_at = time.monotonic()
             where = (Embedding.identity_id.is_not(None), Embedding.model_version_id == self.model_version_id)
             n = int(s.scalar(select(func.count()).select_from(Embedding).where(*where)) or 0)
             ids, owners = np.empty(n, np.int64), np.empty(n, np.int64)
@@ -172,13 +180,36 @@ class Gallery:
             self._names = dict(s.execute(select(Identity.id, Identity.name)).all())
 
     def _run(self, operation: Callable[[OrmSession], tuple[Any, IndexDelta]]) -> Any:
-        """Run one operation in one transaction, then bring the index in step with what was committed."""
+        """Run one operation in one transaction, then bring the index in step with what was committed.
+
+        The transaction also bumps the gallery revision; if someone else (another Gallery, another process)
+        changed the gallery since this index was built, the whole index is rebuilt instead of patched.
+        """
         with self._lock:
             with self.db.write() as s:
                 result, delta = operation(s)
-            self._apply(delta)
-            self._refresh_names()
+                before, after = ops.bump_revision(s)
+            if before == self._revision:
+                self._apply(delta)
+                self._refresh_names()
+                self._revision = after
+            else:
+                self.rebuild_index()
             return result
+
+    def sync(self) -> bool:
+        """Rebuild the index if the gallery changed elsewhere since it was built; True if it was rebuilt.
+
+        `match` calls this at most every `sync_interval_s`, so edits from the GUI or the CLI reach a running
+        pipeline within that time.
+        """
+        with self._lock:
+            self._synced_at = time.monotonic()
+            with self.db.read() as s:
+                if ops.read_revision(s) == self._revision:
+                    return False
+            self.rebuild_index()
+            return True
 
     def check_consistency(self) -> None:
         """Raise StorageError if the index and the database disagree on ids or owners (a test and repair aid)."""
@@ -201,6 +232,8 @@ class Gallery:
         if len(query) != 1:
             raise EmbeddingError(f"match takes one embedding, got {len(query)}")
         k = k or self.top_k
+        if time.monotonic() - self._synced_at >= self.sync_interval_s:
+            self.sync()
         with self._lock:
             excluded = self._negatives.get(track_id, set()) if track_id is not None else set()
             fetch = min(len(self.index), max(4 * k, 32))

@@ -13,7 +13,8 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.errors import EmbeddingError, NotFoundError, StorageError
-from storage.models import AlertEvent, AlertRule, Embedding, Identity, NegativePair, Sighting, Track, utcnow
+from storage.models import AlertEvent, AlertRule, Embedding, GalleryState, Identity, NegativePair, Sighting, Track
+from storage.models import utcnow
 
 IdentityRef = Union[int, str]
 
@@ -41,6 +42,21 @@ class Removed:
     alert_rules: int
     alert_events: int
     index_entries: int = 0
+
+
+def bump_revision(session: Session) -> tuple[int, int]:
+    """Increment the gallery revision inside the caller's transaction; returns (before, after)."""
+    state = session.get(GalleryState, 1)
+    if state is None:
+        state = GalleryState(id=1, revision=0)
+        session.add(state)
+    before = state.revision
+    state.revision = before + 1
+    return before, before + 1
+
+
+def read_revision(session: Session) -> int:
+    return int(session.scalar(select(GalleryState.revision).where(GalleryState.id == 1)) or 0)
 
 
 def check_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:

@@ -50,6 +50,17 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+class GalleryState(Base):
+    """One row: a revision number every gallery change increments, so other processes notice and re-index."""
+
+    __tablename__ = "gallery_state"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+
+    def __repr__(self) -> str:
+        return f"GalleryState(revision={self.revision})"
+
+
 class ModelVersion(Base):
     """One embedding model (a checkpoint): its vector size and the slice of each level."""
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.errors import EmbeddingError, StorageError
-from storage.identities import IdentityRef, check_vectors, insert_vectors, resolve
+from storage.identities import IdentityRef, bump_revision, check_vectors, insert_vectors, resolve
 from storage.models import Embedding, Identity, ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -91,6 +91,7 @@ def import_gallery(db: Database, path: Path, *, on_conflict: str = "error") -> l
     manifest, arrays = _read(Path(path))
     ids: list[int] = []
     with db.write() as s:
+        bump_revision(s)
         version_ids: dict[str, int] = {}
         for v in manifest["model_versions"]:
             row = s.scalars(select(ModelVersion).where(ModelVersion.version == v["version"])).one_or_none()

@@ -30,7 +30,7 @@ def test_sqlite_runs_wal_with_foreign_keys_and_migrates_to_head(db: Database) ->
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-    assert db.schema_revision() == "0001"
+    assert db.schema_revision() == "0002"
 
 
 def test_reopening_keeps_data_and_timestamps_are_utc(db_path: Path) -> None:
@@ -174,4 +174,27 @@ def test_a_writer_killed_mid_transaction_leaves_the_database_as_it_was(db_path: 
     assert len(gallery.index) == 3
     gallery.check_consistency()
     gallery.enrol("bob", people(1, 2, seed=5)[1])  # the database takes writes again
+    db.dispose()
+
+
+def test_an_older_schema_is_migrated_in_place_keeping_its_data(db_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from storage.db import _alembic_config
+
+    engine = create_engine(f"sqlite:///{db_path}")
+    with engine.begin() as conn:
+        cfg = _alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(text("INSERT INTO identities (name, notes, watchlist, created_at, updated_at) "
+                          "VALUES ('old timer', '', 1, '2025-01-01 00:00:00', '2025-01-01 00:00:00')"))
+    engine.dispose()
+    db = open_database(db_path)
+    assert db.schema_revision() == "0002"
+    gallery = Gallery(db, "m")
+    person = gallery.get("old timer")
+    assert person.watchlist and person.created_at.year == 2025 and person.created_at.tzinfo is not None
+    gallery.enrol("new", people(1, 2)[1])
     db.dispose()

@@ -165,3 +165,21 @@ def test_export_import_round_trip(trio, tmp_path) -> None:  # type: ignore[no-un
     with pytest.raises(StorageError, match="not a readable gallery export"):
         other.import_file(tmp_path / "junk.zip")
 
+
+
+def test_edits_through_another_gallery_reach_this_index(trio, db_path) -> None:  # type: ignore[no-untyped-def]
+    gallery, centres, ids = trio
+    gallery.sync_interval_s = 0.0
+    other = Gallery(open_database(db_path), "model-a", thresholds=THRESHOLDS)  # e.g. the GUI or the CLI
+    other.delete("bob")
+    assert gallery.match(near(centres[1], 1)).decision == "unknown"
+    gallery.check_consistency()
+    # both change the gallery in turn: each notices the other's change instead of patching a stale index
+    newcomer = people(1, 3, seed=70)
+    other.enrol("dee", newcomer[1])
+    gallery.rename("cy", "cyrus")
+    gallery.check_consistency()
+    assert gallery.match(near(newcomer[0][0], 2)).name == "dee"
+    other.sync()
+    other.check_consistency()
+    assert other.match(near(centres[2], 2)).name == "cyrus"
