@@ -47,7 +47,7 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
         raise
     listener = HeadlessListener()
     pipeline = build_pipeline(config, source, speed=args.speed, skeletons_given=given,
-                              gallery=not args.no_gallery, session_label=str(args.out), max_seconds=args.seconds,
+                              gallery=not args.no_gallery, session_label=str(args.out.resolve()), max_seconds=args.seconds,
                               listeners=(listener,))
     pipeline.start_recording(recorder)
     try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -89,7 +88,6 @@ class HeadlessListener(Listener):
     window_counts: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     last: FrameResult | None = None
     failure: tuple[str, BaseException] | None = None
-    done: threading.Event = field(default_factory=threading.Event)
     _last_print: float = 0.0
 
     def on_frame(self, result: FrameResult) -> None:
@@ -117,9 +115,6 @@ class HeadlessListener(Listener):
     def on_error(self, stage: str, error: BaseException) -> None:
         if self.failure is None:
             self.failure = (stage, error)
-
-    def on_finished(self, summary: PipelineSummary) -> None:
-        self.done.set()
 
     def raise_failure(self) -> None:
         """Raises: the stage's SkelwatchError as is, or PipelineFailed naming the stage for any other error."""

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from app.config import SkelwatchConfig, home_dir
+from app.config import SkelwatchConfig
 from app.events import AlertEvent
 from app.pipeline.stages import Identity
 from capture.buffer import Window
@@ -19,8 +19,8 @@ from capture.buffer import Window
 logger = logging.getLogger(__name__)
 
 LEVELS = ("joint", "component", "limb")
-# Tracker ids restart at 1 after a seek; each restart gets its own block of track keys in the database.
-_EPOCH_KEYS = 1_000_000
+# Tracker ids restart at 1 after a seek; the n-th restart files tracker id k under key n * TRACK_KEY_BLOCK + k.
+TRACK_KEY_BLOCK = 1_000_000
 
 
 class GalleryMatcher:
@@ -30,14 +30,17 @@ class GalleryMatcher:
         recorder: a storage.live.SightingRecorder over the gallery.
         session_id: the database session the sightings belong to.
         min_windows: windows a track needs before it can be more than "pending" (the voter's min_windows).
+        owns_database: close() disposes the gallery's database engine (True when the factory opened it; the
+            GUI shares its Gallery and keeps it open).
     """
 
-    def __init__(self, recorder: Any, session_id: int, min_windows: int) -> None:
+    def __init__(self, recorder: Any, session_id: int, min_windows: int, *, owns_database: bool = False) -> None:
         self.recorder, self.session_id, self.min_windows = recorder, session_id, min_windows
+        self.owns_database = owns_database
         self._epoch = 0
 
     def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[Identity], list[AlertEvent]]:
-        keys = [self._epoch * _EPOCH_KEYS + w.track_id for w in windows]
+        keys = [self._epoch * TRACK_KEY_BLOCK + w.track_id for w in windows]
         observations = self.recorder.observe_batch(
             self.session_id, [(k, e, w.t_start_s, w.t_end_s) for k, e, w in zip(keys, embeddings, windows)])
         identities, alerts = [], []
@@ -87,7 +90,8 @@ class GalleryMatcher:
         try:
             end_session(db, self.session_id)
         finally:
-            db.dispose()
+            if self.owns_database:
+                db.dispose()
 
 
 def gallery_matcher_factory(config: SkelwatchConfig, model_version: str, dim: int, session_path: Path | str,
@@ -103,6 +107,7 @@ def gallery_matcher_factory(config: SkelwatchConfig, model_version: str, dim: in
     """
 
     def make() -> GalleryMatcher:
+        from app.demo import database_location
         from storage.alerts import AlertEngine
         from storage.db import open_database
         from storage.gallery import Gallery
@@ -111,8 +116,7 @@ def gallery_matcher_factory(config: SkelwatchConfig, model_version: str, dim: in
         from storage.sessions import create_session
 
         g = config.gallery
-        db = open_database(config.storage.url or str(home_dir() / "skelwatch.db"),
-                           busy_timeout_s=config.storage.busy_timeout_s)
+        db = open_database(database_location(config), busy_timeout_s=config.storage.busy_timeout_s)
         gallery = Gallery(db, model_version, dim=dim, thresholds=Thresholds(g.accept_distance, g.ambiguity_ratio),
                           approximate_above=g.approximate_above, target_recall=g.target_recall, top_k=g.top_k)
         voter = TrackVoter(g.vote_window, g.vote_enter, g.vote_keep, g.vote_min_windows)
@@ -120,6 +124,6 @@ def gallery_matcher_factory(config: SkelwatchConfig, model_version: str, dim: in
                                     store_unknown_windows=g.store_unknown_windows)
         session_id = create_session(db, session_path, device=device, manifest=manifest or {})
         logger.info("matching against %s: model %s, %d embeddings indexed", db.url, model_version, len(gallery.index))
-        return GalleryMatcher(recorder, session_id, g.vote_min_windows)
+        return GalleryMatcher(recorder, session_id, g.vote_min_windows, owns_database=True)
 
     return make

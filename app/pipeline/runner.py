@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+_LISTENER_WAIT_S = 10.0
+
 
 class Listener:
     """Receives the pipeline's events. Override what you need; methods are called on worker threads.
@@ -49,7 +51,8 @@ class QueueListener(Listener):
     """Puts every event into one bounded queue for a consumer that polls (a Qt timer, a test).
 
     Frame results are dropped oldest first when the consumer falls behind (it only ever shows the newest); matches,
-    alerts, errors and the summary are never dropped.
+    alerts, errors and the summary wait for room (and are lost, with an error logged, only if the consumer takes
+    nothing for 10 s).
     """
 
     def __init__(self, maxsize: int = 64) -> None:
@@ -70,8 +73,12 @@ class QueueListener(Listener):
                 self._frames_dropped += 1
         if droppable:
             self._frames_dropped += 1
-        else:
-            self.events.put(item, timeout=5.0)
+            return
+        try:  # only other events fill the queue: wait for the consumer, but never hang a worker for good
+            self.events.put(item, timeout=_LISTENER_WAIT_S)
+        except queue.Full:
+            logger.error("QueueListener: the consumer took nothing for %.0f s; an event was lost: %r",
+                         _LISTENER_WAIT_S, item)
 
     def on_frame(self, result: FrameResult) -> None:
         self._put(result, droppable=True)
