@@ -173,7 +173,8 @@ class RealSensePlayback(Source):
 
     Frames are the color frames, each with the depth frame nearest in time (within `pair_tolerance_s`,
     default half a color frame period; otherwise `depth_m` is None), mapped onto the color image.
-    `index` counts color frames from the start of the file; `timestamp_s` is from the first color frame.
+    `index` is the color frame number minus the first one (a camera's recording skips numbers where it
+    dropped frames); `timestamp_s` is from the first color frame.
     """
 
     def __init__(self, path: str | Path, *, pair_tolerance_s: float | None = None, queue_frames: int = 8) -> None:
