@@ -32,9 +32,10 @@ Calls for the GUI's Qt thread adapter (all thread-safe, all return at once unles
     pipeline.wait(timeout_s) -> bool       True once the stream ended or a stage failed
     pipeline.pause() / resume()            the source stops / continues reading (a live camera keeps its rate)
     pipeline.step(n=1)                     pause, then let n more frames through
-    pipeline.seek(t_s)                     replay only (ControlError for live); tracks restart at t_s
+    pipeline.seek(t_s)                     replay only (ControlError for live); tracks restart at t_s; a file that
+                                           cannot seek logs a warning and plays on
     pipeline.set_speed(x | None)           0.25x..8x real time, None = as fast as possible (ControlError outside)
-    pipeline.start_recording(SessionRecorder.create(folder, source, spec))
+    pipeline.start_recording(app.session.SessionRecorder.create(folder, source, spec))   (.db3 + JSON lines)
     pipeline.stop_recording() -> Manifest  blocks until the tracking worker has closed the files (or None)
     pipeline.paused, .finished, .at_end (hold_at_end replay paused at its end), .dropped_frames, .errors
     pipeline.source.duration_s             the timeline's length (also in every FrameResult.duration_s)
@@ -45,7 +46,7 @@ emit signals with queued connections, and call stop() from the GUI thread, never
     on_frame(FrameResult)      every processed frame: image, depth, TrackViews with identity decisions
     on_match(MatchEvent)       every encoded window and the track's decision after it
     on_alert(AlertEvent)       a watchlist rule fired
-    on_error(stage, exc)       a worker failed; the pipeline has stopped processing; call stop()
+    on_error(stage, exc)       a worker failed (the others then wait; wait() returns True): call stop()
     on_finished(summary)       once: at the end of the stream (encoder thread) or from stop()
     QueueListener(maxsize) puts all of these into one bounded queue instead (frame results drop oldest).
 """

@@ -20,6 +20,7 @@ import numpy as np
 
 from app.events import FrameResult, MatchEvent, TrackView
 from app.pipeline.control import PlaybackControl
+from reid.errors import SkelwatchError
 from app.pipeline.workers import (END, POLL_S, RESET, ErrorHandler, Marker, RateMeter, Stopped, Worker, get, put,
                                   put_drop_oldest)
 
@@ -92,10 +93,14 @@ class SourceWorker(Worker):
         while self.control.wait_turn(self.stop_event):
             target = self.control.take_seek()
             if target is not None:
-                self.at_end = False
-                self.source.seek(target)
-                frames = iter(self.source)
-                put(self.out, RESET, self.stop_event)
+                try:
+                    self.source.seek(target)
+                except SkelwatchError as exc:  # a medium that cannot seek: keep playing where it is
+                    logger.warning("seek to %.3f s ignored: %s", target, exc)
+                else:
+                    self.at_end = False
+                    frames = iter(self.source)
+                    put(self.out, RESET, self.stop_event)
             start = time.perf_counter()
             bundle = next(frames, None)
             self.busy_s += time.perf_counter() - start
