@@ -134,6 +134,8 @@ class AlertEngine:
             if len(hits) < rule.n_windows:
                 continue
             identity_id = None if rule.target == "unknown" else subject
+            if s.get(AlertRule, rule.id) is None:  # removed since reload() (its identity was deleted, say)
+                continue
             last = s.scalar(select(func.max(AlertEvent.fired_at)).where(
                 AlertEvent.rule_id == rule.id,
                 AlertEvent.track_id == track_id if identity_id is None else AlertEvent.identity_id == identity_id))

@@ -12,12 +12,13 @@ from datetime import datetime
 from typing import Optional
 
 import numpy as np
+from sqlalchemy import select
 
 from storage.alerts import AlertEngine, AlertFired
 from storage.gallery import Gallery
 from storage.identities import check_vectors, insert_vectors
 from storage.matching import MatchResult, TrackIdentity, TrackVoter
-from storage.models import Sighting, Track, utcnow
+from storage.models import Identity, Sighting, Track, utcnow
 from storage.sessions import track_id_for
 
 logger = logging.getLogger(__name__)
@@ -87,12 +88,20 @@ class SightingRecorder:
         for (track_key, _, t0, t1), vec in zip(windows, vecs):
             track_id = self.track_id(session_id, track_key, t0, t1)
             result = self.gallery.match(vec[0], track_id=track_id)
-            planned.append((track_key, vec, t0, t1, track_id, result, self.voter.update(track_id, result)))
+            voted = self.voter.update(track_id, result)
+            if voted.identity_id is not None and not self.gallery.has_identity(voted.identity_id):
+                self.voter.replace_identity(voted.identity_id, None)  # deleted or merged away meanwhile
+                voted = self.voter.current(track_id)
+            planned.append((track_key, vec, t0, t1, track_id, result, voted))
         out = []
+        named = {i for p in planned for i in (p[5].identity_id, p[6].identity_id) if i is not None}
         with self.gallery.db.write() as s:
+            # an identity deleted by another thread or process since matching is stored as unknown, not an error
+            alive = set(s.scalars(select(Identity.id).where(Identity.id.in_(named)))) if named else set()
             for track_key, vec, t0, t1, track_id, result, voted in planned:
                 track = s.get(Track, track_id)
-                if track is None:  # removed meanwhile (forget, retention): start a new row for it
+                if track is None or (track.session_id, track.track_key) != (session_id, track_key):
+                    # removed meanwhile (forget, retention; SQLite may even reuse its id): start a new row
                     track_id = self._tracks[(session_id, track_key)] = track_id_for(s, session_id, track_key, t0, t1)
                     track = s.get(Track, track_id)
                 embedding_id = None
@@ -102,12 +111,14 @@ class SightingRecorder:
                                                   session_id=session_id, track_id=track_id,
                                                   spans=np.array([[t0, t1]]))[0]
                 sighting = Sighting(session_id=session_id, track_id=track_id, embedding_id=embedding_id,
-                                    identity_id=result.identity_id, decision=result.decision,
+                                    identity_id=result.identity_id if result.identity_id in alive else None,
+                                    decision=result.decision if result.identity_id in alive or
+                                    result.identity_id is None else "unknown",
                                     distance=result.distance, level_distances=result.level_distances,
                                     confidence=result.confidence, t_start_s=t0, t_end_s=t1, seen_at=now)
                 s.add(sighting)
                 track.t_start_s, track.t_end_s = min(track.t_start_s, t0), max(track.t_end_s, t1)
-                track.identity_id = voted.identity_id if self.gallery.has_identity(voted.identity_id) else None
+                track.identity_id = voted.identity_id if voted.identity_id in alive else None
                 s.flush()
                 fired = (self.alerts.evaluate(s, track_id=track_id, result=result, sighting_id=sighting.id,
                                               now=now) if self.alerts is not None else [])

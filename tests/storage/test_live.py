@@ -110,3 +110,36 @@ def test_a_batch_is_one_transaction_and_a_bad_window_stores_nothing(gallery: Gal
     assert out[3].result.decision == "unknown" and out[3].embedding_id is not None
     with gallery.db.read() as s:
         assert s.scalar(select(func.count()).select_from(Sighting)) == 4
+
+
+def test_a_track_removed_while_running_gets_a_new_row(gallery: Gallery) -> None:
+    centres, x, y = people(2, 4)
+    ann = gallery.enrol("ann", x[y == 0])
+    session = create_session(gallery.db, "/tmp/again")
+    recorder = SightingRecorder(gallery)
+    first = [recorder.observe(session, 3, near(centres[0], i), i, i + 1.0) for i in range(3)]
+    gallery.forget(ann)  # removes the track the recorder was writing to
+    assert first[-1].track_identity.identity_id == ann
+    later = recorder.observe(session, 3, near(centres[1], 9), 5.0, 6.0)
+    assert later.result.decision == "unknown" and later.track_identity.identity_id is None
+    with gallery.db.read() as s:
+        track = s.get(Track, later.track_id)
+        assert (track.session_id, track.track_key, track.identity_id) == (session, 3, None)
+        assert (track.t_start_s, track.t_end_s) == (5.0, 6.0)  # a new row, not the forgotten one
+
+
+def test_deleting_a_watched_identity_while_running_loses_no_sighting(gallery: Gallery) -> None:
+    centres, x, y = people(2, 4)
+    ann = gallery.enrol("ann", x[y == 0])
+    add_rule(gallery.db, "ann only", "identity", identity=ann, n_windows=2, of_last=3, cooldown_s=0)
+    session = create_session(gallery.db, "/tmp/race")
+    recorder = SightingRecorder(gallery, alerts=AlertEngine(gallery.db))
+    assert not recorder.observe(session, 1, near(centres[0], 1), 0.0, 1.0, seen_at=T0).alerts
+    other = Gallery(gallery.db, "model-a", thresholds=gallery.thresholds)  # e.g. the GUI, on another thread
+    other.delete(ann)  # cascades to the rule; the running recorder still holds both in memory
+    gallery.sync_interval_s = 1e9  # and has not re-indexed yet: its next match still says "ann"
+    obs = recorder.observe(session, 1, near(centres[0], 2), 1.0, 2.0, seen_at=T0)
+    assert obs.result.identity_id == ann and not obs.alerts
+    with gallery.db.read() as s:
+        stored = s.get(Sighting, obs.sighting_id)
+        assert (stored.identity_id, stored.decision) == (None, "unknown")
