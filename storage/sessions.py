@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from storage.db import Database
 from storage.errors import NotFoundError
-from storage.models import Recording, Session, Track, utcnow
+from storage.models import Recording, Session, Sighting, Track, utcnow
 
 RECORDING_KINDS = ("raw", "skeletons", "tracks", "other")
 
@@ -82,3 +82,21 @@ def find_or_create_session(db: Database, path: str | Path, *, device: str = "",
         s.add(row)
         s.flush()
         return row.id
+
+
+def sightings_query(*, identity_id: Optional[int] = None, track_id: Optional[int] = None,
+                    session_id: Optional[int] = None, decision: Optional[str] = None,
+                    since: Optional[datetime] = None) -> Select[tuple[Sighting]]:
+    """Sightings, newest first, filtered by identity, track, session, decision and time (all optional)."""
+    stmt = select(Sighting).order_by(Sighting.seen_at.desc(), Sighting.id.desc())
+    if identity_id is not None:
+        stmt = stmt.where(Sighting.identity_id == identity_id)
+    if track_id is not None:
+        stmt = stmt.where(Sighting.track_id == track_id)
+    if session_id is not None:
+        stmt = stmt.where(Sighting.session_id == session_id)
+    if decision is not None:
+        stmt = stmt.where(Sighting.decision == decision)
+    if since is not None:
+        stmt = stmt.where(Sighting.seen_at >= since)
+    return stmt

@@ -12,7 +12,7 @@ from storage.errors import StorageError
 from storage.gallery import Gallery
 from storage.live import SightingRecorder
 from storage.models import Sighting, Track
-from storage.sessions import create_session
+from storage.sessions import create_session, sightings_query
 from storage.unknowns import cluster_unknowns
 from tests.storage.conftest import near, people
 
@@ -27,8 +27,11 @@ def test_sightings_store_decisions_distances_and_the_voted_track_identity(galler
     obs = [recorder.observe(session, 4, near(centres[0], i), i * 0.2, i * 0.2 + 1.2) for i in range(4)]
     assert [o.track_identity.identity_id for o in obs] == [None, None, ann, ann]
     assert all(o.result.decision == "match" and o.embedding_id is None for o in obs)
+    stranger = recorder.observe(session, 5, people(1, 1, seed=8)[0][0], 0.0, 1.0, seen_at=T0)
     with gallery.db.read() as s:
-        rows = s.scalars(select(Sighting).order_by(Sighting.id)).all()
+        assert [x.id for x in s.scalars(sightings_query(decision="unknown"))] == [stranger.sighting_id]
+        assert len(s.scalars(sightings_query(identity_id=ann, since=T0 + timedelta(seconds=1))).all()) == 4
+        rows = s.scalars(select(Sighting).where(Sighting.identity_id == ann).order_by(Sighting.id)).all()
         track = s.get(Track, obs[0].track_id)
         assert track.identity_id == ann and (track.t_start_s, track.t_end_s) == pytest.approx((0.0, 1.8))
     assert [r.decision for r in rows] == ["match"] * 4
@@ -37,7 +40,7 @@ def test_sightings_store_decisions_distances_and_the_voted_track_identity(galler
     with pytest.raises(StorageError):
         recorder.observe(session, 4, np.zeros(100, np.float32), 0.0, 1.0)
     with gallery.db.read() as s:
-        assert s.scalar(select(func.count()).select_from(Sighting)) == 4
+        assert s.scalar(select(func.count()).select_from(Sighting)) == 5
 
 
 def test_watchlist_alert_fires_on_n_of_m_windows_with_cooldown(gallery: Gallery) -> None:
