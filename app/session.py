@@ -11,8 +11,11 @@ A session is a folder that a crash cannot spoil:
   an unlabelled training set (`app/session_dataset.py`).
 
 Both JSON-lines files are append-only and flushed at least every `flush_interval_s` (< 1 s), so a `kill -9` loses
-at most that much; a half-written last line is ignored on reading. JSON-lines rather than SQLite: a reader needs
-nothing but the standard library, and appending a line is the whole transaction.
+at most that much (the recording thread also flushes while no frame comes, e.g. paused); a half-written last line
+is ignored on reading. JSON-lines rather than SQLite: a reader needs nothing but the standard library, and
+appending a line is the whole transaction. `recording.db3.json` beside the .db3 is the SDK recording's sidecar.
+
+Replaying a session (cache only, or images from the recording): `app/session_replay.py`.
 """
 from __future__ import annotations
 
@@ -165,13 +168,18 @@ class _JsonLines:
         self._file: IO[str] = path.open("a", encoding="utf-8")
         self._interval = flush_interval_s
         self._last_flush = time.monotonic()
+        self._dirty = False
 
     def append(self, record: dict[str, Any]) -> None:
         self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._dirty = True
+        self.flush_if_due()
+
+    def flush_if_due(self) -> None:
         now = time.monotonic()
-        if now - self._last_flush >= self._interval:
+        if self._dirty and now - self._last_flush >= self._interval:
             self._file.flush()
-            self._last_flush = now
+            self._last_flush, self._dirty = now, False
 
     def close(self) -> None:
         if not self._file.closed:
@@ -213,6 +221,11 @@ class SessionWriter:
         self.frames += 1
         self._first_ts = timestamp_s if self._first_ts is None else self._first_ts
         self._last_ts = timestamp_s
+
+    def flush_if_due(self) -> None:
+        """Push what is buffered to the OS if it has waited `flush_interval_s` (call it while idle)."""
+        self._skeletons.flush_if_due()
+        self._tracks.flush_if_due()
 
     def close(self, dropped_frames: int = 0) -> Manifest:
         """Flush and fsync both files and write the final manifest. Safe to call twice."""
@@ -336,6 +349,9 @@ class SessionRecorder:
         else:
             index, timestamp = bundle.index, bundle.timestamp_s
         self.writer.append(index, timestamp, skeletons, tracks)
+
+    def flush_if_due(self) -> None:
+        self.writer.flush_if_due()
 
     def close(self, dropped_frames: int = 0) -> Manifest:
         """Finish the .db3 and the JSON lines; returns the final manifest. Safe to call twice."""

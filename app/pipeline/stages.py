@@ -215,6 +215,8 @@ class Recorder(Protocol):
     def record(self, bundle: FrameBundle, skeletons: list[Skeleton3D],
                tracks: list[tuple[int, str, np.ndarray]]) -> None: ...
 
+    def flush_if_due(self) -> None: ...
+
     def close(self, dropped_frames: int) -> Any: ...
 
 
@@ -292,6 +294,8 @@ class TrackWorker(Worker):
             except queue.Empty:
                 if self.stop_event.is_set():
                     raise Stopped from None
+                if self.recorder is not None:  # no frame now (paused, slow camera): still reach the disk in time
+                    self.recorder.flush_if_due()
                 continue
             self._apply_commands()  # a recording asked for before this frame arrived includes it
             return item

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +145,13 @@ def test_json_lines_are_compact(tmp_path: Path) -> None:
     write_session(tmp_path / "s", frames=1)
     record = json.loads((tmp_path / "s" / SKELETONS).read_text().splitlines()[0])
     assert record["frame"] == 0 and len(record["s"]) == 2 and len(record["s"][0]["j"]) == 20
+
+
+def test_idle_writer_flushes_when_due(tmp_path: Path) -> None:
+    writer = SessionWriter(tmp_path / "s", new_manifest("synthetic", "test", 15.0, INTR, False), flush_interval_s=0.05)
+    writer.append(0, 0.0, [skeleton(0, 0.0, 0.0)], [])
+    writer.append(1, 0.1, [skeleton(1, 0.1, 0.0)], [])  # within the interval: may still be buffered
+    threading.Event().wait(0.1)
+    writer.flush_if_due()  # what the recording thread does while no frame comes
+    assert sorted(load_skeleton_cache(tmp_path / "s")) == [0, 1]  # on disk without close()
+    writer.close()
