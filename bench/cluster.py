@@ -7,8 +7,8 @@ Features are synthetic 256-d window features: clip(N/200, 200, 1000) Gaussian id
 "sequence" sub-centres (spread 0.5) and window noise 0.3, so the kNN graph has the local structure of real
 features. Every measurement runs in a fresh spawned process with faiss on 2 threads. Time is wall-clock of the
 whole call (kNN + Jaccard + DBSCAN). Memory is ru_maxrss of that process: "peak" is the absolute peak RSS, "added"
-is the peak minus the RSS just before the call (imports and features excluded). Above 20k rows ours uses the
-inverted-file kNN; its recall@20 against exact faiss search is measured on 1000 random windows. Figures depend on
+is the peak minus the RSS just before the call (imports and features excluded). Above
+reid.cluster.EXACT_KNN_MAX rows (5k) ours uses the inverted-file kNN; its recall@20 against exact faiss search is measured on 1000 random windows. Figures depend on
 the machine's load (printed): run it on a quiet machine.
 """
 from __future__ import annotations
@@ -122,7 +122,7 @@ def main() -> None:
         print(f"{n:>7} | {ours['seconds']:7.2f} | {ref['seconds']:8.2f} {ref['knn_s']:8.2f} | "
               f"{ref['seconds'] / ours['seconds']:7.1f}x | {ours['added_mb']:6.0f} (+{ours['peak_mb']:5.0f}) | "
               f"{ref['added_mb']:6.0f} ({ref['peak_mb']:5.0f}) | {ref['added_mb'] / max(ours['added_mb'], 1):4.0f}x "
-              f"| {same}, {_summary(ours)}", flush=True)
+              f"| {same}, {_summary(ours)}, kNN recall@20 {ours.get('recall', 1.0):.4f}", flush=True)
         print(f"        speed-up without the dense kNN: "
               f"{(ref['seconds'] - ref['knn_s']) / ours['seconds']:.1f}x; ours: {'; '.join(ours['stages'])}")
     print("memory columns: added by the call (peak RSS of the process)")

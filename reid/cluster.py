@@ -3,15 +3,18 @@
 The distance is the re-ranking of Zhong et al. 2017 as implemented in SPCL's `compute_jaccard_distance`, which
 Hi-MPC calls with k1=20, k2=6. The official code builds three dense N x N float matrices (V, V_qe, Jaccard); at
 200k windows that is 480 GB, so everything here is sparse and O(N * k) in memory:
-- the kNN comes from faiss (IndexFlatL2, CPU) and is re-ranked in float64, so float32 rounding cannot swap
-  near-tied neighbours and ties go to the lower index (the same ranking a dense float64 argsort gives);
-- V and V_qe are CSR matrices with only the expansion sets (about k1 entries a row);
+- the kNN comes from faiss (IndexFlatL2, CPU) up to EXACT_KNN_MAX rows and from an inverted file (faiss k-means
+  cells, BLAS search per cell) above, since exact search is O(N^2 H); candidates are re-ranked in float64, so
+  float32 rounding cannot swap near-tied neighbours and ties go to the lower index (the same ranking a dense
+  float64 argsort gives);
+- V and V_qe are CSR matrices holding only the expansion sets (about k1 and k2 * k1 entries a row);
 - the Jaccard matrix holds only the pairs whose V_qe supports overlap. Every other pair has a distance of
   exactly 1, which no DBSCAN eps < 1 accepts, so leaving them out changes nothing (eps must be < 1).
 
 Off-by-one of the official code, kept on purpose: it searches k1 neighbours (self included) and then slices
-`[:k1+1]`, so R(i, k1) is built from k1 columns, while R(j, round(k1/2)) gets round(k1/2)+1 columns. We do the
-same, so the published eps / min_samples keep their meaning. When N < k1 every list is clipped to N.
+`[:k1+1]`, so R(i, k1) is built from k1 columns (self + k1-1 neighbours), while R(j, round(k1/2)) gets
+round(k1/2)+1 columns. We do the same, so the published eps / min_samples keep their meaning. When N < k1 every
+list is clipped to N (the official code would index with faiss's -1 padding). DBSCAN gets only the pairs <= eps.
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from reid.errors import SkelwatchError
 logger = logging.getLogger(__name__)
 
 RERANK_MARGIN = 5      # extra faiss candidates re-ranked in float64; a swap would need a float32 error this deep
-EXACT_KNN_MAX = 20_000  # above this many rows knn="auto" uses IVF: exact search is O(N^2 H)
+EXACT_KNN_MAX = 5_000  # above this many rows knn="auto" uses the inverted file: exact search is O(N^2 H)
 IVF_LISTS_PER_SQRT_N = 2
 IVF_TRAIN_PER_LIST = 25
 IVF_KMEANS_ITERATIONS = 6
