@@ -63,6 +63,7 @@ class HiMPC(nn.Module):
         self.encoders = nn.ModuleDict({lvl: LevelEncoder(matrices[lvl].shape[0], hidden) for lvl in LEVELS})
         # N(0, 1) heads as in the official code; the 1/sqrt(H) in the similarity keeps logits in range.
         self.heads = nn.ParameterDict({lvl: nn.Parameter(torch.randn(heads, hidden, hidden)) for lvl in LEVELS})
+        self._mean_cache: tuple[tuple[int, ...], dict[str, Tensor]] | None = None
 
     @property
     def msmr_dim(self) -> int:
@@ -81,9 +82,24 @@ class HiMPC(nn.Module):
         """Meta-transform (..., H) features with every head of `level`: -> (M, ..., H)."""
         return torch.einsum("...h,mhk->m...k", features, self.heads[level])
 
+    def mean_heads(self) -> dict[str, Tensor]:
+        """W̄ per level, the head average used by MSMR.
+
+        Without gradients it is cached until a head changes: every in-place update (an optimiser step,
+        load_state_dict) bumps the tensor's version counter, which is the cache key. Live inference encodes a
+        few windows at a time, where recomputing the average would cost as much as the encoders.
+        """
+        if torch.is_grad_enabled():
+            return {lvl: self.heads[lvl].mean(dim=0) for lvl in LEVELS}
+        key = tuple(self.heads[lvl]._version for lvl in LEVELS) + tuple(self.heads[lvl].data_ptr() for lvl in LEVELS)
+        if self._mean_cache is None or self._mean_cache[0] != key:
+            self._mean_cache = (key, {lvl: self.heads[lvl].mean(dim=0) for lvl in LEVELS})
+        return self._mean_cache[1]
+
     def msmr_from(self, output: HiMPCOutput) -> Tensor:
         """MSMR (B, 3H): each level's sequence instance times its head-averaged matrix, concatenated."""
-        return torch.cat([output.seq[lvl] @ self.heads[lvl].mean(dim=0) for lvl in LEVELS], dim=-1)
+        means = self.mean_heads()
+        return torch.cat([output.seq[lvl] @ means[lvl] for lvl in LEVELS], dim=-1)
 
     def msmr(self, windows: Tensor) -> Tensor:
         """The retrieval representation of (B, f, V, 3) windows: (B, 3H)."""

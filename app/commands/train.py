@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from app.config import SkelwatchConfig, dump_config
+from app.session_dataset import register_format as register_session_format
 from app.wiring import train_settings
 from reid.checkpoint import ModelMeta, load_model
 from reid.datasets import load_dataset
@@ -41,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def training_windows(paths: list[Path], fmt: str | None, frames: int, stride: int) -> tuple[np.ndarray, str, str]:
     """Windows of every training sequence of every dataset; returns (windows, layout, description)."""
+    register_session_format()  # recorded sessions are a dataset format too: how a site adapts the model
     parts, layouts, names = [], set(), []
     for path in paths:
         dataset = load_dataset(path, fmt)

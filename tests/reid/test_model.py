@@ -60,3 +60,18 @@ def test_component_node_is_the_mean_of_its_joints():
 def test_wrong_joint_count_is_a_clear_error():
     with pytest.raises(SkeletonError, match=r"\(batch, frames, 20, 3\)"):
         HiMPC(hidden=8, heads=1)(torch.zeros(2, 6, 25, 3))
+
+
+def test_cached_head_average_follows_weight_updates():
+    torch.manual_seed(2)
+    model = HiMPC(hidden=8, heads=2)
+    x = torch.randn(2, 6, 20, 3)
+    before = model.encode(x)
+    torch.testing.assert_close(model.encode(x), before)  # served from the cache
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model.msmr(x).sum().backward()
+    optimizer.step()
+    with torch.no_grad():
+        expected = torch.cat([model(x).seq[lvl] @ model.heads[lvl].mean(0) for lvl in LEVELS], dim=1)
+    torch.testing.assert_close(model.encode(x), expected)
+    assert not torch.allclose(model.encode(x), before)
