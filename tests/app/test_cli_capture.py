@@ -1,6 +1,7 @@
 """record / replay / run from the command line: sessions, the skeleton cache, clear errors, crash safety."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -161,3 +162,16 @@ def test_run_on_a_real_video_runs_pose_and_tracks_people(capsys: pytest.CaptureF
     estimated = int(CACHE_HITS.search(out).group(1))
     assert estimated == 6 and "0 dropped" in out  # 0.6 s of a 10 fps video, every frame through pose
     assert len(tracks_printed(out)) >= 2  # vtest.avi has several pedestrians from the first frame
+
+
+def test_train_reads_a_recorded_session_without_labels(recorded: tuple[Path, str], tmp_path: Path) -> None:
+    folder, _ = recorded
+    small = ["--set", "model.hidden=16", "--set", "model.heads=2", "--set", "train.batch_size=8",
+             "--set", "train.epochs=1", "--set", "cluster.k1=4", "--set", "cluster.k2=2"]
+    done = subprocess.run([sys.executable, "main.py", "--log-level", "WARNING", *small, "train", "--data",
+                           str(folder), "--run", "site", "--runs-dir", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    meta = json.loads((tmp_path / "site" / "best" / "model.json").read_text())
+    assert meta["num_joints"] == 20 and meta["layout"] == "kinect_v1"
+    assert "windows" in done.stdout
