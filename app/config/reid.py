@@ -1,7 +1,7 @@
 """Config sections of the Hi-MPC method: model, loss, clustering, training and evaluation (spec §1)."""
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from app.config.base import Section
 
@@ -15,6 +15,13 @@ class ModelConfig(Section):
 class LossConfig(Section):
     hsm: Literal["on", "off", "inverted"] = Field(
         "on", description="Hard skeleton mining: on (focus on hard frames), off (uniform), inverted (easy frames).")
+
+    @field_validator("hsm", mode="before")
+    @classmethod
+    def _yaml_switch(cls, value: object) -> object:
+        # YAML 1.1 reads a bare `on`/`off` as a boolean; take it as the word the user typed.
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
     detach_importance: bool = Field(
         False, description="Stop gradients through the HSM importance weights (the official code does not).")
     head_reduction: Literal["mean", "legacy"] = Field(
