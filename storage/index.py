@@ -2,8 +2,9 @@
 
 Exact search (`IndexIDMap2` over `IndexFlatL2`) is used up to `approximate_above` vectors. Past it the index is
 rebuilt as an `IndexIVFFlat` (hash-table direct map, so ids can be removed and reconstructed) whose `nprobe` is
-tuned at build time: the smallest power of two whose recall@k against exact search, on a sample of the gallery's
-own vectors used as queries (self excluded), reaches `target_recall`. HNSW with default settings stays near 0.8
+tuned at build time: twice the smallest power of two whose recall@k against exact search, on a sample of the
+gallery's own vectors used as queries (self excluded), reaches `target_recall` (twice: a safety margin for the
+sampling error of that estimate). HNSW with default settings stays near 0.8
 recall@5 on 768-d MSMR vectors, which is why IVF is used here. Distances are squared L2 (faiss convention).
 """
 from __future__ import annotations
@@ -97,12 +98,13 @@ class VectorIndex:
         n = len(vecs)
         nlist = int(min(2048, max(16, 2 ** round(math.log2(math.sqrt(n))))))
         rng = np.random.default_rng(self.seed)
-        # k-means on 40 points per list, 10 iterations: enough for the recall target (nprobe absorbs the rest)
-        train = vecs[rng.choice(n, size=40 * nlist, replace=False)] if n > 40 * nlist else vecs
+        # k-means on 64 points per list, 20 iterations. Fewer (40, 10) left lists 28x the mean size on
+        # clustered 768-d data, and queries land in the big lists: 4 ms instead of 1 ms per query at 200k.
+        train = vecs[rng.choice(n, size=64 * nlist, replace=False)] if n > 64 * nlist else vecs
         quantizer = faiss.IndexFlatL2(self.dim)
         index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_L2)
         index.cp.seed = self.seed
-        index.cp.niter = 10
+        index.cp.niter = 20
         index.train(train)
         index.set_direct_map_type(faiss.DirectMap.Hashtable)
         index.add_with_ids(vecs, ids)
@@ -124,8 +126,13 @@ class VectorIndex:
             _, approx_ids = index.search(vecs[sample], k)
             recall = recall_at_k(exact_ids, approx_ids, self.tune_k, exclude=ids[sample])
             if recall >= self.target_recall or nprobe >= index.nlist:
-                return nprobe, recall
+                break
             nprobe = min(index.nlist, nprobe * 2)
+        # The estimate from a few hundred queries is good to about +-0.5%: at 1M it said 0.992 for nprobe 8
+        # while 200 fresh queries measured 0.983. Twice the nprobe keeps fresh queries above the target.
+        index.nprobe = min(index.nlist, 2 * nprobe)
+        _, approx_ids = index.search(vecs[sample], k)
+        return index.nprobe, recall_at_k(exact_ids, approx_ids, self.tune_k, exclude=ids[sample])
 
     def add(self, ids: np.ndarray | list[int], vectors: np.ndarray) -> None:
         """Add vectors under new ids; switches to IVF when the size passes `approximate_above`."""
