@@ -8,8 +8,10 @@ Features are synthetic 256-d window features: clip(N/200, 200, 1000) Gaussian id
 features. Every measurement runs in a fresh spawned process with faiss on 2 threads. Time is wall-clock of the
 whole call (kNN + Jaccard + DBSCAN). Memory is ru_maxrss of that process: "peak" is the absolute peak RSS, "added"
 is the peak minus the RSS just before the call (imports and features excluded). Above
-reid.cluster.EXACT_KNN_MAX rows (5k) ours uses the inverted-file kNN; its recall@20 against exact faiss search is measured on 1000 random windows. Figures depend on
-the machine's load (printed): run it on a quiet machine.
+reid.cluster.EXACT_KNN_MAX rows (5k) ours uses the inverted-file kNN; its recall@20 against exact faiss search is
+measured on 1000 random windows. The dense reference ranks with a full float64 distance matrix; the line below
+each comparison gives the speed-up without that kNN step. Figures depend on the machine's load (printed): run it
+on a quiet machine.
 """
 from __future__ import annotations
 

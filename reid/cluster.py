@@ -139,9 +139,10 @@ def _faiss_candidates(x32: np.ndarray, kc: int, exact: bool) -> np.ndarray:
 def knn_ranking(x: np.ndarray, k: int, knn: str = "auto") -> np.ndarray:
     """(N, H) float64 -> (N, min(k, N)) int64 indices of the nearest rows by L2, self included, nearest first.
 
-    k + RERANK_MARGIN candidates come from faiss in float32 (IndexFlatL2, or an inverted file above
-    EXACT_KNN_MAX rows for `knn="auto"`: exact search is O(N^2 H), 400 s at 200k on 2 cores). They are re-ranked by float64
-    distances with ties going to the lower index, so float32 rounding cannot swap near-tied neighbours.
+    k + RERANK_MARGIN candidates come in float32 from faiss IndexFlatL2, or from the inverted file above
+    EXACT_KNN_MAX rows for `knn="auto"` (exact search is O(N^2 H), about 400 s at 200k on 2 cores). They are
+    re-ranked by float64 distances with ties going to the lower index, so float32 rounding cannot swap near-tied
+    neighbours.
     """
     if knn not in KNN_METHODS:
         raise ClusteringError(f"knn={knn!r} is not one of {KNN_METHODS}")
