@@ -32,6 +32,19 @@ def has_display(env: dict[str, str] | None = None) -> bool:
     return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
 
 
+GUI_SWITCH_INTERVAL_S = 0.001
+
+
+def favour_gui_thread() -> None:
+    """Let the GUI thread take the GIL sooner while pipeline threads run Python code.
+
+    CPython hands the GIL over every `sys.getswitchinterval()` (5 ms by default); with four busy pipeline
+    workers the event loop could wait several such slices per event, which showed as 100+ ms stalls in
+    bench/ui_latency.py. A 1 ms interval costs the workers a little throughput and keeps the window responsive.
+    """
+    sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
+
+
 def run_gui(config: SkelwatchConfig, source: str, screenshot: Path | None = None,
             exit_after_s: float | None = None) -> int:
     """Open the window on `source`; with `screenshot`, save what it shows after `exit_after_s` seconds and quit.
@@ -42,18 +55,22 @@ def run_gui(config: SkelwatchConfig, source: str, screenshot: Path | None = None
     if not has_display():
         print(f"skelwatch gui: {HEADLESS_HELP}", file=sys.stderr)
         return 2
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
     from ui.main_window import MainWindow
     from ui.style import STYLE
 
+    favour_gui_thread()
+    owner = QApplication.instance() is None  # False when embedded (a test harness already made the app)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("skelwatch")
     app.setStyleSheet(STYLE)
     window = MainWindow(config)
     window.show()
     window.start(source)
+    # An embedded caller's application must not be quit (its queued signals stop arriving): a local loop ends.
+    loop = QEventLoop()
     if exit_after_s is not None:
         def finish() -> None:
             if screenshot is not None:
@@ -63,6 +80,10 @@ def run_gui(config: SkelwatchConfig, source: str, screenshot: Path | None = None
                 else:
                     print(f"screenshot saved to {screenshot}")
             window.close()
-            app.quit()
+            (app.quit if owner else loop.quit)()
         QTimer.singleShot(int(exit_after_s * 1000), finish)
-    return int(app.exec())
+    if owner:
+        return int(app.exec())
+    if exit_after_s is not None:
+        loop.exec()
+    return 0

@@ -50,8 +50,11 @@ class GalleryPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().setVisible(False)
         self.table.setAlternatingRowColors(True)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)  # ResizeToContents re-measures every cell
+        header.setStretchLastSection(True)
+        for column, width in enumerate((140, 75, 80, 80, 100)):
+            header.resizeSection(column, width)
         self.name = QLineEdit(placeholderText="Name for enrol / rename / split")
         self.name.setClearButtonEnabled(True)
         self.buttons: dict[str, QPushButton] = {}

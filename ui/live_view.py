@@ -24,12 +24,12 @@ def track_color(track_id: int) -> QColor:
     return QColor(PALETTE[track_id % len(PALETTE)])
 
 
-def depth_to_rgb(depth_m: np.ndarray, max_m: float) -> np.ndarray:
-    """(H, W) metres -> (H, W, 3) uint8 RGB with the turbo map; holes (0) black."""
-    scaled = np.clip(depth_m / max_m * 255.0, 0, 255).astype(np.uint8)
-    rgb = cv2.applyColorMap(255 - scaled, cv2.COLORMAP_TURBO)[:, :, ::-1]
-    rgb[depth_m <= 0] = 0
-    return np.ascontiguousarray(rgb)
+def depth_to_bgr(depth_m: np.ndarray, max_m: float) -> np.ndarray:
+    """(H, W) metres -> (H, W, 3) uint8 BGR with the turbo map (near = red); holes (0) black."""
+    scaled = cv2.convertScaleAbs(depth_m, alpha=-255.0 / max_m, beta=255.0)  # near -> 255, far -> 0
+    bgr = cv2.applyColorMap(scaled, cv2.COLORMAP_TURBO)
+    bgr[depth_m <= 0] = 0
+    return bgr
 
 
 def _project(view: TrackView) -> np.ndarray:
@@ -74,16 +74,17 @@ class LiveView(QWidget):
 
     def _make_image(self, frame: FrameResult) -> QImage | None:
         if self.image_kind == "depth" and frame.depth_m is not None:
-            rgb = depth_to_rgb(frame.depth_m, self.depth_max_m)
+            bgr = depth_to_bgr(frame.depth_m, self.depth_max_m)
         elif frame.color is not None:
-            rgb = np.ascontiguousarray(frame.color[:, :, ::-1])
+            bgr = frame.color
         elif frame.depth_m is not None:
-            rgb = depth_to_rgb(frame.depth_m, self.depth_max_m)
+            bgr = depth_to_bgr(frame.depth_m, self.depth_max_m)
         else:
             return None
-        self._pixels = rgb
-        h, w, _ = rgb.shape
-        return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+        # BGRA bytes are Qt's RGB32 on little-endian machines: the format QPainter draws without converting.
+        self._pixels = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)
+        h, w, _ = self._pixels.shape
+        return QImage(self._pixels.data, w, h, 4 * w, QImage.Format.Format_RGB32)
 
     # --- painting --------------------------------------------------------------------------------------------
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)

@@ -37,7 +37,7 @@ def _ago(when: datetime | None) -> str:
 class TrackTableModel(QAbstractTableModel):
     """Current and recent tracks: id, state, duration, best match, confidence, per-level distances."""
 
-    HEADERS = ("Track", "State", "Duration", "Identity", "Conf.", "Joint / comp. / limb dist.", "Windows")
+    HEADERS = ("Track", "State", "Duration", "Identity", "Conf.", "Dist. joint/comp./limb", "Windows")
 
     def __init__(self, book: TrackBook) -> None:
         super().__init__()

@@ -15,12 +15,16 @@ from ui.explain import Explanation
 from ui.models import TrackTableModel
 
 
-def _table(view: QTableView | QTableWidget) -> None:
+def _table(view: QTableView | QTableWidget, widths: tuple[int, ...]) -> None:
+    """Fixed starting widths: ResizeToContents re-measured every cell on every update (seen as GUI stalls)."""
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.verticalHeader().setVisible(False)
     view.setAlternatingRowColors(True)
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    view.horizontalHeader().setStretchLastSection(True)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setStretchLastSection(True)
+    for column, width in enumerate(widths):
+        header.resizeSection(column, width)
 
 
 def _plot(title: str, left: str) -> pg.PlotWidget:
@@ -43,13 +47,13 @@ class TracksPanel(QWidget):
         self.model = model
         self.table = QTableView()
         self.table.setModel(model)
-        _table(self.table)
+        _table(self.table, (60, 85, 75, 110, 55, 150))
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.title = QLabel("Select a track to see why it was matched")
         self.title.setObjectName("sectionTitle")
         self.neighbours = QTableWidget(0, 5)
         self.neighbours.setHorizontalHeaderLabels(["Rank / identity", "Distance", "Joint", "Component", "Limb"])
-        _table(self.neighbours)
+        _table(self.neighbours, (150, 80, 80, 90))
         self.neighbours.setMinimumHeight(150)
         self.importance = _plot("Frame importance (newest window)", "share")
         self.distances = _plot("Distance to best identity per window", "distance")

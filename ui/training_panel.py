@@ -216,6 +216,8 @@ class TrainingPanel(QWidget):
         if code != 0 or status != QProcess.ExitStatus.NormalExit:
             tail = "\n".join(self._stderr_tail[-4:])
             self.progress.setFormat(f"{stage} failed")
+            self.status.setText(f"The {stage} run failed (exit code {code}): see the output below. The current "
+                                "model stays in use.")
             self.errors.show_text(f"The {stage} run stopped (exit code {code}); nothing was promoted and the "
                                   f"current model stays in use. Last output:\n{tail}")
             return

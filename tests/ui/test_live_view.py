@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 from PySide6.QtCore import Qt
 
 from tests.ui.conftest import screenshot, wait_for_named_track
@@ -30,7 +32,10 @@ def test_depth_toggle_by_key(qtbot, window):
     assert window.view.image_kind == "depth"
     assert window.image_toggle.isChecked()
     pixels = window.view._pixels
-    assert pixels is not None and pixels.shape[2] == 3
+    color = cv2.cvtColor(window.view.frame.color, cv2.COLOR_BGR2BGRA)
+    assert pixels is not None and pixels.shape == color.shape and not np.array_equal(pixels, color)
+    qtbot.keyClick(window, Qt.Key.Key_D)
+    assert window.view.image_kind == "color"
     screenshot(window, "live_view_depth")
 
 
