@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PySide6.QtCore import Qt
 
@@ -28,14 +27,25 @@ def test_live_view_draws_named_tracks(qtbot, window):
 def test_depth_toggle_by_key(qtbot, window):
     qtbot.waitUntil(lambda: window.view.frame is not None, timeout=60_000)
     assert window.view.image_kind == "color"
+    qtbot.keyClick(window, Qt.Key.Key_Space)  # hold one frame so both images show the same moment
+    qtbot.wait(300)
+    frame = window.view.frame
+    window.view.show_frame(frame)
+    color = window.view._pixels.copy()
     qtbot.keyClick(window, Qt.Key.Key_D)
     assert window.view.image_kind == "depth"
     assert window.image_toggle.isChecked()
-    pixels = window.view._pixels
-    color = cv2.cvtColor(window.view.frame.color, cv2.COLOR_BGR2BGRA)
-    assert pixels is not None and pixels.shape == color.shape and not np.array_equal(pixels, color)
-    qtbot.keyClick(window, Qt.Key.Key_D)
-    assert window.view.image_kind == "color"
+    window.view.show_frame(frame)
+    depth = window.view._pixels
+    assert depth.shape == color.shape and depth.shape[2] == 4
+    assert not np.array_equal(depth, color)
+    d = np.where(frame.depth_m > 0, frame.depth_m, np.nan)
+    sy, sx = depth.shape[0] / d.shape[0], depth.shape[1] / d.shape[1]
+    near = np.unravel_index(np.nanargmin(d), d.shape)
+    far = np.unravel_index(np.nanargmax(d), d.shape)
+    near_px = depth[min(int(near[0] * sy), depth.shape[0] - 1), min(int(near[1] * sx), depth.shape[1] - 1)]
+    far_px = depth[min(int(far[0] * sy), depth.shape[0] - 1), min(int(far[1] * sx), depth.shape[1] - 1)]
+    assert int(near_px[2]) > int(near_px[0]) and int(far_px[0]) > int(far_px[2])  # BGRA: near red, far blue
     screenshot(window, "live_view_depth")
 
 
