@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QLabel, QMainWindow, QMes
 
 from app.config import SkelwatchConfig
 from app.demo import build_demo_gallery
-from app.events import AlertEvent, FrameResult, MatchEvent
+from app.events import AlertEvent, MatchEvent
 from app.pipeline.runner import PipelineSummary
 from capture.sources import SourceError
 from storage.matching import Thresholds

@@ -62,7 +62,6 @@ class Changes:
     added: tuple[int, ...] = ()
     updated: tuple[int, ...] = ()
     removed: tuple[int, ...] = ()
-    reset: bool = False  # the timeline jumped back (a seek): everything was cleared first
 
 
 class TrackBook:
@@ -103,8 +102,7 @@ class TrackBook:
         Ended tracks older than `keep_recent_s` are returned in `removed` but left for the caller to `remove`
         (so a Qt model can announce each row before it goes).
         """
-        reset = self.jumps_back(frame)
-        if reset:
+        if self.jumps_back(frame):
             self.clear()
         self.last_s = frame.timestamp_s
         added, updated = [], []
@@ -127,7 +125,7 @@ class TrackBook:
                 updated.append(track_id)
         removed = tuple(t for t in self.order if not self.records[t].present
                         and frame.timestamp_s - self.records[t].last_s > self.keep_recent_s)
-        return Changes(tuple(added), tuple(updated), removed, reset)
+        return Changes(tuple(added), tuple(updated), removed)
 
     def remove(self, track_id: int) -> None:
         self.order.remove(track_id)

@@ -6,7 +6,6 @@ of the database and its own SKELWATCH_HOME, so tests never see each other's edit
 """
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
