@@ -153,6 +153,7 @@ class GalleryPanel(QWidget):
                 f"unknown #{c.number}: {c.size} windows from {len(c.track_ids)} tracks, last {c.last_seen:%H:%M:%S}"))
         if selected:
             self.select_names(*selected)
+        self._on_selection()  # a model reset does not signal a selection change: the detail may show a gone row
         self.buttons["undo"].setEnabled(bool(self.undo_stack))
         self.buttons["undo"].setToolTip(f"Undo {self.undo_stack[-1].label} (Ctrl+Z)" if self.undo_stack
                                         else "Nothing to undo")

@@ -90,3 +90,29 @@ def test_enrol_without_a_track_says_what_to_do(qtbot, window):
     _click(qtbot, window, "enrol_track")
     assert messages and "select a track" in messages[-1]
     assert _stored(window) == {"Ada", "Ben"}
+
+
+def test_enrol_an_unknown_candidate(qtbot, window, monkeypatch, recorded_scene):
+    qtbot.waitUntil(lambda: window.backend is not None, timeout=60_000)
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    _settle(qtbot, window)
+    monkeypatch.setattr(window.gallery, "confirm", lambda parent, text: True)
+    window.gallery.select_names("Ben")
+    _click(qtbot, window, "delete")
+    _settle(qtbot, window)
+    assert _stored(window) == {"Ada"}
+    window.open_source(str(recorded_scene[0]))  # Ben's windows are now unknown and stored as such
+
+    def candidates() -> int:
+        qtbot.keyClick(window, Qt.Key.Key_F5)
+        _settle(qtbot, window)
+        return window.gallery.unknowns.count()
+    qtbot.waitUntil(lambda: candidates() > 0, timeout=60_000)
+    assert window.gallery.unknowns.item(0).text().startswith("unknown #1:")
+    window.gallery.unknowns.setCurrentRow(0)
+    qtbot.keyClicks(window.gallery.name, "Ben again")
+    _click(qtbot, window, "enrol_unknown")
+    _settle(qtbot, window)
+    stored = {i.name: i.embeddings for i in window.backend.gallery.list_identities()}
+    assert set(stored) == {"Ada", "Ben again"} and stored["Ben again"] >= 2
+    screenshot(window, "gallery_unknown_enrolled")
