@@ -16,6 +16,8 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from app.config import SkelwatchConfig, home_dir
+from app.pipeline.build import encoder_version
+from capture.buffer import camera_to_model
 from storage.db import open_database
 from storage.errors import EmbeddingError, StorageError
 from storage.gallery import Gallery, stored_dim
@@ -153,7 +155,8 @@ def encode_session_track(folder: Path, track_key: int, config: SkelwatchConfig,
     if not windows:
         raise StorageError(f"{folder}: track {track_key} has at most {max(len(r) for r in runs)} consecutive frames;"
                            f" a window needs {frames}. Pick a longer track")
-    data = root_centre(np.stack(windows)).astype(np.float32)  # (N, f, 20, 3)
+    # Stored joints are in the camera frame; the encoder takes the training convention, as the live buffer gives it.
+    data = root_centre(camera_to_model(np.stack(windows)))  # (N, f, 20, 3)
     vectors = model.encode(torch.from_numpy(data)).cpu().numpy().astype(np.float32)
     return SessionTrack(folder, track_key, vectors, np.asarray(spans, np.float64), version, asdict(manifest))
 
@@ -163,7 +166,7 @@ def open_gallery(args: argparse.Namespace, config: SkelwatchConfig, dim: Optiona
     target = args.db or config.storage.url or str(home_dir() / "skelwatch.db")
     g = config.gallery
     db = open_database(target, busy_timeout_s=config.storage.busy_timeout_s)
-    version = args.model_version or g.model_version
+    version = args.model_version or g.model_version or encoder_version(config)
     return Gallery(db, version, dim=dim or stored_dim(db, version) or g.dim,
                    thresholds=Thresholds(g.accept_distance, g.ambiguity_ratio), approximate_above=g.approximate_above,
                    target_recall=g.target_recall, top_k=g.top_k)

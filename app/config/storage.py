@@ -22,8 +22,8 @@ class StorageConfig(Section):
 
 class GalleryConfig(Section):
     model_version: str = Field(
-        "unversioned", min_length=1,
-        description="Version string of the embedding model (the checkpoint hash); other versions are not compared.")
+        "", description="Version of the embedding model (the checkpoint hash) whose embeddings are compared; "
+        "empty = the version of the encoder in use (pipeline.model_dir or models/default).")
     dim: int = Field(768, ge=3, le=65536, description="Embedding size D (3 levels x H; 768 for H=256).")
     accept_distance: float = Field(
         1.0, gt=0.0, description="Euclidean distance under which a window may match; calibrate per model "

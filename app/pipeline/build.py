@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+UNTRAINED_VERSION = "untrained"
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "default"
 
 
@@ -44,6 +45,28 @@ def buffer_factory(config: SkelwatchConfig, frames: int) -> Callable[[], WindowB
                                 max_pending=b.max_pending)
 
 
+def _encoder_path(config: SkelwatchConfig, model_dir: Path | None) -> tuple[Path, bool]:
+    """The checkpoint folder the encoder comes from, and whether the user named it (then it must exist)."""
+    named = model_dir or (Path(config.pipeline.model_dir) if config.pipeline.model_dir else None)
+    return (named or DEFAULT_MODEL_DIR), named is not None
+
+
+def encoder_version(config: SkelwatchConfig, model_dir: Path | None = None) -> str:
+    """The version of the encoder `load_encoder_model` would load, read from its description only.
+
+    Gallery embeddings carry this version, so the gallery command and the pipeline must agree on it.
+    """
+    from reid.checkpoint import read_meta
+
+    path, named = _encoder_path(config, model_dir)
+    try:
+        return read_meta(path).model_version
+    except CheckpointError:
+        if named:
+            raise
+    return UNTRAINED_VERSION
+
+
 def load_encoder_model(config: SkelwatchConfig, model_dir: Path | None = None) -> tuple[HiMPC, int, str]:
     """The encoder model, its window length and its version.
 
@@ -59,20 +82,19 @@ def load_encoder_model(config: SkelwatchConfig, model_dir: Path | None = None) -
     from reid.checkpoint import load_model
     from reid.model import HiMPC
 
-    named = model_dir or (Path(config.pipeline.model_dir) if config.pipeline.model_dir else None)
-    path = named or DEFAULT_MODEL_DIR
+    path, named = _encoder_path(config, model_dir)
     try:
         model, meta = load_model(path, expect_joints=20, device=config.pipeline.device)
         return model, meta.frames, meta.model_version
     except CheckpointError:
-        if named is not None:
+        if named:
             raise
     logger.warning("no trained model at %s: using an untrained Hi-MPC; identities are meaningless until one is "
                    "trained (python main.py train) or installed", path)
     torch.manual_seed(0)
     m = config.model
     model = HiMPC(20, m.hidden, m.heads).to(config.pipeline.device).eval()
-    return model, m.frames, "untrained"
+    return model, m.frames, UNTRAINED_VERSION
 
 
 def encoder_factory(model: HiMPC, device: str, threads: int) -> Callable[[], Callable[[np.ndarray], np.ndarray]]:
