@@ -22,6 +22,11 @@ logger = logging.getLogger(__name__)
 DEMO_NAMES = ("Ada", "Ben", "Chloe", "Dev", "Eve", "Femi", "Gus", "Hana")
 
 
+def demo_recording_path() -> Path:
+    """Where set-up writes the demo recording (its truth sidecar sits next to it)."""
+    return home_dir() / "demo" / "demo.db3"
+
+
 def database_location(config: SkelwatchConfig) -> str:
     """The gallery database: config storage.url, else `<home>/skelwatch.db`."""
     return config.storage.url or str(home_dir() / "skelwatch.db")
@@ -77,7 +82,7 @@ def build_demo_gallery(config: SkelwatchConfig | None = None, recording: Path | 
     from storage.gallery import Gallery
 
     config = config or load_config(default_config_path())
-    recording = recording or home_dir() / "demo" / "demo.db3"
+    recording = recording or demo_recording_path()
     meta = read_sidecar(sidecar_path(recording))
     if meta is None:
         raise SkelwatchError(f"the demo recording's truth sidecar {sidecar_path(recording)} is missing or "

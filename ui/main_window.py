@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QLabel, QMainWindow, QMes
                                QTabWidget, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
 from app.config import SkelwatchConfig
-from app.demo import build_demo_gallery
+from app.demo import build_demo_gallery, demo_recording_path
+from capture.sources.recording_meta import sidecar_path
 from app.events import AlertEvent, MatchEvent
 from app.pipeline.runner import PipelineSummary
 from capture.sources import SourceError
@@ -415,9 +416,10 @@ class MainWindow(QMainWindow):
         self.controller.close()
         self.backend = self.controller.backend = None
         config = self.config
-        self.storage_tasks.submit(lambda: build_demo_gallery(config),
-                                  lambda status: self.statusBar().showMessage(status, 10000),
-                                  "re-encoding the demo gallery for the new model")
+        if sidecar_path(demo_recording_path()).is_file():
+            self.storage_tasks.submit(lambda: build_demo_gallery(config),
+                                      lambda status: self.statusBar().showMessage(status, 10000),
+                                      "re-encoding the demo gallery for the new model")
         self.start(spec)
 
     # --- shutdown --------------------------------------------------------------------------------------------------

@@ -57,8 +57,11 @@ class TrainingPanel(QWidget):
         self.sessions = QListWidget()
         self.run_name = QLineEdit(datetime.now().strftime("gui-%Y%m%d-%H%M%S"))
         self.epochs = QSpinBox(minimum=1, maximum=1000, value=config.train.epochs)
+        self.batch = QSpinBox(minimum=2, maximum=65536, value=config.train.batch_size)
+        self.batch.setToolTip("Windows per batch; a short recording needs a small batch")
         self.eval_data = QLineEdit("synthetic")
-        self.eval_data.setToolTip("Labelled data for the before/after evaluation (a dataset folder or 'synthetic')")
+        self.eval_data.setToolTip("Labelled data for the before/after evaluation (a dataset folder or 'synthetic'); "
+                                  "empty: no evaluation")
         self.start = QPushButton("Start training")
         self.stop = QPushButton("Stop")
         self.use = QPushButton("Use this model")
@@ -80,6 +83,7 @@ class TrainingPanel(QWidget):
         form = QFormLayout()
         form.addRow("Run name", self.run_name)
         form.addRow("Epochs", self.epochs)
+        form.addRow("Batch size", self.batch)
         form.addRow("Evaluate on", self.eval_data)
         buttons = QHBoxLayout()
         for b in (self.start, self.stop, self.use, self.rescan):
@@ -160,7 +164,8 @@ class TrainingPanel(QWidget):
         self.stop.setEnabled(True)
         self.use.setEnabled(False)
         self.status.setText(f"Training {name} on {len(data)} input(s) in a background process…")
-        self._launch("train", ["--set", f"train.epochs={self.epochs.value()}", "train", "--data", *data,
+        self._launch("train", ["--set", f"train.epochs={self.epochs.value()}", "--set",
+                               f"train.batch_size={self.batch.value()}", "train", "--data", *data,
                                "--run", name, "--runs-dir", str(runs_dir()), "--progress-json"])
 
     def stop_training(self) -> None:
@@ -223,10 +228,15 @@ class TrainingPanel(QWidget):
             return
         if stage == "train" and self.run_dir is not None:
             self.progress.setFormat(f"done: {len(self.history)} epochs")
+            labelled = self.eval_data.text().strip()
+            if not labelled:
+                self.status.setText(f"Trained {len(self.history)} epochs into {self.run_dir} (no evaluation asked). "
+                                    "Use this model to switch the pipeline to it.")
+                self.use.setEnabled(True)
+                return
             self.status.setText(f"Trained {len(self.history)} epochs into {self.run_dir}. Evaluating before/after "
-                                f"on {self.eval_data.text()}…")
-            self._launch("evaluate", ["evaluate", "--checkpoint", str(self.run_dir), "--data",
-                                      self.eval_data.text().strip() or "synthetic"])
+                                f"on {labelled}…")
+            self._launch("evaluate", ["evaluate", "--checkpoint", str(self.run_dir), "--data", labelled])
             self.start.setEnabled(False)
         elif stage == "evaluate":
             self.status.setText(f"Evaluation done (random-init and baselines are 'before', the run is 'after'). "
