@@ -116,3 +116,28 @@ def test_enrol_an_unknown_candidate(qtbot, window, monkeypatch, recorded_scene):
     stored = {i.name: i.embeddings for i in window.backend.gallery.list_identities()}
     assert set(stored) == {"Ada", "Ben again"} and stored["Ben again"] >= 2
     screenshot(window, "gallery_unknown_enrolled")
+
+
+def test_locked_database_is_reported_and_nothing_is_lost(qtbot, window, config):
+    import sqlite3
+
+    qtbot.waitUntil(lambda: window.backend is not None, timeout=60_000)
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    _settle(qtbot, window)
+    other = sqlite3.connect(config.storage.url, timeout=0.1, isolation_level=None)  # another process's writer
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        window.gallery.select_names("Ada")
+        qtbot.keyClicks(window.gallery.name, "Alice")
+        _click(qtbot, window, "rename")
+        qtbot.waitUntil(lambda: "locked" in (window.errors.last_message or ""), timeout=60_000)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert "rename to Alice" in window.errors.last_message
+    screenshot(window, "gallery_locked")
+    _settle(qtbot, window)
+    assert _stored(window) == {"Ada", "Ben"}  # nothing changed, nothing lost
+    _click(qtbot, window, "rename")  # the window stayed usable: the same action now goes through
+    _settle(qtbot, window)
+    assert _stored(window) == {"Alice", "Ben"}
