@@ -21,12 +21,13 @@ from app.demo import build_demo_gallery, demo_recording_path
 from capture.sources.recording_meta import sidecar_path
 from app.events import AlertEvent, MatchEvent
 from app.pipeline.runner import PipelineSummary
+from app.session import is_session
 from capture.sources import SourceError
 from storage.matching import Thresholds
 from ui.alerts_panel import AlertsPanel
 from ui.backend import Backend, open_backend
 from ui.bridge import PipelineBridge
-from ui.controller import OpenedSource, PipelineController
+from ui.controller import OpenedSource, PipelineController, sessions_dir
 from ui.errors import ErrorReporter
 from ui.explain import cut_windows, explain_track
 from ui.gallery_panel import GalleryPanel
@@ -48,6 +49,7 @@ SOURCES = (("Demo recording", "demo"), ("Synthetic scene", "synthetic"), ("RealS
            ("Recording file (.db3 / .bag)…", "?recording"), ("Video file…", "?video"),
            ("Skeleton dataset folder…", "?skeleton"), ("Recorded session folder…", "?session"))
 EXPLAIN_EVERY_S = 1.0
+RECENT_SESSIONS = 10  # recorded sessions offered in the source list
 ALERT_LEAD_S = 1.0  # a jump to an alert shows this much before it
 
 
@@ -112,8 +114,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(split)
         self.source_picker = QComboBox()
         self.source_picker.setMinimumWidth(230)
-        for label, spec in SOURCES:
-            self.source_picker.addItem(label, spec)
+        self.list_sources()
         self.image_toggle = QToolButton(text="Depth", checkable=True, toolTip="Show the depth image (D)")
         self.image_toggle.setChecked(self.config.ui.image == "depth")
         self.recorder = RecordingWidget()
@@ -147,6 +148,7 @@ class MainWindow(QMainWindow):
         self.bridge.finished.connect(self._on_finished)
         self.controller.opened.connect(self._on_opened)
         self.controller.recording_changed.connect(self.recorder.set_recording)
+        self.controller.recording_changed.connect(lambda folder: folder is None and self.list_sources())
         self.act_open.triggered.connect(self._open_picked)
         self.act_settings.triggered.connect(self.open_settings)
         self.image_toggle.toggled.connect(self._on_image_toggle)
@@ -160,6 +162,22 @@ class MainWindow(QMainWindow):
         self.gallery.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.alerts.jump_requested.connect(self._jump_to_alert)
         self.training.promoted.connect(self._on_model_promoted)
+
+    def list_sources(self) -> None:
+        """Fill the source list: the fixed entries, then the newest recorded sessions (to replay them)."""
+        current = self.source_picker.currentData()
+        self.source_picker.clear()
+        for label, spec in SOURCES:
+            self.source_picker.addItem(label, spec)
+        root = sessions_dir(self.config)
+        sessions = sorted((p for p in root.iterdir() if is_session(p)), reverse=True)[:RECENT_SESSIONS] \
+            if root.is_dir() else []
+        if sessions:
+            self.source_picker.insertSeparator(self.source_picker.count())
+        for folder in sessions:
+            self.source_picker.addItem(f"Session {folder.name}", str(folder))
+        index = self.source_picker.findData(current)
+        self.source_picker.setCurrentIndex(max(index, 0))
 
     def toolbar_button(self, text: str) -> QWidget:
         """The toolbar's button for the action named `text` (for keyboard-free use by scripts and tests)."""

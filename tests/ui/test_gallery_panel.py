@@ -141,3 +141,25 @@ def test_locked_database_is_reported_and_nothing_is_lost(qtbot, window, config):
     _click(qtbot, window, "rename")  # the window stayed usable: the same action now goes through
     _settle(qtbot, window)
     assert _stored(window) == {"Alice", "Ben"}
+
+
+def test_split_chosen_windows_into_a_new_identity_and_undo(qtbot, window):
+    qtbot.waitUntil(lambda: window.backend is not None, timeout=60_000)
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    _settle(qtbot, window)
+    window.gallery.select_names("Ada")
+    _settle(qtbot, window)
+    windows = window.gallery.windows
+    total = windows.count()
+    assert total >= 2
+    for row in range(total // 2):
+        windows.item(row).setSelected(True)
+    qtbot.keyClicks(window.gallery.name, "Ada twin")
+    _click(qtbot, window, "split")
+    _settle(qtbot, window)
+    stored = {i.name: i.embeddings for i in window.backend.gallery.list_identities()}
+    assert stored == {"Ada": total - total // 2, "Ada twin": total // 2, "Ben": stored["Ben"]}
+    _click(qtbot, window, "undo")
+    _settle(qtbot, window)
+    stored = {i.name: i.embeddings for i in window.backend.gallery.list_identities()}
+    assert set(stored) == {"Ada", "Ben"} and stored["Ada"] == total

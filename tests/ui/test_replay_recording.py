@@ -6,6 +6,7 @@ from pathlib import Path
 from PySide6.QtCore import QPoint, Qt
 
 from app.session import is_session, read_manifest
+from ui.controller import sessions_dir
 from tests.ui.conftest import screenshot
 
 
@@ -55,7 +56,15 @@ def test_record_a_session_with_timer_and_size(qtbot, window, config):
     screenshot(window, "recording")
     qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: window.recorder.folder is None, timeout=30_000)
-    assert is_session(folder) and folder.parent == Path(config.ui.sessions_dir or folder.parent)
+    assert is_session(folder) and folder.parent == sessions_dir(config)
     manifest = read_manifest(folder)
     assert manifest.complete and manifest.frames and manifest.frames >= 10
     assert window.recorder.label.text().startswith(f"saved {folder.name}")
+    # The new session is offered in the source list and replays from its folder.
+    qtbot.waitUntil(lambda: window.source_picker.findData(str(folder)) >= 0, timeout=5_000)
+    window.source_picker.setCurrentIndex(window.source_picker.findData(str(folder)))
+    qtbot.mouseClick(window.toolbar_button("Open"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.controller.current is not None and window.controller.current.session == folder,
+                    timeout=30_000)
+    qtbot.waitUntil(lambda: window.view.frame is not None and len(window.book.order) > 0, timeout=30_000)
+    assert window.source_label.text().startswith("replay:")
