@@ -49,4 +49,4 @@ def level_matrices(num_joints: int) -> dict[str, np.ndarray]:
 
 def build_levels(joints: torch.Tensor, matrices: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """(..., V, 3) joints -> {level: (..., V_level, 3)} node coordinates."""
-    return {level: torch.einsum("gv,...vd->...gd", m, joints) for level, m in matrices.items()}
+    return {level: torch.matmul(m, joints) for level, m in matrices.items()}  # (G, V) @ (..., V, 3)

@@ -1,0 +1,87 @@
+"""Encoder and training speed: MSMR windows per second, and seconds per unsupervised training epoch.
+
+    python -m bench.encoder                 # throughput at batch 1..4096, then one epoch on ucalgary-gait
+    python -m bench.encoder --quick         # throughput only, smaller runs
+
+Throughput is wall-clock of `HiMPC.encode` on random (B, 6, 20, 3) windows with torch on 2 threads (target on
+2 cores: >= 100k windows/s batched). The baseline in the same run is the training-free bone-length feature
+(`reid.baseline.bone_length_features`, NumPy) on the same windows, so the ratio says what the learned encoder
+costs over the cheapest feature we compare it with. The epoch figure is one full epoch (feature extraction,
+clustering, one pass of Adam) of the default config on ../shared/data/ucalgary-gait, when that folder exists;
+times 40 (the default epoch cap) it estimates a full training run. Figures depend on the machine's load: the
+load average is printed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from app.config import load_config
+from app.wiring import train_settings
+from reid.baseline import bone_length_features
+from reid.checkpoint import ModelMeta
+from reid.datasets import load_dataset
+from reid.model import HiMPC
+from reid.train import Trainer, dataset_windows
+
+UCALGARY = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucalgary-gait"
+
+
+def _rate(fn, windows: np.ndarray, repeat: int) -> float:
+    fn(windows)  # warm-up
+    started = time.perf_counter()
+    for _ in range(repeat):
+        fn(windows)
+    return repeat * len(windows) / (time.perf_counter() - started)
+
+
+def throughput(batches: list[int], total: int) -> None:
+    torch.manual_seed(0)
+    model = HiMPC().eval()
+    print(f"{'batch':>6} {'Hi-MPC windows/s':>17} {'bone-length windows/s':>22} {'ratio':>6}")
+    for batch in batches:
+        windows = np.random.default_rng(0).normal(size=(batch, 6, 20, 3)).astype(np.float32)
+        repeat = max(1, total // batch)
+        ours = _rate(lambda w: model.encode(torch.from_numpy(w), batch_size=4096), windows, repeat)
+        base = _rate(bone_length_features, windows, repeat)
+        print(f"{batch:>6} {ours:>17,.0f} {base:>22,.0f} {ours / base:>6.2f}")
+
+
+def epoch_seconds() -> None:
+    if not UCALGARY.exists():
+        print(f"(no {UCALGARY}: epoch timing skipped)")
+        return
+    config = load_config(None, ["train.epochs=1"])
+    settings = train_settings(config)
+    windows = dataset_windows(load_dataset(UCALGARY), config.model.frames, config.train.stride)
+    torch.manual_seed(0)
+    model = HiMPC(20, config.model.hidden, config.model.heads)
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(model, windows, settings, Path(tmp), ModelMeta(20, 256, 8, 6, "kinect_v1"), progress=False)
+        started = time.perf_counter()
+        stats = trainer.fit()[0]
+        seconds = time.perf_counter() - started
+    print(f"one epoch on ucalgary-gait: {len(windows)} windows, batch {settings.batch_size}, {stats.kept} kept, "
+          f"clusters {stats.clusters}: {seconds:.1f} s; x{config.train.epochs} epochs (default cap) = "
+          f"{seconds * config.train.epochs / 60:.1f} min")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; torch threads {torch.get_num_threads()}")
+    throughput([1, 32, 512, 4096] if not args.quick else [1, 512], 40_000 if not args.quick else 4_000)
+    if not args.quick:
+        epoch_seconds()
+
+
+if __name__ == "__main__":
+    main()
