@@ -16,7 +16,7 @@ def test_file_then_overrides_merge_in_order(tmp_path):
     path.write_text("train:\n  epochs: 7\n  lr: 0.001\n")
     config = load_config(path, ["train.epochs=9", "cluster.eps=0.7"])
     assert (config.train.epochs, config.train.lr, config.cluster.eps) == (9, 0.001, 0.7)
-    assert config.train.batch_size == 256  # untouched keys keep their defaults
+    assert config.train.batch_size == 32  # untouched keys keep their defaults
 
 
 @pytest.mark.parametrize("text", ["off", "on", "inverted"])
