@@ -15,6 +15,7 @@ from app.config import SkelwatchConfig
 from app.events import AlertEvent
 from app.pipeline.stages import Identity
 from capture.buffer import Window
+from storage.errors import DatabaseLockedError
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +39,22 @@ class GalleryMatcher:
         self.recorder, self.session_id, self.min_windows = recorder, session_id, min_windows
         self.owns_database = owns_database
         self._epoch = 0
+        self._last: dict[int, Identity] = {}  # each track's latest decision, shown while the database is locked
+        self.unsaved_windows = 0
 
     def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[Identity], list[AlertEvent]]:
         keys = [self._epoch * TRACK_KEY_BLOCK + w.track_id for w in windows]
-        observations = self.recorder.observe_batch(
-            self.session_id, [(k, e, w.t_start_s, w.t_end_s) for k, e, w in zip(keys, embeddings, windows)])
+        try:
+            observations = self.recorder.observe_batch(
+                self.session_id, [(k, e, w.t_start_s, w.t_end_s) for k, e, w in zip(keys, embeddings, windows)])
+        except DatabaseLockedError as exc:
+            # Another process holds the database (a gallery edit, a backup): live matching must not stop for
+            # it. The batch's sightings are not stored; tracks keep the names they had until the lock goes.
+            self.unsaved_windows += len(windows)
+            logger.warning("%s; %d windows' sightings not saved so far, tracks keep their last names",
+                           exc, self.unsaved_windows)
+            return [self._last.get(w.track_id, Identity(w.track_id, "pending", None, None, 0.0, None))
+                    for w in windows], []
         identities, alerts = [], []
         for window, obs in zip(windows, observations):
             voted = obs.track_identity
@@ -59,6 +71,7 @@ class GalleryMatcher:
                 levels = tuple(float(result.level_distances[k]) for k in LEVELS)
             identities.append(Identity(window.track_id, decision, voted.identity_id, name,
                                        float(voted.support) if voted.identity_id is not None else 0.0, levels))
+            self._last[window.track_id] = identities[-1]
             for fired in obs.alerts:
                 who = self._name(fired.identity_id, obs.result)
                 alerts.append(AlertEvent(timestamp_s=window.t_end_s, frame_index=int(window.frame_indices[-1]),
@@ -80,8 +93,9 @@ class GalleryMatcher:
             return None
 
     def reset(self) -> None:
-        """A seek: tracker ids start again, so they get a new block of keys."""
+        """A seek: tracker ids start again, so they get a new block of keys (and no old decision applies)."""
         self._epoch += 1
+        self._last.clear()
 
     def close(self) -> None:
         from storage.sessions import end_session

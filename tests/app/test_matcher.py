@@ -1,0 +1,45 @@
+"""The pipeline's gallery matcher keeps naming tracks while another process holds the database."""
+import sqlite3
+
+import numpy as np
+
+from app.config import load_config
+from app.pipeline.matcher import gallery_matcher_factory
+from capture.buffer import Window
+
+
+def _window(track_id: int, t: float) -> Window:
+    data = np.zeros((6, 20, 3), np.float32)
+    return Window(track_id=track_id, data=data, t_start_s=t, t_end_s=t + 0.2, frame_indices=np.arange(6) + int(t * 30),
+                  raw=data, filled=np.zeros(6, bool))
+
+
+def test_locked_database_does_not_stop_matching(tmp_path):
+    db_path = tmp_path / "gallery.db"
+    config = load_config(None, [f"storage.url=sqlite:///{db_path}", "storage.busy_timeout_s=0.2",
+                                "gallery.accept_distance=5.0", "gallery.vote_min_windows=1"])
+    rng = np.random.default_rng(0)
+    person = rng.normal(size=768).astype(np.float32)
+    matcher = gallery_matcher_factory(config, "v1", 768, tmp_path / "session")()
+    try:
+        matcher.recorder.gallery.enrol("ann", np.stack([person + 0.01 * rng.normal(size=768) for _ in range(3)]))
+        near = lambda: (person + 0.01 * rng.normal(size=768)).astype(np.float32)[None]  # noqa: E731
+        named = []
+        for step in range(3):
+            identities, _ = matcher.decide([_window(7, step * 0.2)], near())
+            named.append(identities[0].identity_name)
+        assert named[-1] == "ann"
+        holder = sqlite3.connect(db_path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            during, _ = matcher.decide([_window(7, 1.0), _window(8, 1.0)], np.concatenate([near(), near()]))
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert during[0].identity_name == "ann" and during[0].decision == "match"  # the track keeps its name
+        assert during[1].decision == "pending"                         # a new track waits for the database
+        assert matcher.unsaved_windows == 2
+        after, _ = matcher.decide([_window(8, 1.2)], near())
+        assert after[0].identity_name == "ann"                                   # and matching goes on afterwards
+    finally:
+        matcher.close()
