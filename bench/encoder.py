@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 import time
 from pathlib import Path
 
@@ -56,8 +57,8 @@ def epoch_seconds() -> None:
     if not UCALGARY.exists():
         print(f"(no {UCALGARY}: epoch timing skipped)")
         return
-    config = load_config(None, ["train.epochs=1"])
-    settings = train_settings(config)
+    config = load_config(None)
+    settings = replace(train_settings(config), epochs=1)
     windows = dataset_windows(load_dataset(UCALGARY), config.model.frames, config.train.stride)
     torch.manual_seed(0)
     model = HiMPC(20, config.model.hidden, config.model.heads)

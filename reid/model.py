@@ -104,16 +104,24 @@ class HiMPC(nn.Module):
         return self._cached("mean", [self.heads[lvl] for lvl in LEVELS],
                             lambda: {lvl: self.heads[lvl].mean(dim=0) for lvl in LEVELS})
 
-    def _fused_output(self) -> dict[str, tuple[Tensor, Tensor]]:
-        """Per level, the encoder's second layer and W̄ folded into one map: s̄ W̄ = h̄ (W2ᵀ W̄) + b2 W̄."""
-        params = [p for lvl in LEVELS for p in (self.heads[lvl], *self.encoders[lvl].net[2].parameters())]
+    def _fused(self) -> tuple[Tensor, Tensor, dict[str, tuple[Tensor, Tensor]]]:
+        """The inference maps, folded:
 
-        def make() -> dict[str, tuple[Tensor, Tensor]]:
-            out = {}
+        - the three first layers, each composed with its level's joint pooling, stacked into one (3H, 3V) map on
+          the raw joints: W1_l (P_l ⊗ I_3);
+        - per level, the second layer and W̄ as one map: s̄ W̄ = h̄ (W2ᵀ W̄) + b2 W̄.
+        """
+        params = [p for lvl in LEVELS for p in (self.heads[lvl], *self.encoders[lvl].parameters())]
+
+        def make() -> tuple[Tensor, Tensor, dict[str, tuple[Tensor, Tensor]]]:
+            eye = torch.eye(3, dtype=self.pool_joint.dtype, device=self.pool_joint.device)
+            firsts, biases, out = [], [], {}
             for lvl, mean in self.mean_heads().items():
-                second = self.encoders[lvl].net[2]
+                first, _, second = self.encoders[lvl].net
+                firsts.append(first.weight @ torch.kron(getattr(self, f"pool_{lvl}"), eye))  # (H, 3V)
+                biases.append(first.bias)
                 out[lvl] = (second.weight.T @ mean, second.bias @ mean)
-            return out
+            return torch.cat(firsts).T.contiguous(), torch.cat(biases), out
         return self._cached("fused", params, make)
 
     def msmr_from(self, output: HiMPCOutput) -> Tensor:
@@ -142,14 +150,14 @@ class HiMPC(nn.Module):
             seq = self.sequence_instances(windows)
             means = self.mean_heads()
             return torch.cat([seq[lvl] @ means[lvl] for lvl in LEVELS], dim=-1)
-        nodes = self._nodes(windows)
-        fused = self._fused_output()
-        parts = []
-        for lvl in LEVELS:
-            first, act, _ = self.encoders[lvl].net
-            pooled = act(first(nodes[lvl].flatten(-2))).mean(dim=-2)  # (B, H) TAP of hidden features
-            weight, bias = fused[lvl]
-            parts.append(torch.addmm(bias, pooled, weight))
+        if windows.ndim != 4 or windows.shape[-2:] != (self.num_joints, 3):
+            raise SkeletonError(
+                f"model input must be (batch, frames, {self.num_joints}, 3), got {tuple(windows.shape)}")
+        first_w, first_b, second = self._fused()
+        hidden = torch.relu(torch.addmm(first_b, windows.flatten(-2).flatten(0, 1), first_w))  # (B f, 3H)
+        pooled = hidden.view(windows.shape[0], windows.shape[1], -1).mean(dim=1)  # (B, 3H) TAP
+        parts = [torch.addmm(b, pooled[:, i * self.hidden:(i + 1) * self.hidden], w)
+                 for i, (w, b) in enumerate(second[lvl] for lvl in LEVELS)]
         return torch.cat(parts, dim=-1)
 
     @torch.no_grad()
