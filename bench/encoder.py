@@ -29,8 +29,9 @@ from reid.checkpoint import ModelMeta
 from reid.datasets import load_dataset
 from reid.model import HiMPC
 from reid.train import Trainer, dataset_windows
+from tests.shared_data import UCALGARY
 
-UCALGARY = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucalgary-gait"
+
 
 
 def _rate(fn, windows: np.ndarray, repeat: int) -> float:

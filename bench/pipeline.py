@@ -6,7 +6,7 @@ Scenes:
 - synthetic walkers (1, 3, 5, 10 people, 640x480), rendered BEFORE timing and replayed from memory, so "decode" is
   what a camera frame costs to hand over, not the renderer. Two modes: "given" (the scene's skeletons, as a
   body-tracking source: pose skipped) and "pose" (skeletons withheld: MediaPipe runs on the rendered frames).
-- the real pedestrian video /work/shared/data/opencv-vtest/vtest.avi (decode + pose + lift + tracking + ...),
+- the real pedestrian video ../shared/data/opencv-vtest/vtest.avi (decode + pose + lift + tracking + ...),
   recorded into a session on the way.
 Replay speed is media time / wall time: the vtest session replayed with its skeleton cache (pose never runs) vs
 the first run that had to run pose, and a recorded synthetic session from its .db3 with and without images.
@@ -37,8 +37,9 @@ from app.session_replay import open_session
 from capture.frames import FrameBundle
 from capture.sources import Source
 from capture.sources.synthetic import SyntheticScene
+from tests.shared_data import VTEST
 
-VTEST = Path("/work/shared/data/opencv-vtest/vtest.avi")
+
 SHOWN = ("decode", "pose", "pose.proposal", "pose.landmarker", "pose.lift", "tracking", "buffer", "encoder")
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from app.cli import main
 from app.session import SKELETONS, load_skeleton_cache, load_tracks, read_manifest
+from tests.shared_data import VTEST
 
 REPO = Path(__file__).resolve().parents[2]
 TRACK_LINE = re.compile(r"^\s+track\s+\d+ .*$", re.MULTILINE)
@@ -156,7 +157,7 @@ def test_kill_9_while_recording_loses_at_most_a_second(tmp_path: Path) -> None:
 
 
 def test_run_on_a_real_video_runs_pose_and_tracks_people(capsys: pytest.CaptureFixture[str]) -> None:
-    video = "/work/shared/data/opencv-vtest/vtest.avi"
+    video = str(VTEST)
     assert main(["run", "--source", video, "--seconds", "0.6", "--speed", "8", "--no-gallery"]) == 0
     out = capsys.readouterr().out
     estimated = int(CACHE_HITS.search(out).group(1))

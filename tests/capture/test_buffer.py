@@ -2,7 +2,6 @@
 stride, gap interpolation and splitting, flushing lost tracks, hand-over on re-acquisition, batching."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,9 @@ from capture.frames import Skeleton3D
 from capture.tracking import Tracker
 from reid.datasets.ucalgary import read_positions
 from reid.skeleton import CANONICAL_JOINTS, to_canonical
+from tests.shared_data import shared_path
 
-UCALGARY = Path(__file__).resolve().parents[3] / "shared" / "data" / "ucalgary-gait" / "frontview"
+UCALGARY = shared_path("ucalgary-gait", "frontview")
 J = {name: i for i, name in enumerate(CANONICAL_JOINTS)}
 
 # A person facing the camera, camera frame (x right, y down, z forward): their left side is on the camera's

@@ -1,7 +1,6 @@
 """A skeleton dataset replayed as frames with truth and no images."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ from capture.buffer import camera_to_model
 from capture.sources import SourceError, open_source
 from capture.sources.skeleton_file import SkeletonFileSource
 from reid.datasets import load_dataset
+from tests.shared_data import UCALGARY
 
 SPEC = "synthetic:ids=2,seqs=2,frames=20,seed=5"
 
@@ -64,10 +64,7 @@ def test_bad_dataset_and_arguments():
 
 
 def test_real_ucalgary_files_play_as_a_stream():
-    path = Path(__file__).resolve().parents[3] / "shared" / "data" / "ucalgary-gait"
-    if not path.is_dir():
-        path = Path("/work/shared/data/ucalgary-gait")
-    dataset = load_dataset(path)
+    dataset = load_dataset(UCALGARY)
     source = SkeletonFileSource(dataset, sequences=[0, 1], gap_s=0.0)
     first, second = dataset.sequences[0], dataset.sequences[1]
     assert source.num_frames == first.num_frames + second.num_frames

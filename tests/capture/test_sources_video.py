@@ -2,17 +2,14 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from capture.sources import SourceError, open_source
 from capture.sources.video import VideoSource, assumed_intrinsics
+from tests.shared_data import VTEST
 
-VTEST = Path(__file__).resolve().parents[3] / "shared" / "data" / "opencv-vtest" / "vtest.avi"
-if not VTEST.is_file():
-    VTEST = Path("/work/shared/data/opencv-vtest/vtest.avi")
 
 
 def test_first_frames_of_vtest():

@@ -10,8 +10,9 @@ from reid.datasets import FORMATS, RepairReport, detect_format, load_dataset
 from reid.datasets.repair import repair_sequence
 from reid.errors import DatasetError
 from reid.skeleton import CANONICAL_JOINTS, KINECT_V2, OPENPOSE_14, UCALGARY_18
+from tests.shared_data import shared_path
 
-UCALGARY = Path("/work/shared/data/ucalgary-gait")
+UCALGARY = shared_path("ucalgary-gait")
 FRONTVIEW = UCALGARY / "frontview"
 C = {name: i for i, name in enumerate(CANONICAL_JOINTS)}
 U = {name: i for i, name in enumerate(UCALGARY_18.joints)}

@@ -1,5 +1,4 @@
 """Synthetic walkers: determinism, human-like kinematics, identity cues and the scene generator."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ from reid.errors import DatasetError
 from reid.skeleton import CANONICAL_JOINTS, root_centre, to_canonical
 from reid.synthetic import (DEFAULT_CAMERA_HEIGHT_M, add_sensor_noise, limping, make_dataset, make_identities,
                             scene_tracks, walk)
+from tests.shared_data import shared_path
 
 J = {name: i for i, name in enumerate(CANONICAL_JOINTS)}
 BONES = [("HipCenter", "Spine"), ("Spine", "ShoulderCenter"), ("ShoulderCenter", "Head"),
@@ -18,7 +18,7 @@ BONES = [("HipCenter", "Spine"), ("Spine", "ShoulderCenter"), ("ShoulderCenter",
          ("HipRight", "KneeRight"), ("KneeRight", "AnkleRight"), ("ShoulderLeft", "ShoulderRight"),
          ("HipLeft", "HipRight")]
 FLOOR = -DEFAULT_CAMERA_HEIGHT_M
-UCALGARY_RUN = Path("/work/shared/data/ucalgary-gait/frontview/sub1/Run1")
+UCALGARY_RUN = shared_path("ucalgary-gait", "frontview", "sub1", "Run1")
 
 
 def bone_lengths(joints: np.ndarray) -> np.ndarray:
