@@ -34,17 +34,16 @@ def _ago(when: datetime | None) -> str:
     return "just now"
 
 
-class TrackTableModel(QAbstractTableModel):
-    """Current and recent tracks: id, state, duration, best match, confidence, per-level distances."""
+class _Table(QAbstractTableModel):
+    """A flat table with fixed column headers: subclasses give HEADERS, `_count()` and `data()`."""
 
-    HEADERS = ("Track", "State", "Duration", "Identity", "Conf.", "Dist. joint/comp./limb", "Windows")
+    HEADERS: tuple[str, ...] = ()
 
-    def __init__(self, book: TrackBook) -> None:
-        super().__init__()
-        self.book = book
+    def _count(self) -> int:
+        raise NotImplementedError
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self.book.order)
+        return 0 if parent.isValid() else self._count()
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
         return 0 if parent.isValid() else len(self.HEADERS)
@@ -53,6 +52,19 @@ class TrackTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
             return self.HEADERS[section]
         return None
+
+
+class TrackTableModel(_Table):
+    """Current and recent tracks: id, state, duration, best match, confidence, per-level distances."""
+
+    HEADERS = ("Track", "State", "Duration", "Identity", "Conf.", "Dist. joint/comp./limb", "Windows")
+
+    def __init__(self, book: TrackBook) -> None:
+        super().__init__()
+        self.book = book
+
+    def _count(self) -> int:
+        return len(self.book.order)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -106,7 +118,7 @@ class TrackTableModel(QAbstractTableModel):
         self.endResetModel()
 
 
-class IdentityTableModel(QAbstractTableModel):
+class IdentityTableModel(_Table):
     """Identities: name, watchlist, enrolled windows, sightings, last seen."""
 
     HEADERS = ("Name", "Watchlist", "Windows", "Sightings", "Last seen", "Notes")
@@ -120,16 +132,8 @@ class IdentityTableModel(QAbstractTableModel):
         self.rows = list(rows)
         self.endResetModel()
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.HEADERS[section]
-        return None
+    def _count(self) -> int:
+        return len(self.rows)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -146,7 +150,7 @@ class IdentityTableModel(QAbstractTableModel):
         return None
 
 
-class AlertListModel(QAbstractTableModel):
+class AlertListModel(_Table):
     """Alerts as they fired: media time, identity, rule, track."""
 
     HEADERS = ("Time", "Identity", "Rule", "Track")
@@ -166,16 +170,8 @@ class AlertListModel(QAbstractTableModel):
         self.events.clear()
         self.endResetModel()
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self.events)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.HEADERS[section]
-        return None
+    def _count(self) -> int:
+        return len(self.events)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
