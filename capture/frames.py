@@ -164,3 +164,12 @@ class Skeleton3D:
                 raise SkeletonError(f"skeleton box must be (x0, y0, x1, y1) with x0 <= x1 and y0 <= y1, "
                                     f"got {self.box}")
             object.__setattr__(self, "box", box)
+
+
+def depth_to_units(depth_m: np.ndarray, scale_m: float) -> np.ndarray:
+    """(H, W) metres -> (H, W) uint16 sensor units of `scale_m` metres, as a Z16 depth stream stores them.
+
+    Holes (NaN, inf) become 0, the Z16 "no depth" value; depths beyond 65535 units saturate.
+    """
+    depth = np.nan_to_num(depth_m, nan=0.0, posinf=0.0, neginf=0.0) / scale_m
+    return np.clip(np.round(depth), 0, 65535).astype(np.uint16)

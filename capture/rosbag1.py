@@ -29,7 +29,7 @@ import numpy as np
 from rosbags.rosbag1 import Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from capture.frames import FrameBundle, Intrinsics
+from capture.frames import FrameBundle, Intrinsics, depth_to_units
 from capture.sources import SourceError
 from capture.sources.recording_meta import sidecar_path, write_sidecar
 
@@ -130,8 +130,7 @@ class RealSenseBagWriter:
                 or bundle.depth_m.shape != size:
             raise SourceError(f"{self._path}: frame {bundle.index} needs color {size[1]}x{size[0]}x3 and depth "
                               f"{size[1]}x{size[0]} to be recorded")
-        depth = np.nan_to_num(bundle.depth_m, nan=0.0, posinf=0.0, neginf=0.0) / self._scale
-        depth_units = np.clip(np.round(depth), 0, 65535).astype("<u2")
+        depth_units = depth_to_units(bundle.depth_m, self._scale).astype("<u2")
         number = len(self._truth)
         self._image(_DEPTH, depth_units, "mono16", number, bundle.timestamp_s)
         self._image(_COLOR, np.asarray(bundle.color, dtype=np.uint8), "bgr8", number, bundle.timestamp_s)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyrealsense2 as rs
 
-from capture.frames import FrameBundle, Intrinsics
+from capture.frames import FrameBundle, Intrinsics, depth_to_units
 from capture.sources import SourceError
 from capture.sources.recording_meta import sidecar_path, write_sidecar
 
@@ -93,8 +93,7 @@ class RealSenseRecorder:
                               f"{size[1]}x{size[0]} to be recorded; got color "
                               f"{None if bundle.color is None else bundle.color.shape} and depth "
                               f"{None if bundle.depth_m is None else bundle.depth_m.shape}")
-        depth = np.nan_to_num(bundle.depth_m, nan=0.0, posinf=0.0, neginf=0.0) / self._scale
-        depth_units = np.clip(np.round(depth), 0, 65535).astype(np.uint16)
+        depth_units = depth_to_units(bundle.depth_m, self._scale)
         number = len(self._truth)
         self._submit(0, depth_units, 2, number, bundle.timestamp_s)
         self._submit(1, np.ascontiguousarray(bundle.color, dtype=np.uint8), 3, number, bundle.timestamp_s)
