@@ -67,3 +67,11 @@ def test_truth_and_skeleton_shapes():
                 dict(confidence=np.full(20, np.nan)), dict(keypoints_2d=np.zeros((20, 3))), dict(box=(5, 5, 1, 1))):
         with pytest.raises(SkeletonError):
             Skeleton3D(**(good | bad))
+
+
+def test_depth_to_units_rounds_saturates_and_marks_holes():
+    from capture.frames import depth_to_units
+    depth = np.array([[1.2344, np.nan], [np.inf, 70.0]], np.float32)
+    units = depth_to_units(depth, 0.001)
+    assert units.dtype == np.uint16
+    assert units.tolist() == [[1234, 0], [0, 65535]]
