@@ -18,6 +18,7 @@ Spec strings understood by `open_source`:
 from __future__ import annotations
 
 import importlib
+import math
 from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
@@ -88,6 +89,41 @@ class Source(ABC):
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+class GeneratedSource(Source):
+    """A source that can make any frame from its index (a generated scene, skeletons held in memory).
+
+    Subclasses set `_fps` and `_frames` (the frame count) and implement `frame(index)`; iteration, seek and the
+    media length follow from those.
+    """
+
+    _fps: float
+    _frames: int
+    _next: int = 0
+
+    fps = property(lambda self: self._fps)
+    duration_s = property(lambda self: self._frames / self._fps)
+    is_live = property(lambda self: False)
+
+    @property
+    def num_frames(self) -> int:
+        return self._frames
+
+    @abstractmethod
+    def frame(self, index: int) -> "FrameBundle":
+        """The bundle of frame `index` (0 <= index < num_frames)."""
+
+    def __iter__(self) -> Iterator["FrameBundle"]:
+        while self._next < self._frames:
+            self._next += 1
+            yield self.frame(self._next - 1)
+
+    def seek(self, t_s: float) -> None:
+        self._next = math.ceil(check_seek_time(self, t_s) * self._fps - 1e-9)
+
+    def close(self) -> None:
+        self._next = self._frames
 
 
 def check_seek_time(source: Source, t_s: float) -> float:

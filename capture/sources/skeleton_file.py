@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from capture.frames import FrameBundle, TruthSkeleton
-from capture.sources import Source, SourceError, check_seek_time
+from capture.sources import GeneratedSource, SourceError
 from capture.sources.synthetic import to_camera_frame
 from reid.datasets import SkeletonDataset, load_dataset
 from reid.errors import DatasetError
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 ARRANGEMENTS = ("sequential", "parallel")
 
 
-class SkeletonFileSource(Source):
+class SkeletonFileSource(GeneratedSource):
     """Replays the sequences of a skeleton dataset as `FrameBundle`s with color/depth None."""
 
     def __init__(self, dataset: str | Path | SkeletonDataset, *, format: str | None = None,
@@ -75,15 +75,8 @@ class SkeletonFileSource(Source):
         self._next = 0
 
     name = property(lambda self: self._name)
-    is_live = property(lambda self: False)
     has_depth = property(lambda self: False)
     intrinsics = property(lambda self: None)
-    fps = property(lambda self: self._fps)
-    duration_s = property(lambda self: self._frames / self._fps)
-
-    @property
-    def num_frames(self) -> int:
-        return self._frames
 
     def frame(self, index: int) -> FrameBundle:
         """The bundle of frame `index`; a skeleton whose joints are all missing (NaN or zero) is left out."""
@@ -96,13 +89,3 @@ class SkeletonFileSource(Source):
                     truth.append(TruthSkeleton(identity, pose))
         return FrameBundle(index, index / self._fps, None, None, None, tuple(truth))
 
-    def __iter__(self) -> Iterator[FrameBundle]:
-        while self._next < self._frames:
-            self._next += 1
-            yield self.frame(self._next - 1)
-
-    def seek(self, t_s: float) -> None:
-        self._next = int(np.ceil(check_seek_time(self, t_s) * self._fps - 1e-9))
-
-    def close(self) -> None:
-        self._next = self._frames

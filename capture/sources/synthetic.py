@@ -19,13 +19,13 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from capture.buffer import camera_to_model
 from capture.frames import FrameBundle, Intrinsics, TruthSkeleton
-from capture.sources import Source, SourceError, check_seek_time
+from capture.sources import GeneratedSource, SourceError
 from reid.synthetic import DEFAULT_CAMERA_HEIGHT_M, SceneTrack, add_sensor_noise, make_identities, scene_tracks
 from reid.skeleton import CANONICAL_JOINTS
 
@@ -159,7 +159,7 @@ class SceneRenderer:
         return color, depth
 
 
-class SyntheticScene(Source):
+class SyntheticScene(GeneratedSource):
     """A rendered scene of walkers as a (file-like, seekable) source: color, depth, intrinsics and truth."""
 
     def __init__(self, n_people: int = DEMO_PEOPLE, seconds: float = DEMO_SECONDS, fps: float = DEMO_FPS,
@@ -200,15 +200,8 @@ class SyntheticScene(Source):
         self._name = f"synthetic({n_people} people x {visits} visits, {seconds:g} s, {fps:g} fps, seed {seed})"
 
     name = property(lambda self: self._name)
-    is_live = property(lambda self: False)
     has_depth = property(lambda self: True)
     intrinsics = property(lambda self: self._renderer.intrinsics)
-    fps = property(lambda self: self._fps)
-    duration_s = property(lambda self: self._frames / self._fps)
-
-    @property
-    def num_frames(self) -> int:
-        return self._frames
 
     def frame(self, index: int) -> FrameBundle:
         """Render frame `index` (0 <= index < num_frames)."""
@@ -226,16 +219,6 @@ class SyntheticScene(Source):
         color, depth = self._renderer.render(people)
         return FrameBundle(index, index / self._fps, color, depth, intr, tuple(truth))
 
-    def __iter__(self) -> Iterator[FrameBundle]:
-        while self._next < self._frames:
-            self._next += 1
-            yield self.frame(self._next - 1)
-
-    def seek(self, t_s: float) -> None:
-        self._next = int(np.ceil(check_seek_time(self, t_s) * self._fps - 1e-9))
-
-    def close(self) -> None:
-        self._next = self._frames
 
 
 def open_synthetic(argument: str = "", **options: Any) -> SyntheticScene:
