@@ -49,7 +49,7 @@ def throughput(batches: list[int], total: int) -> None:
     for batch in batches:
         windows = np.random.default_rng(0).normal(size=(batch, 6, 20, 3)).astype(np.float32)
         repeat = max(1, total // batch)
-        ours = _rate(lambda w: model.encode(torch.from_numpy(w), batch_size=4096), windows, repeat)
+        ours = _rate(lambda w: model.encode(torch.from_numpy(w)), windows, repeat)
         base = _rate(bone_length_features, windows, repeat)
         print(f"{batch:>6} {ours:>17,.0f} {base:>22,.0f} {ours / base:>6.2f}")
 

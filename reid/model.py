@@ -161,8 +161,11 @@ class HiMPC(nn.Module):
         return torch.cat(parts, dim=-1)
 
     @torch.no_grad()
-    def encode(self, windows: Tensor, batch_size: int = 4096) -> Tensor:
-        """MSMR of many windows in batches, without gradients: (N, f, V, 3) -> (N, 3H)."""
+    def encode(self, windows: Tensor, batch_size: int = 512) -> Tensor:
+        """MSMR of many windows in batches, without gradients: (N, f, V, 3) -> (N, 3H).
+
+        512 windows a batch keeps the (B·f, 3H) hidden activations in cache: measured faster than 4096.
+        """
         was_training = self.training
         self.eval()
         try:

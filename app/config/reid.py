@@ -38,13 +38,13 @@ class ClusterConfig(Section):
 
 
 class TrainConfig(Section):
-    epochs: int = Field(30, ge=1, le=15000, description="Maximum number of epochs.")
+    epochs: int = Field(50, ge=1, le=15000, description="Maximum number of epochs.")
     batch_size: int = Field(
         32, ge=2, description="Windows per optimiser step; the last partial batch is dropped. The official 256 "
         "gives a site's few thousand windows only ~15 steps an epoch; 32 learns far faster (README, accuracy).")
     lr: float = Field(3.5e-4, gt=0.0, description="Adam learning rate.")
     seed: int = Field(0, description="Seed for initialisation and window order; training is deterministic.")
-    patience: int = Field(10, ge=1, description="Epochs without a better selection score before stopping.")
+    patience: int = Field(15, ge=1, description="Epochs without a better selection score before stopping.")
     selection: Literal["label-free", "last"] = Field(
         "label-free", description="Model selection: a label-free cluster-quality score, or simply the last epoch.")
     stride: int = Field(3, ge=1, description="Stride in frames between training windows.")
