@@ -29,9 +29,9 @@ import numpy as np
 from rosbags.rosbag1 import Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from capture.frames import FrameBundle, Intrinsics, depth_to_units
+from capture.frames import Intrinsics
 from capture.sources import SourceError
-from capture.sources.recording_meta import sidecar_path, write_sidecar
+from capture.sources.recording_writer import RecordingWriter
 
 FILE_VERSION = 3
 _STREAM_INFO_MSG = "uint32 fps\nstring encoding\nbool is_recommended\n"  # realsense_msgs/StreamInfo
@@ -43,18 +43,13 @@ _STATIC_NS = 1
 _FIRST_FRAME_NS = 2
 
 
-class RealSenseBagWriter:
+class RealSenseBagWriter(RecordingWriter):
     """Record FrameBundles (color BGR8 + depth Z16) into a RealSense-layout ROS 1 `.bag`, plus the sidecar."""
 
     def __init__(self, path: str | Path, intrinsics: Intrinsics, fps: float, *, depth_scale_m: float = 0.001,
                  device_name: str = "skelwatch software camera", serial: str = "0") -> None:
         """Raises SourceError for a name not ending in .bag or a folder that cannot be written."""
-        self._path = Path(path)
-        if self._path.suffix.lower() != ".bag":
-            raise SourceError(f"{self._path}: the ROS 1 writer writes .bag files; name it *.bag")
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._path.unlink(missing_ok=True)
-        self._intr, self._fps, self._scale = intrinsics, float(fps), float(depth_scale_m)
+        super().__init__(path, ".bag", intrinsics, fps, depth_scale_m)
         self._types = get_typestore(Stores.ROS1_NOETIC)
         self._types.register(get_types_from_msg(_STREAM_INFO_MSG, "realsense_msgs/msg/StreamInfo"))
         self._m = self._types.types
@@ -64,9 +59,6 @@ class RealSenseBagWriter:
         except OSError as exc:
             raise SourceError(f"{self._path}: cannot write here ({exc}); pick a writable folder") from None
         self._connections: dict[str, object] = {}
-        self._truth: list[tuple] = []
-        self._last_t_s = 0.0
-        self._closed = False
         self._write_static(device_name, serial)
 
     def _put(self, topic: str, msgtype: str, message: object, time_ns: int) -> None:
@@ -117,41 +109,10 @@ class RealSenseBagWriter:
         self._put(f"{prefix}/image/data", "sensor_msgs/msg/Image", message, time_ns)
         self._key_values(f"{prefix}/image/metadata", {"timestamp_domain": "Hardware Clock"}, time_ns)
 
-    def write(self, bundle: FrameBundle) -> None:
-        """Record one bundle (color (H, W, 3) uint8 BGR and depth_m (H, W) metres at the intrinsics' size).
+    def _write_pair(self, depth_units: np.ndarray, color: np.ndarray, number: int, t_s: float) -> None:
+        self._image(_DEPTH, depth_units.astype("<u2"), "mono16", number, t_s)
+        self._image(_COLOR, color, "bgr8", number, t_s)
 
-        Raises:
-            SourceError: a missing image, a size that differs from the intrinsics, or a closed writer.
-        """
-        size = (self._intr.height, self._intr.width)
-        if self._closed:
-            raise SourceError(f"{self._path}: the writer is closed; open a new RealSenseBagWriter")
-        if bundle.color is None or bundle.depth_m is None or bundle.color.shape != (*size, 3) \
-                or bundle.depth_m.shape != size:
-            raise SourceError(f"{self._path}: frame {bundle.index} needs color {size[1]}x{size[0]}x3 and depth "
-                              f"{size[1]}x{size[0]} to be recorded")
-        depth_units = depth_to_units(bundle.depth_m, self._scale).astype("<u2")
-        number = len(self._truth)
-        self._image(_DEPTH, depth_units, "mono16", number, bundle.timestamp_s)
-        self._image(_COLOR, np.asarray(bundle.color, dtype=np.uint8), "bgr8", number, bundle.timestamp_s)
-        self._truth.append(tuple(bundle.truth))
-        self._last_t_s = bundle.timestamp_s
-
-    @property
-    def frames_written(self) -> int:
-        return len(self._truth)
-
-    def close(self) -> None:
-        """Finish the bag (index and chunk info are written on close) and write the sidecar."""
-        if self._closed:
-            return
-        self._closed = True
+    def _finish(self) -> None:
+        """The bag's index and chunk info are written on close."""
         self._writer.close()
-        duration = self._last_t_s + 1.0 / self._fps if self._truth else 0.0
-        write_sidecar(sidecar_path(self._path), self._fps, duration, self._truth)
-
-    def __enter__(self) -> "RealSenseBagWriter":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
