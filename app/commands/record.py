@@ -6,7 +6,7 @@ from pathlib import Path
 
 from app.config import SkelwatchConfig
 from app.pipeline.build import build_pipeline
-from app.pipeline.headless import HeadlessListener, open_input, parse_size, run_to_end, summary_line
+from app.pipeline.headless import HeadlessListener, add_output_switches, open_input, run_to_end, summary_line
 from app.session import SessionRecorder
 from reid.errors import SkelwatchError
 
@@ -27,10 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "possible); live cameras run at their own rate")
     parser.add_argument("--people", type=int, default=None, help="people in the synthetic scene")
     parser.add_argument("--no-raw", action="store_true", help="keep skeletons and tracks only, not the images")
-    parser.add_argument("--size", type=parse_size, default=None, metavar="WxH",
-                        help="image size of the synthetic scene (default 640x480)")
-    parser.add_argument("--no-gallery", action="store_true",
-                        help="do not match against the gallery database (every track stays unknown)")
+    add_output_switches(parser, scene_size=True)
     parser.set_defaults(func=run)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from app.config import SkelwatchConfig
 from app.pipeline.build import build_pipeline, gives_skeletons
-from app.pipeline.headless import HeadlessListener, open_input, run_to_end, summary_line
+from app.pipeline.headless import HeadlessListener, add_output_switches, open_input, run_to_end, summary_line
 from app.session import SessionRecorder, SessionWriter, is_session, recording_path
 from app.session_replay import open_session
 
@@ -23,8 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--windows", action="store_true", help="print every encoded window")
     parser.add_argument("--images", action="store_true",
                         help="decode the session's recording even when its skeleton cache is complete")
-    parser.add_argument("--no-gallery", action="store_true",
-                        help="do not match against the gallery database (every track stays unknown)")
+    add_output_switches(parser, scene_size=False)
     parser.set_defaults(func=run)
 
 

@@ -5,7 +5,7 @@ import argparse
 
 from app.config import SkelwatchConfig
 from app.pipeline.build import build_pipeline
-from app.pipeline.headless import HeadlessListener, open_input, parse_size, run_to_end, summary_line
+from app.pipeline.headless import HeadlessListener, add_output_switches, open_input, run_to_end, summary_line
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,10 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--speed", type=float, default=1.0,
                         help="pace of a file source as a multiple of real time (default 1)")
     parser.add_argument("--windows", action="store_true", help="print every encoded window")
-    parser.add_argument("--size", type=parse_size, default=None, metavar="WxH",
-                        help="image size of the synthetic scene (default 640x480)")
-    parser.add_argument("--no-gallery", action="store_true",
-                        help="do not match against the gallery database (every track stays unknown)")
+    add_output_switches(parser, scene_size=True)
     parser.set_defaults(func=run)
 
 
