@@ -124,15 +124,13 @@ class HiMPC(nn.Module):
             return torch.cat(firsts).T.contiguous(), torch.cat(biases), out
         return self._cached("fused", params, make)
 
-    def msmr_from(self, output: HiMPCOutput) -> Tensor:
-        """MSMR (B, 3H): each level's sequence instance times its head-averaged matrix, concatenated."""
-        means = self.mean_heads()
-        return torch.cat([output.seq[lvl] @ means[lvl] for lvl in LEVELS], dim=-1)
-
-    def _nodes(self, windows: Tensor) -> dict[str, Tensor]:
+    def _check(self, windows: Tensor) -> None:
         if windows.ndim != 4 or windows.shape[-2:] != (self.num_joints, 3):
             raise SkeletonError(
                 f"model input must be (batch, frames, {self.num_joints}, 3), got {tuple(windows.shape)}")
+
+    def _nodes(self, windows: Tensor) -> dict[str, Tensor]:
+        self._check(windows)
         return build_levels(windows, {lvl: getattr(self, f"pool_{lvl}") for lvl in LEVELS})
 
     def sequence_instances(self, windows: Tensor) -> dict[str, Tensor]:
@@ -150,9 +148,7 @@ class HiMPC(nn.Module):
             seq = self.sequence_instances(windows)
             means = self.mean_heads()
             return torch.cat([seq[lvl] @ means[lvl] for lvl in LEVELS], dim=-1)
-        if windows.ndim != 4 or windows.shape[-2:] != (self.num_joints, 3):
-            raise SkeletonError(
-                f"model input must be (batch, frames, {self.num_joints}, 3), got {tuple(windows.shape)}")
+        self._check(windows)
         first_w, first_b, second = self._fused()
         hidden = torch.relu(torch.addmm(first_b, windows.flatten(-2).flatten(0, 1), first_w))  # (B f, 3H)
         pooled = hidden.view(windows.shape[0], windows.shape[1], -1).mean(dim=1)  # (B, 3H) TAP
