@@ -19,7 +19,7 @@ import torch
 from sklearn.metrics import silhouette_score
 from tqdm import tqdm
 
-from reid.checkpoint import ModelMeta, save_model
+from reid.checkpoint import ModelMeta, load_model, save_model
 from reid.cluster import ClusterResult, cluster_levels
 from reid.datasets.base import SkeletonDataset
 from reid.errors import CheckpointError, DatasetError
@@ -134,7 +134,6 @@ class Trainer:
         last = self.run_dir / "last"
         if not (last / STATE_FILE).exists():
             raise CheckpointError(f"{self.run_dir}: nothing to resume (no last/{STATE_FILE}); start without --resume")
-        from reid.checkpoint import load_model
         loaded, _ = load_model(last, expect_joints=self.model.num_joints, device=self.settings.device)
         self.model.load_state_dict(loaded.state_dict())
         state = torch.load(last / STATE_FILE, weights_only=True)

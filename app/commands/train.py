@@ -53,7 +53,7 @@ def training_windows(paths: list[Path], fmt: str | None, frames: int, stride: in
     if len(layouts) > 1:
         raise DatasetError(f"the datasets use different joint layouts ({', '.join(sorted(layouts))}); "
                            f"train on one layout at a time")
-    data = np.concatenate(parts) if parts else np.zeros((0, frames, 20, 3), np.float32)
+    data = np.concatenate(parts)
     if len(data) == 0:
         raise DatasetError(f"no training window of {frames} frames in {', '.join(map(str, paths))}: the "
                            f"sequences are missing or shorter than model.frames")
@@ -68,8 +68,7 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     torch.manual_seed(config.train.seed)
     if args.init is not None:
         model, init_meta = load_model(args.init, expect_joints=num_joints)
-        frames_ok = init_meta.frames == frames
-        if not frames_ok:
+        if init_meta.frames != frames:
             raise DatasetError(f"--init {args.init} was trained on {init_meta.frames}-frame windows; "
                                f"set model.frames={init_meta.frames}")
     else:
