@@ -60,12 +60,13 @@ def epoch_seconds() -> None:
         return
     config = load_config(None)
     settings = replace(train_settings(config), epochs=1)
-    windows = dataset_windows(load_dataset(UCALGARY), config.model.frames, config.train.stride)
+    windows, groups = dataset_windows(load_dataset(UCALGARY), config.model.frames, config.train.stride)
     torch.manual_seed(0)
-    model = HiMPC(20, config.model.hidden, config.model.heads)
+    model = HiMPC(20, config.model.hidden, config.model.heads, config.model.align_heading)
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(model, windows, settings, Path(tmp), ModelMeta(20, 256, 8, 6, "kinect_v1"), progress=False)
+        trainer = Trainer(model, windows, settings, Path(tmp), ModelMeta(20, 256, 8, 6, "kinect_v1"),
+                          groups=groups, progress=False)
         started = time.perf_counter()
         stats = trainer.fit()[0]
         seconds = time.perf_counter() - started

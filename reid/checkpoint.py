@@ -30,6 +30,10 @@ class ModelMeta:
     heads: int
     frames: int
     layout: str
+    align_heading: bool = False  # the view normalisation (reid.heading) is part of the model's function
+    # The MSMR distance at a 1% window false-accept rate on labelled data (`evaluate --calibrate`), the match
+    # threshold the app uses when gallery.accept_distance is not set; None: never calibrated.
+    accept_distance: float | None = None
     model_version: str = ""   # content hash of the weights: embeddings carry it, so old and new never mix
     format_version: int = FORMAT_VERSION
     trained_on: str = ""
@@ -40,6 +44,8 @@ def weights_hash(model: HiMPC) -> str:
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    if model.align_heading:  # same weights, another function: another version (old hashes stay valid)
+        digest.update(b"align_heading")
     return digest.hexdigest()[:16]
 
 
@@ -47,12 +53,22 @@ def save_model(folder: Path, model: HiMPC, meta: ModelMeta) -> ModelMeta:
     """Write the model to `folder` (created); returns the meta with its `model_version` filled in."""
     folder.mkdir(parents=True, exist_ok=True)
     meta = ModelMeta(**{**asdict(meta), "model_version": weights_hash(model), "num_joints": model.num_joints,
-                        "hidden": model.hidden, "heads": model.num_heads, "format_version": FORMAT_VERSION})
+                        "hidden": model.hidden, "heads": model.num_heads, "align_heading": model.align_heading,
+                        "format_version": FORMAT_VERSION})
     tmp = folder / (WEIGHTS_FILE + ".tmp")
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
     tmp.replace(folder / WEIGHTS_FILE)  # atomic: a crash never leaves half a weights file under the real name
-    (folder / META_FILE).write_text(json.dumps(asdict(meta), indent=2), encoding="utf-8")
+    _write_meta(folder, meta)
     return meta
+
+
+def _write_meta(folder: Path, meta: ModelMeta) -> None:
+    (folder / META_FILE).write_text(json.dumps(asdict(meta), indent=2), encoding="utf-8")
+
+
+def write_meta(path: Path, meta: ModelMeta) -> None:
+    """Replace the description of the checkpoint at `path` (the weights, and so the version, are untouched)."""
+    _write_meta(resolve(path), meta)
 
 
 def resolve(path: Path) -> Path:
@@ -97,7 +113,7 @@ def load_model(path: Path, expect_joints: int | None = None, device: str = "cpu"
         state = load_file(str(folder / WEIGHTS_FILE), device=device)
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{folder / WEIGHTS_FILE}: corrupt or unreadable weights ({exc})") from None
-    model = HiMPC(meta.num_joints, meta.hidden, meta.heads).to(device)
+    model = HiMPC(meta.num_joints, meta.hidden, meta.heads, meta.align_heading).to(device)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

@@ -360,7 +360,7 @@ def cluster_level(features: np.ndarray, *, eps: float, min_samples: int, k1: int
     # Stored entries are exactly the pairs <= eps, explicit zeros included (sklearn keeps stored zeros as
     # neighbours and fills a missing diagonal itself); missing pairs are "not neighbours".
     labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(dist).astype(np.int64)
-    logger.info("clustered %d windows: %d clusters, %d outliers, %d stored pairs, %.2f s", len(labels),
+    logger.info("clustered %d points: %d clusters, %d outliers, %d stored pairs, %.2f s", len(labels),
                 labels.max() + 1, int((labels < 0).sum()), dist.nnz, time.perf_counter() - start)
     return labels
 
@@ -383,16 +383,19 @@ def prototypes(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def cluster_levels(features: dict[str, np.ndarray], *, eps: float, min_samples: int, k1: int = 20, k2: int = 6,
-                   normalize: bool = True, knn: str = "auto") -> ClusterResult:
+                   normalize: bool = True, knn: str = "auto", groups: np.ndarray | None = None) -> ClusterResult:
     """Cluster every level separately and keep the windows that are non-outliers at all levels (spec §1.4).
 
     Args:
         features: level name -> (N, H_l) features, the same N windows in the same order at every level.
         eps, min_samples, k1, k2, normalize, knn: see `cluster_level`, shared by all levels.
+        groups: (N,) id of the sequence (track) each window was cut from, or None. With groups, each sequence's
+            mean feature is clustered and its windows share its pseudo-label, so windows of one walk at
+            different gait phases are one pseudo-identity (why: `reid.train`). Prototypes stay window means.
     Returns:
         A `ClusterResult`; with no cluster at some level, `keep` is all False and that level has K = 0.
     Raises:
-        ClusteringError: no level, levels with different N, bad features or parameters.
+        ClusteringError: no level, levels with different N, bad features, groups or parameters.
     """
     if not features:
         raise ClusteringError("no level to cluster; pass {level name: (N, H) features}")
@@ -400,8 +403,22 @@ def cluster_levels(features: dict[str, np.ndarray], *, eps: float, min_samples: 
     if len(set(sizes.values())) != 1:
         raise ClusteringError(f"levels hold different numbers of windows {sizes}; extract every level from the "
                               "same windows")
-    labels = {name: cluster_level(f, eps=eps, min_samples=min_samples, k1=k1, k2=k2, normalize=normalize, knn=knn)
-              for name, f in features.items()}
+    if groups is None:
+        labels = {name: cluster_level(f, eps=eps, min_samples=min_samples, k1=k1, k2=k2, normalize=normalize,
+                                      knn=knn) for name, f in features.items()}
+    else:
+        groups = np.asarray(groups)
+        if groups.shape != (next(iter(sizes.values())),):
+            raise ClusteringError(f"groups have shape {groups.shape}, expected one id per window ({sizes})")
+        _, inverse = np.unique(groups, return_inverse=True)  # ids 0..S-1, every one used
+        # A few sequences (a short site recording) would all fall in one another's k1 neighbourhood, where
+        # every pair looks reciprocal and everything merges into one cluster: a neighbourhood is at most half
+        # of the sequences.
+        k1 = min(k1, max(1, (inverse.max() + 1) // 2))
+        k2 = min(k2, k1)
+        # A sequence's mean feature is the "prototype" of its windows under the sequence ids as labels.
+        labels = {name: cluster_level(prototypes(f, inverse), eps=eps, min_samples=min_samples, k1=k1, k2=k2,
+                                      normalize=normalize, knn=knn)[inverse] for name, f in features.items()}
     protos = {name: prototypes(features[name], lab) for name, lab in labels.items()}
     keep = np.logical_and.reduce([lab >= 0 for lab in labels.values()])
     counts = {name: len(p) for name, p in protos.items()}

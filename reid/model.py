@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from reid.errors import SkeletonError
+from reid.heading import align_heading
 from reid.levels import LEVELS, build_levels, level_matrices
 
 
@@ -60,11 +61,14 @@ class HiMPC(nn.Module):
         num_joints: joints per frame of the input layout (20 canonical; 25 and 14 for the benchmark files).
         hidden: feature width H.
         heads: meta heads M per level.
+        align_heading: turn every window to one facing direction before encoding (`reid.heading`); off is the
+            official code's input.
     """
 
-    def __init__(self, num_joints: int = 20, hidden: int = 256, heads: int = 8) -> None:
+    def __init__(self, num_joints: int = 20, hidden: int = 256, heads: int = 8, align_heading: bool = False) -> None:
         super().__init__()
         self.num_joints, self.hidden, self.num_heads = num_joints, hidden, heads
+        self.align_heading = align_heading
         matrices = level_matrices(num_joints)
         for level, m in matrices.items():
             # Derived from num_joints, so not part of the saved weights.
@@ -124,14 +128,15 @@ class HiMPC(nn.Module):
             return torch.cat(firsts).T.contiguous(), torch.cat(biases), out
         return self._cached("fused", params, make)
 
-    def _check(self, windows: Tensor) -> None:
+    def _prepare(self, windows: Tensor) -> Tensor:
+        """Check the input shape and apply the view normalisation the model was built with."""
         if windows.ndim != 4 or windows.shape[-2:] != (self.num_joints, 3):
             raise SkeletonError(
                 f"model input must be (batch, frames, {self.num_joints}, 3), got {tuple(windows.shape)}")
+        return align_heading(windows) if self.align_heading else windows
 
     def _nodes(self, windows: Tensor) -> dict[str, Tensor]:
-        self._check(windows)
-        return build_levels(windows, {lvl: getattr(self, f"pool_{lvl}") for lvl in LEVELS})
+        return build_levels(self._prepare(windows), {lvl: getattr(self, f"pool_{lvl}") for lvl in LEVELS})
 
     def sequence_instances(self, windows: Tensor) -> dict[str, Tensor]:
         """s̄ per level, (B, H), by the pooled fast path (no per-frame features)."""
@@ -148,7 +153,7 @@ class HiMPC(nn.Module):
             seq = self.sequence_instances(windows)
             means = self.mean_heads()
             return torch.cat([seq[lvl] @ means[lvl] for lvl in LEVELS], dim=-1)
-        self._check(windows)
+        windows = self._prepare(windows)
         first_w, first_b, second = self._fused()
         hidden = torch.relu(torch.addmm(first_b, windows.flatten(-2).flatten(0, 1), first_w))  # (B f, 3H)
         pooled = hidden.view(windows.shape[0], windows.shape[1], -1).mean(dim=1)  # (B, 3H) TAP

@@ -1,7 +1,14 @@
 """Unsupervised Hi-MPC training (spec §1.9): cluster, then one pass of Adam over the kept windows, per epoch.
 
 The trainer receives windows only, never identities: pseudo-labels come from clustering the model's own
-features. Model selection is label-free by default: the silhouette of the MSMR features under the epoch's
+features. It may also receive which sequence (track) each window was cut from; with `ClusterSettings.unit =
+"sequence"` (skelwatch's default) it then clusters sequences rather than single windows. Why: six frames of one
+person at two gait phases differ more than two people at one phase, so window clusters group phases, and a
+model trained on them learns pose, not people. A track is one person by construction (it is what the tracker or
+the recording gives, never an identity label), so its windows share one pseudo-label and the model learns what
+stays constant along a walk.
+
+Model selection is label-free by default: the silhouette of the MSMR features under the epoch's
 pseudo-labels (compact, well separated clusters), measured before the epoch's updates like the official code's
 test-set selection, but on the training data itself. Everything is seeded; an epoch is deterministic on CPU.
 """
@@ -41,6 +48,7 @@ class ClusterSettings:
     k1: int = 20
     k2: int = 6
     normalize: bool = True
+    unit: Literal["sequence", "window"] = "window"  # what gets clustered; "window" is the official code
 
 
 @dataclass(frozen=True)
@@ -87,9 +95,11 @@ def selection_score(instances: dict[str, np.ndarray], result: ClusterResult, see
     return float(np.mean(scores))
 
 
-def dataset_windows(dataset: SkeletonDataset, frames: int, stride: int) -> np.ndarray:
-    """(N, f, V, 3) root-centred windows of the dataset's training sequences: joints only, never identities."""
-    return make_windows([dataset.sequences[i] for i in dataset.train], frames, stride).data
+def dataset_windows(dataset: SkeletonDataset, frames: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Root-centred windows of the dataset's training sequences, (N, f, V, 3), and each window's sequence
+    number, (N,): joints and sequence membership only, never identities."""
+    windows = make_windows([dataset.sequences[i] for i in dataset.train], frames, stride)
+    return windows.data, windows.sequence_index
 
 
 class Trainer:
@@ -98,13 +108,15 @@ class Trainer:
     Args:
         model: the network to train (random init or a checkpoint to adapt).
         windows: (N, f, V, 3) float32 root-centred training windows; no labels.
+        groups: (N,) sequence (track) number of each window, or None when every window stands alone.
         run_dir: `runs/<name>/`: receives `last/`, `best/` (checkpoints), `metrics.json`.
         meta: layout and sizes recorded with every checkpoint.
         on_epoch: called with each epoch's stats (the GUI's progress bar and curve).
     """
 
     def __init__(self, model: HiMPC, windows: np.ndarray, settings: TrainSettings, run_dir: Path, meta: ModelMeta,
-                 on_epoch: Callable[[EpochStats], None] | None = None, progress: bool = True) -> None:
+                 groups: np.ndarray | None = None, on_epoch: Callable[[EpochStats], None] | None = None,
+                 progress: bool = True) -> None:
         if windows.ndim != 4 or windows.shape[2:] != (model.num_joints, 3):
             raise DatasetError(f"training windows must be (N, f, {model.num_joints}, 3), got {windows.shape}")
         if len(windows) < max(settings.batch_size, settings.cluster.min_samples + 1):
@@ -112,6 +124,10 @@ class Trainer:
                                f"{settings.batch_size}; record more data or lower train.batch_size")
         if not np.isfinite(windows).all():
             raise DatasetError("training windows contain NaN or infinite coordinates; repair the data first")
+        if groups is not None and np.shape(groups) != (len(windows),):
+            raise DatasetError(f"groups must hold one sequence number per window ({len(windows)}), "
+                               f"got shape {np.shape(groups)}")
+        self.groups = None if groups is None or settings.cluster.unit == "window" else np.asarray(groups)
         self.model = model.to(settings.device)
         self.windows = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
         self.settings, self.run_dir, self.meta = settings, Path(run_dir), meta
@@ -150,7 +166,7 @@ class Trainer:
         feats = {lvl: inst[lvl].cpu().numpy() for lvl in LEVELS}
         c = self.settings.cluster
         result = cluster_levels(feats, eps=c.eps, min_samples=c.min_samples, k1=c.k1, k2=c.k2,
-                                normalize=c.normalize)
+                                normalize=c.normalize, groups=self.groups)
         return result, feats
 
     def _epoch_pass(self, result: ClusterResult, epoch: int) -> tuple[float, dict[str, float]]:
@@ -195,8 +211,10 @@ class Trainer:
             clusters = {lvl: int(result.prototypes[lvl].shape[0]) for lvl in LEVELS}
             kept = int(result.keep.sum())
             if kept < self.settings.batch_size or min(clusters.values()) < 2:
+                hint = ("; with cluster.unit=sequence and cluster.min_samples above 1, a person seen in one track "
+                        "only is an outlier") if self.groups is not None else ""
                 logger.warning("epoch %d: %d windows kept, clusters %s: too few to train on; stopping (try a "
-                               "larger cluster.eps or smaller train.batch_size)", epoch + 1, kept, clusters)
+                               "larger cluster.eps or smaller train.batch_size%s)", epoch + 1, kept, clusters, hint)
                 break
             loss, level_loss = self._epoch_pass(result, epoch)
             stats = EpochStats(epoch + 1, clusters, len(result.keep) - kept, kept, loss, level_loss, score,

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     baselines: dict[str, dict] = {}
     if not args.no_baselines:
         torch.manual_seed(config.train.seed)
-        random_model = HiMPC(meta.num_joints, meta.hidden, meta.heads)
+        random_model = HiMPC(meta.num_joints, meta.hidden, meta.heads, meta.align_heading)
         extractors = {"random-init encoder": model_features(random_model)}
         if meta.num_joints == NUM_CANONICAL:
             extractors.update(BASELINES)

@@ -40,14 +40,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def training_windows(paths: list[Path], fmt: str | None, frames: int, stride: int) -> tuple[np.ndarray, str, str]:
-    """Windows of every training sequence of every dataset; returns (windows, layout, description)."""
+def training_windows(paths: list[Path], fmt: str | None, frames: int,
+                     stride: int) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """Windows of every training sequence of every dataset; returns (windows, sequence number of each window,
+    layout, description). Sequence numbers run on across datasets, so no two sequences share one."""
     register_session_format()  # recorded sessions are a dataset format too: how a site adapts the model
-    parts, layouts, names = [], set(), []
+    parts, groups, layouts, names, offset = [], [], set(), [], 0
     for path in paths:
         dataset = load_dataset(path, fmt)
         logger.info("%s: %d sequences; %s", dataset.name, len(dataset.sequences), dataset.report.summary())
-        parts.append(dataset_windows(dataset, frames, stride))
+        windows, sequence = dataset_windows(dataset, frames, stride)
+        parts.append(windows)
+        groups.append(sequence + offset)
+        offset += len(dataset.train)
         layouts.add(dataset.layout)
         names.append(dataset.name)
     if len(layouts) > 1:
@@ -57,13 +62,13 @@ def training_windows(paths: list[Path], fmt: str | None, frames: int, stride: in
     if len(data) == 0:
         raise DatasetError(f"no training window of {frames} frames in {', '.join(map(str, paths))}: the "
                            f"sequences are missing or shorter than model.frames")
-    return data, layouts.pop(), " + ".join(names)
+    return data, np.concatenate(groups), layouts.pop(), " + ".join(names)
 
 
 def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     torch.set_num_threads(config.train.threads)
     frames = config.model.frames
-    windows, layout, described = training_windows(args.data, args.format, frames, config.train.stride)
+    windows, groups, layout, described = training_windows(args.data, args.format, frames, config.train.stride)
     num_joints = windows.shape[2]
     torch.manual_seed(config.train.seed)
     if args.init is not None:
@@ -72,12 +77,12 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
             raise DatasetError(f"--init {args.init} was trained on {init_meta.frames}-frame windows; "
                                f"set model.frames={init_meta.frames}")
     else:
-        model = HiMPC(num_joints, config.model.hidden, config.model.heads)
+        model = HiMPC(num_joints, config.model.hidden, config.model.heads, config.model.align_heading)
     run_dir = args.runs_dir / args.run
     dump_config(config, run_dir / "config.yaml")
     meta = ModelMeta(num_joints, model.hidden, model.num_heads, frames, layout, trained_on=described)
     on_epoch = _print_json if args.progress_json else None
-    trainer = Trainer(model, windows, train_settings(config), run_dir, meta, on_epoch=on_epoch,
+    trainer = Trainer(model, windows, train_settings(config), run_dir, meta, groups=groups, on_epoch=on_epoch,
                       progress=sys.stderr.isatty() and not args.progress_json)
     if args.resume:
         logger.info("resuming %s at epoch %d", run_dir, trainer.resume() + 1)

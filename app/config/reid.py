@@ -10,6 +10,9 @@ class ModelConfig(Section):
     frames: int = Field(6, ge=2, le=120, description="Frames f in one skeleton window (spec §1.1).")
     hidden: int = Field(256, ge=8, le=4096, description="Encoder width H (spec §1.3).")
     heads: int = Field(8, ge=1, le=64, description="Meta-transformation heads M per level (spec §1.5).")
+    align_heading: bool = Field(
+        True, description="Turn each window to one facing direction before encoding, so people are compared "
+        "whatever way they walk (reid/heading.py). false: the official code's raw input.")
 
 
 class LossConfig(Section):
@@ -29,12 +32,17 @@ class LossConfig(Section):
 
 
 class ClusterConfig(Section):
-    eps: float = Field(0.6, gt=0.0, lt=1.0, description="DBSCAN radius on the Jaccard distance.")
-    min_samples: int = Field(2, ge=1, description="DBSCAN core-point neighbourhood size.")
-    k1: int = Field(20, ge=2, description="k-reciprocal neighbourhood size.")
-    k2: int = Field(6, ge=1, description="Local query expansion size.")
+    eps: float = Field(0.45, gt=0.0, lt=1.0, description="DBSCAN radius on the Jaccard distance (spec: 0.6-0.8).")
+    min_samples: int = Field(
+        1, ge=1, description="DBSCAN core-point neighbourhood size (spec: 2). 1: a track that matches no other is "
+        "its own pseudo-identity instead of an outlier, so every walk teaches the encoder.")
+    k1: int = Field(6, ge=2, description="k-reciprocal neighbourhood size (spec: 20, for windows).")
+    k2: int = Field(2, ge=1, description="Local query expansion size (spec: 6, for windows).")
     normalize: bool = Field(
         True, description="L2-normalise features before the Jaccard distance (the official code does not).")
+    unit: Literal["sequence", "window"] = Field(
+        "sequence", description="What is clustered: sequence (each track's mean feature; its windows share the "
+        "pseudo-label) or window (each window alone, the official code; then use k1=20, k2=6, eps=0.6).")
 
 
 class TrainConfig(Section):

@@ -93,7 +93,7 @@ def load_encoder_model(config: SkelwatchConfig, model_dir: Path | None = None) -
                    "trained (python main.py train) or installed", path)
     torch.manual_seed(0)
     m = config.model
-    model = HiMPC(20, m.hidden, m.heads).to(config.pipeline.device).eval()
+    model = HiMPC(20, m.hidden, m.heads, m.align_heading).to(config.pipeline.device).eval()
     return model, m.frames, UNTRAINED_VERSION
 
 

@@ -5,8 +5,7 @@ import pytest
 
 from app.cli import main
 
-SMALL = ["--set", "model.hidden=16", "--set", "model.heads=2", "--set", "train.batch_size=32",
-         "--set", "cluster.k1=10", "--set", "cluster.k2=4"]
+SMALL = ["--set", "model.hidden=16", "--set", "model.heads=2", "--set", "train.batch_size=32"]
 DATA = "synthetic:ids=5,seqs=4,frames=48,seed=2"
 
 

@@ -11,6 +11,22 @@ def test_defaults_are_the_shipped_values():
     assert config.loss.head_reduction == "mean" and config.evaluate.protocol == "clean"
 
 
+def test_official_preset_switches_every_fix_back():
+    """app/config/official.yaml reproduces the official code wherever we deviate (README, method notes)."""
+    from pathlib import Path
+
+    from app.wiring import train_settings
+
+    config = load_config(Path(__file__).resolve().parents[2] / "app" / "config" / "official.yaml")
+    settings = train_settings(config)
+    assert not config.model.align_heading and config.evaluate.protocol == "legacy"
+    assert settings.loss.head_reduction == "legacy" and settings.batch_size == 256
+    assert (settings.cluster.unit, settings.cluster.k1, settings.cluster.k2, settings.cluster.eps,
+            settings.cluster.min_samples, settings.cluster.normalize) == ("window", 20, 6, 0.6, 2, False)
+    defaults = train_settings(load_config(None))
+    assert defaults.cluster.unit == "sequence" and load_config(None).model.align_heading
+
+
 def test_file_then_overrides_merge_in_order(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("train:\n  epochs: 7\n  lr: 0.001\n")

@@ -36,6 +36,16 @@ def test_version_changes_with_the_weights(tmp_path):
     assert other.model_version != meta.model_version
 
 
+def test_heading_alignment_is_part_of_the_model(tmp_path):
+    """Same weights with the view normalisation on: another function, so another version, and it loads back on."""
+    model, meta = _save(tmp_path)
+    model.align_heading = True
+    aligned = save_model(tmp_path / "ck2", model, ModelMeta(20, 16, 2, 6, "kinect_v1"))
+    assert aligned.align_heading and not meta.align_heading
+    assert aligned.model_version != meta.model_version
+    assert load_model(tmp_path / "ck2")[0].align_heading and not load_model(tmp_path / "ck")[0].align_heading
+
+
 def test_other_layout_is_refused(tmp_path):
     _save(tmp_path, num_joints=25)
     with pytest.raises(CheckpointError, match="25-joint .* data has 20 joints"):

@@ -182,3 +182,45 @@ def test_bad_input_is_explained(bad: dict, match: str) -> None:
 def test_levels_must_have_the_same_windows() -> None:
     with pytest.raises(ClusteringError, match="different numbers"):
         cluster_levels({"joint": blobs(16, 30, 3), "limb": blobs(16, 31, 3)}, eps=0.6, min_samples=2)
+
+
+def test_grouped_clustering_labels_whole_sequences() -> None:
+    """Sequences whose means sit in 3 blobs, windows scattered around them far more than the blobs are apart:
+    clustering the sequence means recovers the 3 blobs and every window carries its sequence's label."""
+    rng = np.random.default_rng(17)
+    centres = rng.normal(size=(3, 32))
+    seq_identity = np.repeat(np.arange(3), 6)  # 18 sequences, 6 per blob
+    seq_means = centres[seq_identity] + 0.1 * rng.normal(size=(18, 32))
+    groups = np.repeat(np.arange(18), 20)  # 20 windows each
+    noise = 3.0 * rng.normal(size=(len(groups), 32))
+    noise -= np.stack([noise[groups == g].mean(0) for g in range(18)])[groups]  # each sequence's mean is exact
+    windows = (seq_means[groups] + noise).astype(np.float32)
+    levels = {"joint": windows, "limb": windows[:, :16]}
+
+    result = cluster_levels(levels, eps=0.5, min_samples=2, k1=6, k2=2, groups=groups)
+    for labels in result.labels.values():
+        assert same_partition(labels, seq_identity[groups])
+    np.testing.assert_allclose(result.prototypes["joint"], prototypes(windows, result.labels["joint"]))
+    # The same windows clustered one by one do not find the blobs: grouping is what recovers them.
+    alone = cluster_levels(levels, eps=0.5, min_samples=2, k1=6, k2=2)
+    assert not same_partition(alone.labels["joint"], seq_identity[groups])
+    # Every window its own group is plain window clustering.
+    singles = cluster_levels(levels, eps=0.5, min_samples=2, k1=6, k2=2, groups=np.arange(len(groups)))
+    assert all(np.array_equal(singles.labels[n], alone.labels[n]) for n in levels)
+    with pytest.raises(ClusteringError, match="one id per window"):
+        cluster_levels(levels, eps=0.5, min_samples=2, groups=groups[:-1])
+
+
+def test_a_few_sequences_are_not_merged_into_one() -> None:
+    """Four walks of four people (a short site recording): with k1 above the population every pair looks
+    reciprocal and all walks merge into one pseudo-identity, which leaves nothing to contrast. The neighbourhood
+    is capped at half the sequences, so the walks stay apart (mutual nearest neighbours may still pair up)."""
+    rng = np.random.default_rng(18)
+    groups = np.repeat(np.arange(4), 7)
+    means = 5.0 + rng.normal(size=(4, 16))  # encoder features share a large common part
+    windows = (means[groups] + 0.05 * rng.normal(size=(28, 16))).astype(np.float32)
+    assert cluster_level(prototypes(windows, groups), eps=0.45, min_samples=1, k1=6, k2=2).max() == 0  # uncapped
+    result = cluster_levels({"joint": windows}, eps=0.45, min_samples=1, k1=6, k2=2, groups=groups)
+    labels = result.labels["joint"]
+    assert result.counts["joint"] >= 3 and result.keep.all()
+    assert all(len(set(labels[groups == g])) == 1 for g in range(4))

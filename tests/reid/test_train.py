@@ -12,7 +12,7 @@ from reid.model import HiMPC
 from reid.train import ClusterSettings, TrainSettings, Trainer, dataset_windows
 
 SETTINGS = TrainSettings(epochs=2, batch_size=32, seed=3, patience=5,
-                         cluster=ClusterSettings(eps=0.6, min_samples=2, k1=10, k2=4))
+                         cluster=ClusterSettings(eps=0.6, min_samples=2, k1=4, k2=2, unit="sequence"))
 META = ModelMeta(20, 16, 2, 6, "kinect_v1")
 
 
@@ -23,8 +23,9 @@ def dataset():
 
 def _train(dataset, run_dir, settings=SETTINGS, seed=0):
     torch.manual_seed(seed)
-    model = HiMPC(20, hidden=16, heads=2)
-    trainer = Trainer(model, dataset_windows(dataset, 6, 3), settings, run_dir, META, progress=False)
+    model = HiMPC(20, hidden=16, heads=2, align_heading=True)
+    windows, groups = dataset_windows(dataset, 6, 3)
+    trainer = Trainer(model, windows, settings, run_dir, META, groups=groups, progress=False)
     trainer.fit()
     return trainer
 
@@ -44,7 +45,7 @@ def test_permuting_identity_labels_leaves_weights_bit_identical(dataset, tmp_pat
     assert all(torch.equal(trained[k], again[k]) for k in trained)
     # ...and training did change the weights: the test would notice a no-op trainer.
     torch.manual_seed(0)
-    initial = _weights(HiMPC(20, hidden=16, heads=2))
+    initial = _weights(HiMPC(20, hidden=16, heads=2, align_heading=True))
     assert not all(torch.equal(trained[k], initial[k]) for k in trained)
 
 
@@ -52,8 +53,9 @@ def test_resume_continues_exactly_where_it_stopped(dataset, tmp_path):
     straight = _train(dataset, tmp_path / "straight", replace(SETTINGS, epochs=3))
     _train(dataset, tmp_path / "split", replace(SETTINGS, epochs=2))
     torch.manual_seed(0)
-    resumed = Trainer(HiMPC(20, hidden=16, heads=2), dataset_windows(dataset, 6, 3), replace(SETTINGS, epochs=3),
-                      tmp_path / "split", META, progress=False)
+    windows, groups = dataset_windows(dataset, 6, 3)
+    resumed = Trainer(HiMPC(20, hidden=16, heads=2, align_heading=True), windows, replace(SETTINGS, epochs=3),
+                      tmp_path / "split", META, groups=groups, progress=False)
     assert resumed.resume() == 2
     resumed.fit()
     a, b = _weights(straight.model), _weights(resumed.model)
