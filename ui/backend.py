@@ -14,7 +14,7 @@ import numpy as np
 from app.config import SkelwatchConfig
 from app.demo import database_location
 from app.pipeline.build import buffer_factory, encoder_factory, estimator_factory, load_encoder_model, options_from
-from app.pipeline.build import tracker_factory
+from app.pipeline.build import match_thresholds, tracker_factory
 from app.pipeline.matcher import GalleryMatcher
 from app.pipeline.runner import Listener, Pipeline
 from capture.sources import Source
@@ -23,7 +23,7 @@ from storage.alerts import AlertEngine
 from storage.db import open_database
 from storage.gallery import Gallery
 from storage.live import SightingRecorder
-from storage.matching import Thresholds, TrackVoter
+from storage.matching import TrackVoter
 from storage.sessions import create_session, tracks_query
 from ui.gallery_service import GalleryService
 
@@ -100,7 +100,7 @@ def open_backend(config: SkelwatchConfig) -> Backend:
     db = open_database(database_location(config), busy_timeout_s=config.storage.busy_timeout_s)
     try:
         gallery = Gallery(db, version, dim=model.msmr_dim,
-                          thresholds=Thresholds(g.accept_distance, g.ambiguity_ratio),
+                          thresholds=match_thresholds(config),
                           approximate_above=g.approximate_above, target_recall=g.target_recall, top_k=g.top_k)
     except BaseException:
         db.dispose()

@@ -20,10 +20,10 @@ from app.config import SkelwatchConfig
 from app.demo import build_demo_gallery, demo_recording_path
 from capture.sources.recording_meta import sidecar_path
 from app.events import AlertEvent, MatchEvent
+from app.pipeline.build import match_thresholds
 from app.pipeline.runner import PipelineSummary
 from app.session import is_session
 from capture.sources import SourceError
-from storage.matching import Thresholds
 from ui.alerts_panel import AlertsPanel
 from ui.backend import Backend, open_backend
 from ui.bridge import PipelineBridge
@@ -380,8 +380,7 @@ class MainWindow(QMainWindow):
         self.replay.loop.setChecked(u.loop_replay)
         self.book.keep_recent_s = u.recent_tracks_s
         if self.backend is not None:
-            self.backend.gallery.thresholds = Thresholds(self.config.gallery.accept_distance,
-                                                         self.config.gallery.ambiguity_ratio)
+            self.backend.gallery.thresholds = match_thresholds(self.config)
         self.statusBar().showMessage(f"Settings saved to {path}", 6000)
 
     def _jump_to_alert(self, event: AlertEvent) -> None:

@@ -39,8 +39,10 @@ class SettingsDialog(QDialog):
         self.source = QLineEdit(config.pipeline.source)
         self.sessions = QLineEdit(u.sessions_dir)
         self.sessions.setPlaceholderText("<home>/sessions")
-        self.accept_distance = QDoubleSpinBox(minimum=0.01, maximum=100.0, singleStep=0.05, decimals=3,
-                                              value=g.accept_distance)
+        # 0 shows as "model's": no fixed distance, the one calibrated for the encoder in use (model.json).
+        self.accept_distance = QDoubleSpinBox(minimum=0.0, maximum=100.0, singleStep=0.05, decimals=3,
+                                              value=g.accept_distance or 0.0)
+        self.accept_distance.setSpecialValueText("model's calibrated distance")
         self.message = QLabel(f"Saved to {self.path}")
         self.message.setWordWrap(True)
         form = QFormLayout()
@@ -73,7 +75,7 @@ class SettingsDialog(QDialog):
             c.ui.recent_tracks_s = self.recent.value()
             c.ui.sessions_dir = self.sessions.text().strip()
             c.pipeline.source = self.source.text().strip() or "demo"
-            c.gallery.accept_distance = self.accept_distance.value()
+            c.gallery.accept_distance = self.accept_distance.value() or None
             path = save_user_config(c, self.path)
         except (ValidationError, OSError) as exc:
             self.message.setText(f"Not saved: {exc}")

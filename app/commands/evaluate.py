@@ -3,18 +3,26 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from app.config import SkelwatchConfig
 from reid.baseline import BASELINES
-from reid.checkpoint import load_model
+from reid.checkpoint import ModelMeta, load_model, write_meta
 from reid.datasets import load_dataset
+from reid.datasets.base import SkeletonDataset
+from reid.errors import DatasetError
 from reid.evaluate import Metrics, format_table
 from reid.model import HiMPC
 from reid.protocol import evaluate_dataset, model_features
 from reid.skeleton import NUM_CANONICAL
+from reid.windows import make_windows, window_identities
+from storage.matching import calibrate_threshold
+
+CALIBRATION_WINDOWS = 5000  # a seeded sample above this: the calibration compares every pair (N x N distances)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--probe-set", action="append", default=None, help="only this probe set (repeatable)")
     parser.add_argument("--out", type=Path, default=None, help="write the model's metrics as JSON here")
     parser.add_argument("--no-baselines", action="store_true", help="skip the random-init and baseline rows")
+    parser.add_argument("--calibrate", type=float, nargs="?", const=0.01, default=None, metavar="FAR",
+                        help="also find the match distance at this window false-accept rate (default 0.01) on the "
+                        "dataset's labelled windows and store it in the checkpoint's model.json: the app's match "
+                        "threshold whenever gallery.accept_distance is not set")
     parser.set_defaults(func=run)
 
 
@@ -60,4 +72,24 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
                             encoding="utf-8")
         if baselines:
             args.out.with_suffix(".baselines.json").write_text(json.dumps(baselines, indent=2), encoding="utf-8")
+    if args.calibrate is not None:
+        _calibrate(model, meta, dataset, args.checkpoint, args.calibrate, config.train.seed)
     return 0
+
+
+def _calibrate(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset, checkpoint: Path, far: float,
+               seed: int) -> None:
+    """Store the distance at which `far` of impostor windows would be accepted, measured on every identity."""
+    windows = make_windows(dataset.sequences, meta.frames)
+    ids = window_identities(windows, dataset.sequences)
+    chosen = np.arange(len(ids))
+    if len(chosen) > CALIBRATION_WINDOWS:
+        chosen = np.sort(np.random.default_rng(seed).choice(chosen, CALIBRATION_WINDOWS, replace=False))
+    try:
+        cal = calibrate_threshold(model_features(model)(windows.data[chosen]), ids[chosen], target_far=far)
+    except ValueError as exc:
+        raise DatasetError(f"cannot calibrate on {dataset.name}: {exc}") from None
+    write_meta(checkpoint, replace(meta, accept_distance=round(cal.accept_distance, 4)))
+    print(f"match distance {cal.accept_distance:.4f} at a window false-accept rate of {cal.false_accept_rate:.4f} "
+          f"(false rejects {cal.false_reject_rate:.4f}; {len(chosen)} windows of {len(set(ids))} people) written "
+          f"to {checkpoint}: used when gallery.accept_distance is not set")

@@ -16,12 +16,12 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from app.config import SkelwatchConfig, home_dir
-from app.pipeline.build import encoder_version
+from app.pipeline.build import encoder_version, match_thresholds
 from capture.buffer import camera_to_model
 from storage.db import open_database
 from storage.errors import EmbeddingError, StorageError
 from storage.gallery import Gallery, stored_dim
-from storage.matching import Thresholds, calibrate_threshold
+from storage.matching import calibrate_threshold
 from reid.skeleton import root_centre
 from storage.retention import apply_retention
 from storage.sessions import find_or_create_session, track_id_for
@@ -168,7 +168,7 @@ def open_gallery(args: argparse.Namespace, config: SkelwatchConfig, dim: Optiona
     db = open_database(target, busy_timeout_s=config.storage.busy_timeout_s)
     version = args.model_version or g.model_version or encoder_version(config)
     return Gallery(db, version, dim=dim or stored_dim(db, version) or g.dim,
-                   thresholds=Thresholds(g.accept_distance, g.ambiguity_ratio), approximate_above=g.approximate_above,
+                   thresholds=match_thresholds(config), approximate_above=g.approximate_above,
                    target_recall=g.target_recall, top_k=g.top_k)
 
 

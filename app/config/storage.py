@@ -25,9 +25,10 @@ class GalleryConfig(Section):
         "", description="Version of the embedding model (the checkpoint hash) whose embeddings are compared; "
         "empty = the version of the encoder in use (pipeline.model_dir or models/default).")
     dim: int = Field(768, ge=3, le=65536, description="Embedding size D (3 levels x H; 768 for H=256).")
-    accept_distance: float = Field(
-        1.0, gt=0.0, description="Euclidean distance under which a window may match; calibrate per model "
-        "with `gallery calibrate`.")
+    accept_distance: Optional[float] = Field(
+        None, gt=0.0, description="Euclidean distance under which a window may match; empty = the distance "
+        "calibrated for the encoder in use (its model.json), else 1.0. Calibrate on your gallery with "
+        "`gallery calibrate`.")
     ambiguity_ratio: float = Field(
         0.9, gt=0.0, le=1.0, description="Best/second-best identity distance ratio above which a window is ambiguous.")
     top_k: int = Field(5, ge=1, le=100, description="Identities ranked per window.")

@@ -17,6 +17,8 @@ from reid.errors import CheckpointError
 
 if TYPE_CHECKING:
     from capture.buffer import WindowBuffer
+    from reid.checkpoint import ModelMeta
+    from storage.matching import Thresholds
     from capture.frames import Skeleton3D
     from capture.sources import Source
     from capture.tracking import Tracker
@@ -51,20 +53,43 @@ def _encoder_path(config: SkelwatchConfig, model_dir: Path | None) -> tuple[Path
     return (named or DEFAULT_MODEL_DIR), named is not None
 
 
+def _encoder_meta(config: SkelwatchConfig, model_dir: Path | None) -> ModelMeta | None:
+    """The description of the encoder `load_encoder_model` would load; None for the untrained stand-in."""
+    from reid.checkpoint import read_meta
+
+    path, named = _encoder_path(config, model_dir)
+    try:
+        return read_meta(path)
+    except CheckpointError:
+        if named:
+            raise
+    return None
+
+
 def encoder_version(config: SkelwatchConfig, model_dir: Path | None = None) -> str:
     """The version of the encoder `load_encoder_model` would load, read from its description only.
 
     Gallery embeddings carry this version, so the gallery command and the pipeline must agree on it.
     """
-    from reid.checkpoint import read_meta
+    meta = _encoder_meta(config, model_dir)
+    return meta.model_version if meta else UNTRAINED_VERSION
 
-    path, named = _encoder_path(config, model_dir)
-    try:
-        return read_meta(path).model_version
-    except CheckpointError:
-        if named:
-            raise
-    return UNTRAINED_VERSION
+
+def match_thresholds(config: SkelwatchConfig, model_dir: Path | None = None) -> Thresholds:
+    """The gallery's match thresholds: gallery.accept_distance when set, else the distance calibrated for the
+    encoder (its model.json, `evaluate --calibrate`), else the library default.
+
+    Why the model's: MSMR distances have no fixed scale, so a good threshold belongs to the model, and a newly
+    installed model must not be judged by the previous model's number.
+    """
+    from storage.matching import Thresholds
+
+    g = config.gallery
+    meta = None if g.accept_distance is not None else _encoder_meta(config, model_dir)
+    accept = g.accept_distance or (meta.accept_distance if meta else None)
+    if accept is None:
+        return Thresholds(ambiguity_ratio=g.ambiguity_ratio)
+    return Thresholds(accept, g.ambiguity_ratio)
 
 
 def load_encoder_model(config: SkelwatchConfig, model_dir: Path | None = None) -> tuple[HiMPC, int, str]:

@@ -126,12 +126,13 @@ def gallery_matcher_factory(config: SkelwatchConfig, model_version: str, dim: in
         from storage.db import open_database
         from storage.gallery import Gallery
         from storage.live import SightingRecorder
-        from storage.matching import Thresholds, TrackVoter
+        from app.pipeline.build import match_thresholds
+        from storage.matching import TrackVoter
         from storage.sessions import create_session
 
         g = config.gallery
         db = open_database(database_location(config), busy_timeout_s=config.storage.busy_timeout_s)
-        gallery = Gallery(db, model_version, dim=dim, thresholds=Thresholds(g.accept_distance, g.ambiguity_ratio),
+        gallery = Gallery(db, model_version, dim=dim, thresholds=match_thresholds(config),
                           approximate_above=g.approximate_above, target_recall=g.target_recall, top_k=g.top_k)
         voter = TrackVoter(g.vote_window, g.vote_enter, g.vote_keep, g.vote_min_windows)
         recorder = SightingRecorder(gallery, voter=voter, alerts=AlertEngine(db),

@@ -4,6 +4,10 @@ import json
 import pytest
 
 from app.cli import main
+from app.config import load_config
+from app.pipeline.build import match_thresholds
+from reid.checkpoint import read_meta
+from storage.matching import Thresholds
 
 SMALL = ["--set", "model.hidden=16", "--set", "model.heads=2", "--set", "train.batch_size=32"]
 DATA = "synthetic:ids=5,seqs=4,frames=48,seed=2"
@@ -27,6 +31,18 @@ def test_train_then_evaluate_writes_run_folder_and_json(tmp_path, capsys):
     assert 0.0 <= metrics["normal"]["rank1"] <= metrics["normal"]["rank5"] <= 100.0
     baselines = json.loads(out.with_suffix(".baselines.json").read_text())
     assert set(baselines) == {"random-init encoder", "bone_length", "centred_pose"}
+
+    # --calibrate stores the model's match distance, which the app then uses unless the config sets one.
+    before = read_meta(run)
+    assert before.accept_distance is None
+    assert match_thresholds(load_config(None), run / "best").accept_distance == Thresholds().accept_distance
+    assert main([*SMALL, "evaluate", "--checkpoint", str(run), "--data", DATA, "--no-baselines",
+                 "--calibrate", "0.05"]) == 0
+    assert "match distance" in capsys.readouterr().out
+    after = read_meta(run)
+    assert after.accept_distance > 0 and after.model_version == before.model_version
+    assert match_thresholds(load_config(None), run / "best").accept_distance == after.accept_distance
+    assert match_thresholds(load_config(None, ["gallery.accept_distance=2.5"]), run / "best").accept_distance == 2.5
 
 
 @pytest.mark.parametrize("make, message", [

@@ -79,6 +79,7 @@ def test_failed_training_run_is_reported_and_nothing_promoted(qtbot, window, tmp
 def test_settings_are_saved_to_the_config_file(qtbot, window):
     dialog = window.open_settings()
     qtbot.addWidget(dialog)
+    assert dialog.accept_distance.text() == "model's calibrated distance"  # not set: the encoder's own
     dialog.top_k.setValue(7)
     window.replay.loop.setChecked(True)
     dialog.loop.setChecked(False)
@@ -88,6 +89,14 @@ def test_settings_are_saved_to_the_config_file(qtbot, window):
     assert saved["ui"]["top_k"] == 7 and saved["ui"]["loop_replay"] is False  # only non-defaults are written
     assert math.isclose(saved["ui"]["depth_max_m"], 4.5)
     assert window.view.depth_max_m == 4.5 and not window.replay.loop.isChecked()
+    assert "gallery" not in saved  # an untouched match distance stays the model's
+    qtbot.waitUntil(lambda: window.backend is not None, timeout=60_000)
+    dialog = window.open_settings()
+    qtbot.addWidget(dialog)
+    dialog.accept_distance.setValue(3.5)
+    dialog.save()
+    assert yaml.safe_load(default_config_path().read_text())["gallery"]["accept_distance"] == 3.5
+    assert window.backend.gallery.thresholds.accept_distance == 3.5  # applied to the running matcher
 
 
 def test_no_display_explains_how_to_run_headless(monkeypatch, capsys, config):
