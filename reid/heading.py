@@ -47,6 +47,13 @@ def align_heading(windows: Tensor) -> Tensor:
     degenerate = (norm <= 1e-9)[:, None, None]
     cos = torch.where(degenerate, torch.ones_like(cos), cos)
     sin = torch.where(degenerate, torch.zeros_like(sin), sin)
+    # Turning by -atan2(sin, cos) maps the lateral axis (cos, sin) in the x-z plane onto (1, 0):
+    # x' = cos x + sin z, z' = cos z - sin x. Written straight into the output (no temporaries, no stack): this
+    # runs on every encoded batch.
     x, y, z = windows.unbind(dim=-1)
-    # Turning by -atan2(sin, cos) maps the lateral axis (cos, sin) in the x-z plane onto (1, 0).
-    return torch.stack((cos * x + sin * z, y, cos * z - sin * x), dim=-1)
+    out = torch.empty_like(windows)
+    out_x, out_y, out_z = out.unbind(dim=-1)
+    torch.mul(x, cos, out=out_x).addcmul_(z, sin)
+    out_y.copy_(y)
+    torch.mul(z, cos, out=out_z).addcmul_(x, sin, value=-1.0)
+    return out
