@@ -11,8 +11,8 @@ import pytest
 from app.config.capture import TrackingConfig
 from capture.buffer import camera_to_model
 from capture.frames import Skeleton3D
-from capture.tracking import (DISTANCES, MOTION_FILTERS, ConstantVelocityFilter, Tracker, TrackingError,
-                              TrackState)
+from capture.motion import ConstantVelocityFilter
+from capture.tracking import DISTANCES, MOTION_FILTERS, Tracker, TrackingError, TrackState
 from reid.synthetic import add_sensor_noise, make_identities, scene_tracks
 
 # A rigid body standing and facing the camera, camera frame (x right, y down, z forward), metres: its left
