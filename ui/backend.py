@@ -56,8 +56,12 @@ class Backend:
             voter = TrackVoter(g.vote_window, g.vote_enter, g.vote_keep, g.vote_min_windows)
             recorder = SightingRecorder(self.gallery, voter=voter, alerts=AlertEngine(self.gallery.db),
                                         store_unknown_windows=g.store_unknown_windows)
-            self.session_id = create_session(self.gallery.db, label, device="gui")
-            return GalleryMatcher(recorder, self.session_id, g.vote_min_windows)
+            self.session_id = None  # until the matcher's first batch registers the new one
+
+            def start_session() -> int:
+                self.session_id = create_session(self.gallery.db, label, device="gui")
+                return self.session_id
+            return GalleryMatcher(recorder, start_session, g.vote_min_windows)
         return make
 
     def build_pipeline(self, source: Source, *, speed: float | None, skeleton_cache: dict | None,

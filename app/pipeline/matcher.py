@@ -29,14 +29,19 @@ class GalleryMatcher:
 
     Args:
         recorder: a storage.live.SightingRecorder over the gallery.
-        session_id: the database session the sightings belong to.
+        start_session: registers the database session the sightings belong to and returns its id. Called on the
+            first batch, inside the lock handling, so a pipeline that starts while another process holds the
+            database waits for it instead of stopping.
         min_windows: windows a track needs before it can be more than "pending" (the voter's min_windows).
         owns_database: close() disposes the gallery's database engine (True when the factory opened it; the
             GUI shares its Gallery and keeps it open).
     """
 
-    def __init__(self, recorder: Any, session_id: int, min_windows: int, *, owns_database: bool = False) -> None:
-        self.recorder, self.session_id, self.min_windows = recorder, session_id, min_windows
+    def __init__(self, recorder: Any, start_session: Callable[[], int], min_windows: int, *,
+                 owns_database: bool = False) -> None:
+        self.recorder, self.min_windows = recorder, min_windows
+        self._start_session = start_session
+        self.session_id: int | None = None
         self.owns_database = owns_database
         self._epoch = 0
         self._last: dict[int, Identity] = {}  # each track's latest decision, shown while the database is locked
@@ -45,6 +50,8 @@ class GalleryMatcher:
     def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[Identity], list[AlertEvent]]:
         keys = [self._epoch * TRACK_KEY_BLOCK + w.track_id for w in windows]
         try:
+            if self.session_id is None:
+                self.session_id = self._start_session()
             observations = self.recorder.observe_batch(
                 self.session_id, [(k, e, w.t_start_s, w.t_end_s) for k, e, w in zip(keys, embeddings, windows)])
         except DatabaseLockedError as exc:
@@ -102,7 +109,8 @@ class GalleryMatcher:
 
         db = self.recorder.gallery.db
         try:
-            end_session(db, self.session_id)
+            if self.session_id is not None:
+                end_session(db, self.session_id)
         finally:
             if self.owns_database:
                 db.dispose()
@@ -137,8 +145,8 @@ def gallery_matcher_factory(config: SkelwatchConfig, model_version: str, dim: in
         voter = TrackVoter(g.vote_window, g.vote_enter, g.vote_keep, g.vote_min_windows)
         recorder = SightingRecorder(gallery, voter=voter, alerts=AlertEngine(db),
                                     store_unknown_windows=g.store_unknown_windows)
-        session_id = create_session(db, session_path, device=device, manifest=manifest or {})
         logger.info("matching against %s: model %s, %d embeddings indexed", db.url, model_version, len(gallery.index))
-        return GalleryMatcher(recorder, session_id, g.vote_min_windows, owns_database=True)
+        return GalleryMatcher(recorder, lambda: create_session(db, session_path, device=device, manifest=manifest or {}),
+                              g.vote_min_windows, owns_database=True)
 
     return make

@@ -2,10 +2,12 @@
 import sqlite3
 
 import numpy as np
+from sqlalchemy import func, select
 
 from app.config import load_config
 from app.pipeline.matcher import gallery_matcher_factory
 from capture.buffer import Window
+from storage.models import Sighting
 
 
 def _window(track_id: int, t: float) -> Window:
@@ -41,5 +43,29 @@ def test_locked_database_does_not_stop_matching(tmp_path):
         assert matcher.unsaved_windows == 2
         after, _ = matcher.decide([_window(8, 1.2)], near())
         assert after[0].identity_name == "ann"                                   # and matching goes on afterwards
+    finally:
+        matcher.close()
+
+
+
+def test_a_lock_when_matching_starts_does_not_stop_it(tmp_path):
+    """The matcher registers its session on its first batch, not when it is built: a pipeline that starts while
+    another process holds the database waits for it instead of stopping its encoder stage."""
+    db_path = tmp_path / "gallery.db"
+    config = load_config(None, [f"storage.url=sqlite:///{db_path}", "storage.busy_timeout_s=0.2"])
+    matcher = gallery_matcher_factory(config, "v1", 768, tmp_path / "session")()  # the database is open
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        during, _ = matcher.decide([_window(3, 0.0)], np.ones((1, 768), np.float32))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    try:
+        assert during[0].decision == "pending" and matcher.session_id is None and matcher.unsaved_windows == 1
+        matcher.decide([_window(3, 0.2)], np.ones((1, 768), np.float32))
+        assert matcher.session_id is not None  # registered once the database was free
+        with matcher.recorder.gallery.db.read() as s:
+            assert s.scalar(select(func.count()).select_from(Sighting)) == 1
     finally:
         matcher.close()
