@@ -13,7 +13,7 @@ SMALL = ["--set", "model.hidden=16", "--set", "model.heads=2", "--set", "train.b
 DATA = "synthetic:ids=5,seqs=4,frames=48,seed=2"
 
 
-def test_train_then_evaluate_writes_run_folder_and_json(tmp_path, capsys):
+def test_train_then_evaluate_writes_run_folder_and_json(tmp_path, capsys, caplog):
     code = main([*SMALL, "--set", "train.epochs=2", "train", "--data", DATA, "--run", "tiny",
                  "--runs-dir", str(tmp_path), "--progress-json"])
     assert code == 0
@@ -36,6 +36,7 @@ def test_train_then_evaluate_writes_run_folder_and_json(tmp_path, capsys):
     before = read_meta(run)
     assert before.accept_distance is None
     assert match_thresholds(load_config(None), run / "best").accept_distance == Thresholds().accept_distance
+    assert "gallery calibrate" in caplog.text  # the uncalibrated fallback is announced, with the fix
     assert main([*SMALL, "evaluate", "--checkpoint", str(run), "--data", DATA, "--no-baselines",
                  "--calibrate", "0.05"]) == 0
     assert "match distance" in capsys.readouterr().out
