@@ -89,16 +89,24 @@ class Calibration:
     impostor: int
 
 
-def calibrate_threshold(embeddings: np.ndarray, labels: np.ndarray, *, target_far: float = 0.01) -> Calibration:
+CALIBRATION_PROBES = 5000  # above this many embeddings a seeded sample of them is probed
+CALIBRATION_BLOCK = 256  # probes whose distances to every embedding are held at once
+
+
+def calibrate_threshold(embeddings: np.ndarray, labels: np.ndarray, *, target_far: float = 0.01,
+                        max_probes: int = CALIBRATION_PROBES, seed: int = 0) -> Calibration:
     """Pick the largest distance threshold whose open-set false-accept rate stays at or under `target_far`.
 
     Each embedding is a probe against all the others (itself left out). Its genuine score is the distance to
     the nearest embedding of its own label; its impostor score is the distance to the nearest embedding of any
-    other label, i.e. what it would match if its own person were not enrolled.
+    other label, i.e. what it would match if its own person were not enrolled. A large set is probed through a
+    seeded sample of `max_probes` embeddings (still against all of them), in blocks, so memory stays
+    O(block * N) and time O(max_probes * N) however large the gallery or dataset.
 
     Args:
         embeddings: (N, D) float vectors of at least two labels. labels: (N,) integer or string labels.
         target_far: wanted fraction of impostor probes accepted, in [0, 1).
+        max_probes, seed: the sample size above which, and the seed with which, probes are sampled.
     Returns:
         Calibration with the threshold and the rates measured on these embeddings.
     Raises:
@@ -113,11 +121,17 @@ def calibrate_threshold(embeddings: np.ndarray, labels: np.ndarray, *, target_fa
     _, counts = np.unique(y, return_counts=True)
     if len(counts) < 2 or counts.max() < 2:
         raise ValueError("calibration needs at least two labels and a label with two or more embeddings")
-    dist = cdist(x, x)
-    np.fill_diagonal(dist, np.inf)
-    same = y[:, None] == y[None, :]
-    impostor = np.where(same, np.inf, dist).min(axis=1)
-    genuine = np.where(same, dist, np.inf).min(axis=1)
+    probes = np.arange(len(x))
+    if len(probes) > max_probes:
+        probes = np.sort(np.random.default_rng(seed).choice(probes, max_probes, replace=False))
+    impostor, genuine = np.empty(len(probes)), np.empty(len(probes))
+    for start in range(0, len(probes), CALIBRATION_BLOCK):
+        block = probes[start:start + CALIBRATION_BLOCK]
+        dist = cdist(x[block], x)  # (b, N)
+        dist[np.arange(len(block)), block] = np.inf  # a probe is not its own match
+        same = y[block, None] == y[None, :]
+        impostor[start:start + len(block)] = np.where(same, np.inf, dist).min(axis=1)
+        genuine[start:start + len(block)] = np.where(same, dist, np.inf).min(axis=1)
     genuine = genuine[np.isfinite(genuine)]
     ranked = np.sort(impostor)
     allowed = int(np.floor(target_far * len(ranked)))  # impostors that may fall under the threshold

@@ -6,7 +6,6 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from app.config import SkelwatchConfig
@@ -21,8 +20,6 @@ from reid.protocol import evaluate_dataset, model_features
 from reid.skeleton import NUM_CANONICAL
 from reid.windows import make_windows, window_identities
 from storage.matching import calibrate_threshold
-
-CALIBRATION_WINDOWS = 5000  # a seeded sample above this: the calibration compares every pair (N x N distances)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -82,14 +79,11 @@ def _calibrate(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset, checkpoi
     """Store the distance at which `far` of impostor windows would be accepted, measured on every identity."""
     windows = make_windows(dataset.sequences, meta.frames)
     ids = window_identities(windows, dataset.sequences)
-    chosen = np.arange(len(ids))
-    if len(chosen) > CALIBRATION_WINDOWS:
-        chosen = np.sort(np.random.default_rng(seed).choice(chosen, CALIBRATION_WINDOWS, replace=False))
     try:
-        cal = calibrate_threshold(model_features(model)(windows.data[chosen]), ids[chosen], target_far=far)
+        cal = calibrate_threshold(model_features(model)(windows.data), ids, target_far=far, seed=seed)
     except ValueError as exc:
         raise DatasetError(f"cannot calibrate on {dataset.name}: {exc}") from None
     write_meta(checkpoint, replace(meta, accept_distance=round(cal.accept_distance, 4)))
     print(f"match distance {cal.accept_distance:.4f} at a window false-accept rate of {cal.false_accept_rate:.4f} "
-          f"(false rejects {cal.false_reject_rate:.4f}; {len(chosen)} windows of {len(set(ids))} people) written "
-          f"to {checkpoint}: used when gallery.accept_distance is not set")
+          f"(false rejects {cal.false_reject_rate:.4f}; {cal.impostor} probe windows of {len(set(ids))} people) "
+          f"written to {checkpoint}: used when gallery.accept_distance is not set")

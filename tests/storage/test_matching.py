@@ -47,6 +47,22 @@ def test_calibration_threshold_moves_with_the_target() -> None:
     assert strict.false_reject_rate >= loose.false_reject_rate
 
 
+def test_calibration_in_blocks_and_on_a_probe_sample() -> None:
+    """Many embeddings: probed block by block (the same scores as one all-pairs matrix), and above max_probes
+    through a seeded sample of probes, each still against every embedding."""
+    _, x, y = people(60, 10, dim=32, spread=1.5, seed=4)  # 600 embeddings: more than one block of probes
+    dist = np.linalg.norm(x[:, None, :] - x[None, :, :], axis=2)
+    np.fill_diagonal(dist, np.inf)
+    same = y[:, None] == y[None, :]
+    impostor = np.sort(np.where(same, np.inf, dist).min(axis=1))
+    full = calibrate_threshold(x, y, target_far=0.05)
+    assert full.impostor == 600
+    assert full.accept_distance == pytest.approx(impostor[int(0.05 * 600)] * (1 - 1e-9))
+    sampled = calibrate_threshold(x, y, target_far=0.05, max_probes=300, seed=1)
+    assert sampled.impostor == 300 and sampled == calibrate_threshold(x, y, target_far=0.05, max_probes=300, seed=1)
+    assert abs(sampled.accept_distance - full.accept_distance) < 0.1 * full.accept_distance
+
+
 def result(identity: int | None) -> MatchResult:
     if identity is None:
         return MatchResult("unknown", None, None, 20.0, 0.0, {}, ())
