@@ -5,12 +5,12 @@
 
 Throughput is wall-clock of `HiMPC.encode` on random (B, 6, 20, 3) windows with torch on 2 threads (target on
 2 cores: >= 100k windows/s batched), with the heading alignment of the default config and without it; each
-figure is the best of five timings, since the machine is a shared VM. The baseline in the same run is the training-free bone-length feature
-(`reid.baseline.bone_length_features`, NumPy) on the same windows, so the ratio says what the learned encoder
-costs over the cheapest feature we compare it with. The epoch figure is one full epoch (feature extraction,
-clustering, one pass of Adam) of the default config on ../shared/data/ucalgary-gait, when that folder exists;
-times the default epoch cap it estimates a full training run. Figures depend on the machine's load: the
-load average is printed.
+figure is the best of five timings, since the machine is a shared VM. The baseline in the same run is the
+training-free bone-length feature (`reid.baseline.bone_length_features`, NumPy) on the same windows, so the
+ratio says what the learned encoder costs over the cheapest feature we compare it with. The epoch figure is one
+full epoch (feature extraction, clustering, one pass of Adam) of the default config on
+../shared/data/ucalgary-gait, when that folder exists; times the default epoch cap it estimates a full training
+run. Figures depend on the machine's load: the load average is printed.
 """
 from __future__ import annotations
 

@@ -85,16 +85,16 @@ def match_thresholds(config: SkelwatchConfig, model_dir: Path | None = None) -> 
     from storage.matching import Thresholds
 
     g = config.gallery
-    meta = None if g.accept_distance is not None else _encoder_meta(config, model_dir)
-    accept = g.accept_distance or (meta.accept_distance if meta else None)
-    if accept is None:
-        fallback = Thresholds(ambiguity_ratio=g.ambiguity_ratio)
-        logger.warning("the encoder (%s) has no calibrated match distance and gallery.accept_distance is not set: "
-                       "matching at %.3g, which may name nobody; enrol two people or more and run `python main.py "
-                       "gallery calibrate`", meta.model_version if meta else UNTRAINED_VERSION,
-                       fallback.accept_distance)
-        return fallback
-    return Thresholds(accept, g.ambiguity_ratio)
+    if g.accept_distance is not None:
+        return Thresholds(g.accept_distance, g.ambiguity_ratio)
+    meta = _encoder_meta(config, model_dir)
+    if meta is not None and meta.accept_distance is not None:
+        return Thresholds(meta.accept_distance, g.ambiguity_ratio)
+    fallback = Thresholds(ambiguity_ratio=g.ambiguity_ratio)
+    logger.warning("the encoder (%s) has no calibrated match distance and gallery.accept_distance is not set: "
+                   "matching at %.3g, which may name nobody; enrol two people or more and run `python main.py "
+                   "gallery calibrate`", meta.model_version if meta else UNTRAINED_VERSION, fallback.accept_distance)
+    return fallback
 
 
 def load_encoder_model(config: SkelwatchConfig, model_dir: Path | None = None) -> tuple[HiMPC, int, str]:

@@ -146,7 +146,8 @@ def gallery_matcher_factory(config: SkelwatchConfig, model_version: str, dim: in
         recorder = SightingRecorder(gallery, voter=voter, alerts=AlertEngine(db),
                                     store_unknown_windows=g.store_unknown_windows)
         logger.info("matching against %s: model %s, %d embeddings indexed", db.url, model_version, len(gallery.index))
-        return GalleryMatcher(recorder, lambda: create_session(db, session_path, device=device, manifest=manifest or {}),
-                              g.vote_min_windows, owns_database=True)
+        def start_session() -> int:
+            return create_session(db, session_path, device=device, manifest=manifest or {})
+        return GalleryMatcher(recorder, start_session, g.vote_min_windows, owns_database=True)
 
     return make
