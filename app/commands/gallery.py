@@ -8,6 +8,7 @@ the checkpoint of `--model` or the pipeline's, whose version the gallery then us
 from __future__ import annotations
 
 import argparse
+import shlex
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +21,9 @@ from app.pipeline.build import encoder_version, match_thresholds
 from capture.buffer import camera_to_model
 from storage.db import open_database
 from storage.errors import EmbeddingError, StorageError
+from storage.forget import ForgetReport
 from storage.gallery import Gallery, stored_dim
+from storage.identities import Removed
 from storage.matching import calibrate_threshold
 from reid.skeleton import root_centre
 from storage.retention import apply_retention
@@ -95,6 +98,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p = sub.add_parser(name, help=text)
         p.add_argument("identity")
         p.add_argument("--yes", action="store_true", help="confirm")
+    p.add_argument("--drop-raw", action="store_true", help="also delete the raw recordings (images of everyone "
+                   "there) of the sessions the person was recorded in; without it they are listed")
     p = sub.add_parser("not-this", help="mark a track as not this person")
     p.add_argument("identity")
     p.add_argument("--track-id", type=int, required=True)
@@ -218,6 +223,29 @@ def _enrol_session_track(args: argparse.Namespace, gallery: Gallery, encoded: Se
         print(f"added {len(encoded.vectors)} windows of track {encoded.track_key} to {args.identity}")
 
 
+def _print_removed(act: str, removed: Removed) -> None:
+    print(f"{act}: removed #{removed.identity_id} {removed.name}: {removed.embeddings} embeddings, "
+          f"{removed.index_entries} index entries, {removed.sightings} sightings, {removed.window_embeddings} "
+          f"windows, {removed.tracks} tracks, {removed.negative_pairs} not-this marks, {removed.alert_rules} "
+          f"alert rules, {removed.alert_events} alert events")
+
+
+def _print_forget(report: ForgetReport) -> None:
+    _print_removed("forget", report.removed)
+    print(f"  free pages and WAL {'wiped' if report.free_pages_wiped else 'NOT wiped'}; "
+          f"{len(report.sessions_scrubbed)} session folders scrubbed ({report.track_lines_removed} track records, "
+          f"{report.skeletons_removed} skeletons removed)")
+    for path in report.raw_deleted:
+        print(f"  deleted raw recording {path}")
+    if report.raw_left:
+        print("  these recordings still show the person (images of everyone there); delete them with:")
+        print("    rm -f " + " ".join(shlex.quote(p) for p in report.raw_left))
+    for note in report.notes:
+        print(f"  note: {note}")
+    if report.log_path:
+        print(f"  logged in {report.log_path} (no name, vector or skeleton)")
+
+
 def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Gallery,  # noqa: C901 (one per action)
               encoded: Optional[SessionTrack] = None) -> int:
     act = args.action
@@ -257,11 +285,10 @@ def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Galler
     elif act in ("delete", "forget"):
         if not args.yes:
             raise StorageError(f"gallery {act} {args.identity} cannot be undone: add --yes to confirm")
-        removed = (gallery.forget if act == "forget" else gallery.delete)(_ref(args.identity))
-        print(f"{act}: removed #{removed.identity_id} {removed.name}: {removed.embeddings} embeddings, "
-              f"{removed.index_entries} index entries, {removed.sightings} sightings, {removed.window_embeddings} "
-              f"windows, {removed.tracks} tracks, {removed.negative_pairs} not-this marks, {removed.alert_rules} "
-              f"alert rules, {removed.alert_events} alert events")
+        if act == "forget":
+            _print_forget(gallery.forget(_ref(args.identity), drop_raw=args.drop_raw, command="gallery forget"))
+        else:
+            _print_removed(act, gallery.delete(_ref(args.identity)))
     elif act == "not-this":
         detached = gallery.not_this(_ref(args.identity), args.track_id)
         print(f"track {args.track_id} is not {args.identity}; {detached} embeddings detached from it")

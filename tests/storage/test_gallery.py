@@ -85,7 +85,7 @@ def test_delete_keeps_sightings_as_unknown_forget_removes_everything(trio) -> No
     assert removed.embeddings == 4 and removed.index_entries == 4 and removed.sightings == 0
     with gallery.db.read() as s:
         assert s.scalar(select(func.count()).where(Sighting.track_id == recorder.track_id(session, 2))) == 4
-    forgot = gallery.forget("ann")
+    forgot = gallery.forget("ann").removed
     gallery.check_consistency()
     assert (forgot.embeddings, forgot.index_entries, forgot.sightings, forgot.tracks) == (4, 4, 4, 1)
     with gallery.db.read() as s:
