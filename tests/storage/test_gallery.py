@@ -167,6 +167,22 @@ def test_export_import_round_trip(trio, tmp_path) -> None:  # type: ignore[no-un
 
 
 
+def test_import_merge_of_an_identity_already_present_adds_only_new_vectors(trio, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    gallery, centres, _ = trio
+    path = tmp_path / "ann.zip"
+    gallery.export(path, ["ann"])
+    gallery.import_file(path, on_conflict="merge")  # the same windows: nothing to add
+    gallery.check_consistency()
+    assert gallery.get("ann").embeddings == 4 and len(gallery.index) == 12
+    other = Gallery(open_database(tmp_path / "other.db"), "model-a", thresholds=THRESHOLDS)
+    other.enrol("ann", np.stack([near(centres[0], 900), gallery.vectors([gallery.embeddings("ann")[0].id])[0]]))
+    other.import_file(path, on_conflict="merge")  # one of the four is there already, bit for bit
+    other.check_consistency()
+    assert other.get("ann").embeddings == 5
+    held = other.vectors([e.id for e in other.embeddings("ann")])
+    assert len(np.unique(held, axis=0)) == 5
+
+
 def test_edits_through_another_gallery_reach_this_index(trio, db_path) -> None:  # type: ignore[no-untyped-def]
     gallery, centres, ids = trio
     gallery.sync_interval_s = 0.0
