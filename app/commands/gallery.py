@@ -24,7 +24,7 @@ from storage.errors import EmbeddingError, StorageError
 from storage.forget import ForgetReport
 from storage.gallery import Gallery, stored_dim
 from storage.identities import Removed
-from storage.matching import calibrate_threshold
+from storage.matching import Calibration, calibrate_threshold
 from reid.skeleton import root_centre
 from storage.retention import apply_retention
 from storage.sessions import find_or_create_session, track_id_for
@@ -246,6 +246,19 @@ def _print_forget(report: ForgetReport) -> None:
         print(f"  logged in {report.log_path} (no name, vector or skeleton)")
 
 
+def _print_calibration(cal: Calibration) -> None:
+    print(f"accept_distance {cal.accept_distance:.6g}: false-accept rate {cal.false_accept_rate:.4f} (target "
+          f"{cal.target_far:g}), false-reject rate {cal.false_reject_rate:.4f} ({cal.genuine} genuine, "
+          f"{cal.impostor} impostor probes, {cal.identities} identities)")
+    for warning in cal.warnings:
+        print(f"WARNING: {warning}")
+    if cal.usable:
+        print(f"Set it with --set gallery.accept_distance={cal.accept_distance:.6g} or in the config")
+    else:
+        print("No distance suggested: this one is not fit for use (see the warnings); keep the current "
+              "gallery.accept_distance")
+
+
 def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Gallery,  # noqa: C901 (one per action)
               encoded: Optional[SessionTrack] = None) -> int:
     act = args.action
@@ -305,11 +318,8 @@ def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Galler
         fresh = [e for e in people if not e.stale]
         if not fresh:
             raise StorageError("calibrate needs enrolled embeddings of this model version; enrol people first")
-        cal = calibrate_threshold(gallery.vectors([e.id for e in fresh]), np.array([e.identity_id for e in fresh]),
-                                  target_far=args.far)
-        print(f"accept_distance {cal.accept_distance:.6g}: false-accept rate {cal.false_accept_rate:.4f}, "
-              f"false-reject rate {cal.false_reject_rate:.4f} ({cal.genuine} genuine, {cal.impostor} impostor "
-              f"probes). Set it with --set gallery.accept_distance={cal.accept_distance:.6g} or in the config")
+        _print_calibration(calibrate_threshold(gallery.vectors([e.id for e in fresh]),
+                                               np.array([e.identity_id for e in fresh]), target_far=args.far))
     elif act == "retention":
         st = config.storage
         report = apply_retention(gallery.db, max_age_s=st.retention_max_age_s, max_bytes=st.retention_max_bytes,
