@@ -38,7 +38,8 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     source, given = open_input(spec, seconds=args.seconds, people=args.people, size=args.size)
     try:
         recorder = SessionRecorder.create(args.out, source, spec, record_raw=not args.no_raw,
-                                          flush_interval_s=config.pipeline.flush_interval_s)
+                                          flush_interval_s=config.pipeline.flush_interval_s,
+                                          keep_color=not config.storage.privacy_skeleton_only)
     except BaseException:
         source.close()
         raise
