@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from storage.db import Database
+from storage.errors import StorageError
 from storage.identities import Removed
 from storage.models import Recording, Session, utcnow
 
@@ -202,13 +203,16 @@ def clean_files(db: Database, removed: Removed, *, drop_raw: bool) -> dict[str, 
             out["sessions_scrubbed"].append(str(folder))
             out["track_lines_removed"] += tracks
             out["skeletons_removed"] += skeletons
-            raw = [str(folder / n) for n in RAW_FILES if (folder / n).is_file()]
+        except OSError as exc:
+            out["notes"].append(f"could not scrub {folder} ({exc}); fix its permissions and scrub it by hand")
+        raw = [str(folder / n) for n in RAW_FILES if (folder / n).is_file()]
+        try:
             if raw and drop_raw:
                 out["raw_deleted"] += _drop_raw(db, folder)
-            else:
-                out["raw_left"] += raw
-        except OSError as exc:
-            out["notes"].append(f"could not scrub {folder} ({exc}); fix its permissions and forget again")
+                raw = []
+        except (OSError, StorageError) as exc:
+            out["notes"].append(f"could not delete the raw recording of {folder} ({exc})")
+        out["raw_left"] += [p for p in raw if Path(p).is_file()]
     return out
 
 

@@ -337,7 +337,11 @@ class Gallery:
         report = ForgetReport(removed, wiped, tuple(files["sessions_scrubbed"]), files["track_lines_removed"],
                               files["skeletons_removed"], tuple(files["raw_deleted"]), tuple(files["raw_left"]),
                               None if log is None else str(log), tuple(files["notes"]) + ((why,) if why else ()))
-        write_log(log, log_entry(self.db, report, command))
+        try:
+            write_log(log, log_entry(self.db, report, command))
+        except OSError as exc:  # everything is removed already: say so rather than fail
+            report = replace(report, log_path=None, notes=report.notes + (f"the forget log {log} could not be "
+                                                                          f"written ({exc})",))
         return report
 
     def _remove(self, ref: IdentityRef, *, forget: bool) -> Removed:
