@@ -96,7 +96,9 @@ def test_forget_leaves_no_byte_of_the_person(scene, db_path: Path) -> None:  # t
         assert s.scalar(select(func.count()).select_from(Embedding)) == 4  # bob's enrolment
         assert s.scalar(select(Recording.deleted_at)) is not None
 
-    after = person_bytes(db_files + session_files)
+    everything = sorted(p for p in db_path.parent.rglob("*") if p.is_file())  # database, WAL, log, sessions
+    assert set(session_files) - {folder / "recording.db3"} <= set(everything)
+    after = person_bytes(everything)
     assert NAME.encode() not in after and not any(c in after for c in chunks(stored))
     assert b"bob" in person_bytes(db_files)
     assert report.free_pages_wiped  # (the WAL holds only what was written after the wipe: the raw file's row)
