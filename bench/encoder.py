@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from app.config import load_config
-from app.wiring import train_settings
+from app.compose import train_settings
 from reid.baseline import bone_length_features
 from reid.checkpoint import ModelMeta
 from reid.datasets import load_dataset

@@ -103,7 +103,7 @@ class Gallery:
     """
 
     def __init__(self, db: Database, model_version: str, *, dim: int = 768,
-                 levels: Optional[dict[str, tuple[int, int]]] = None, thresholds: Thresholds = Thresholds(),
+                 levels: Optional[dict[str, tuple[int, int]]] = None, thresholds: Optional[Thresholds] = None,
                  approximate_above: int = 50_000, target_recall: float = 0.99, top_k: int = 5,
                  sync_interval_s: float = 1.0) -> None:
         if not model_version:
@@ -115,7 +115,7 @@ class Gallery:
         for name, (a, b) in self.levels.items():
             if not 0 <= a < b <= self.dim:
                 raise EmbeddingError(f"level {name!r} slice [{a}:{b}] does not fit dimension {self.dim}")
-        self.thresholds = thresholds
+        self.thresholds = thresholds if thresholds is not None else Thresholds()
         self.top_k = int(top_k)
         self.sync_interval_s = float(sync_interval_s)
         self._revision = -1
@@ -367,6 +367,13 @@ class Gallery:
 
     def has_identity(self, identity_id: Optional[int]) -> bool:
         return identity_id is not None and identity_id in self._names
+
+    def name(self, identity_id: int) -> Optional[str]:
+        """The identity's current name from the cache the index keeps (no query; None once it is gone).
+
+        The per-window path reads names here: `get` counts every embedding, so its cost grows with the gallery.
+        """
+        return self._names.get(identity_id)
 
     # ---- queries ------------------------------------------------------------------------------------------
     def list_identities(self) -> list[IdentitySummary]:

@@ -12,7 +12,7 @@ import logging
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox, QStatusBar, QWidget
 
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 
 logger = logging.getLogger(__name__)
 

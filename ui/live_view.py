@@ -12,7 +12,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.events import FrameResult, TrackView
-from reid.baseline import BONES
+from app.desktop import BONES
 
 CANVAS = (640, 480)              # size of the virtual image for sources without images (pixels)
 VIRTUAL_F = 480.0                # focal length of that virtual pinhole (pixels)

@@ -12,7 +12,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor
 
 from app.events import AlertEvent, FrameResult, MatchEvent
-from ui.gallery_service import IdentityRow
+from app.gallery_service import IdentityRow
 from ui.state import Changes, TrackBook
 
 Index = QModelIndex | QPersistentModelIndex

@@ -1,6 +1,6 @@
 """The tracks panel: current and recent tracks, and for the selected one its gallery neighbours and evidence.
 
-The evidence is an `ui.explain.Explanation` computed off the GUI thread: the top-k identities with per-level
+The evidence is an `app.explain.Explanation` computed off the GUI thread: the top-k identities with per-level
 distances, the importance of each frame of the newest window, and each window's distance to the best identity.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QSplitter, QTableView, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ui.explain import Explanation
+from app.explain import Explanation
 from ui.models import TrackTableModel
 
 

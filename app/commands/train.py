@@ -13,7 +13,7 @@ import torch
 
 from app.config import SkelwatchConfig, dump_config
 from app.session_dataset import register_format as register_session_format
-from app.wiring import train_settings
+from app.compose import train_settings
 from reid.checkpoint import ModelMeta, load_model
 from reid.datasets import load_dataset
 from reid.errors import DatasetError

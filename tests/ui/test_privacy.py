@@ -59,5 +59,5 @@ def test_settings_checkbox_turns_privacy_on_in_the_config_file(qtbot, tmp_path: 
     assert not dialog.privacy.isChecked()
     dialog.privacy.setChecked(True)
     dialog.save()
-    assert config.storage.privacy_skeleton_only is True
+    assert dialog.config.storage.privacy_skeleton_only is True  # the new config the window applies
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["storage"]["privacy_skeleton_only"] is True

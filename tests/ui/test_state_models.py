@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.events import FrameResult, MatchEvent, TrackView
-from ui.explain import cut_windows
+from app.explain import cut_windows
 from ui.models import TrackTableModel
 from ui.state import TrackBook
 

@@ -1,4 +1,4 @@
-"""What the gallery panel asks of storage/, as plain calls run on the panel's task thread (Qt-free).
+"""What the gallery panel asks of storage/, as plain calls run on the panel's task thread.
 
 Every change goes through `storage.gallery.Gallery` (one transaction each). `GalleryService` also remembers how to
 undo the changes storage can take back (rename, watchlist, enrol, merge) as plain callables.
@@ -15,11 +15,18 @@ from sqlalchemy import func, select
 
 from storage.db import Database
 from storage.errors import StorageError
-from storage.gallery import Gallery, IdentitySummary
+from storage.gallery import EmbeddingInfo, Gallery, IdentitySummary
 from storage.models import Sighting
 from storage.unknowns import UnknownCandidate, cluster_unknowns
 
 logger = logging.getLogger(__name__)
+
+
+__all__ = ["ClusterParams", "GalleryService", "IdentityRow", "TrackNotStored", "UnknownCandidate", "Undo"]
+
+
+class TrackNotStored(StorageError):
+    """A track the operator picked has no database row (it belongs to a run that ended)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,17 @@ class IdentityRow:
     sightings: int
     last_seen: Optional[datetime]
     notes: str
+
+
+@dataclass(frozen=True)
+class ClusterParams:
+    """How unknown windows are clustered into candidates: config section `cluster`, as the CLI uses it."""
+
+    eps: float
+    min_samples: int
+    k1: int
+    k2: int
+    normalize: bool
 
 
 @dataclass(frozen=True)
@@ -64,11 +82,14 @@ class GalleryService:
 
     Args:
         gallery: an open Gallery.
+        cluster: the clustering of unknown windows.
         encode: (B, f, 20, 3) windows -> (B, D) embeddings, for enrolling a track from its joints.
     """
 
-    def __init__(self, gallery: Gallery, encode: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+    def __init__(self, gallery: Gallery, cluster: ClusterParams,
+                 encode: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         self.gallery = gallery
+        self.cluster = cluster
         self.encode = encode
 
     @property
@@ -79,7 +100,13 @@ class GalleryService:
         return identity_rows(self.gallery)
 
     def unknowns(self) -> list[UnknownCandidate]:
-        return cluster_unknowns(self.gallery)
+        """Unknown windows clustered with the configured parameters (the CLI's `gallery unknowns` uses the same)."""
+        c = self.cluster
+        return cluster_unknowns(self.gallery, eps=c.eps, min_samples=c.min_samples, k1=c.k1, k2=c.k2,
+                                normalize=c.normalize)
+
+    def embeddings(self, identity_id: int) -> list[EmbeddingInfo]:
+        return self.gallery.embeddings(identity_id)
 
     def enrol_windows(self, name: str, windows: np.ndarray) -> Undo:
         """Enrol a new identity from track windows (N, f, 20, 3); undo deletes it."""
