@@ -37,7 +37,7 @@ import numpy as np
 
 from app.config import home_dir, load_config
 from app.events import FrameResult
-from app.pipeline import build_pipeline
+from app.compose import build_pipeline
 from app.pipeline.runner import Listener
 from capture.sources.synthetic import DEMO_FPS, DEMO_PEOPLE, DEMO_SEED, SyntheticScene
 
