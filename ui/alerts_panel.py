@@ -9,8 +9,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout, QWidget
 
+from app.desktop import BONES
 from app.events import AlertEvent, FrameResult
-from reid.baseline import BONES
 from ui.models import AlertListModel
 
 
