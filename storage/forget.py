@@ -1,13 +1,15 @@
 """What a forget does beyond deleting rows: wipe the database's free pages and WAL, scrub the person from the
 recorded session folders, and keep a forget log.
 
-The rows go first, in one transaction (`storage.identities.remove_identity`); then, after the commit:
+The session folders are scrubbed first (idempotent, so a forget killed before its transaction commits is
+completed by running it again; the other order would lose, with the rows, where the skeletons are), then the
+rows go in one transaction (`storage.identities.remove_identity`), then:
 
 - **free pages**: `VACUUM` rewrites the database without the freed pages (`secure_delete` alone zeroes only what
   this delete frees, not the stale copies older updates left in free blocks), and `wal_checkpoint(TRUNCATE)`
   empties the WAL, which still holds page images of every earlier write. A reader in another process can hold
   the checkpoint back: that is reported (`free_pages_wiped` False) and the next forget or checkpoint finishes it.
-- **session folders**: the person's tracks are removed from `tracks.jsonl` and their skeletons (the detection the
+- **session folders** (before the transaction): the person's tracks are removed from `tracks.jsonl` and their skeletons (the detection the
   tracker assigned, found by its joints in the same frame) from `skeletons.jsonl`; each file is rewritten through
   a temporary file and `os.replace`, so a crash leaves either the old or the new file. The raw recording
   (`recording.db3`: images of everyone in the scene) cannot be cut to one person: it is deleted with `drop_raw`,
@@ -182,10 +184,13 @@ def _drop_raw(db: Database, folder: Path) -> list[str]:
     return gone
 
 
-def clean_files(db: Database, removed: Removed, *, drop_raw: bool) -> dict[str, Any]:
-    """Scrub the person from every session folder of their tracks; delete or list the raw recordings there."""
+def clean_files(db: Database, locations: Iterable[tuple[str, int]], *, drop_raw: bool) -> dict[str, Any]:
+    """Scrub tracks (session folder, tracker id) from their session folders; delete or list the raw recordings.
+
+    Idempotent: a second run over the same folders finds nothing more to remove.
+    """
     by_path: dict[str, set[int]] = {}
-    for path, key in removed.locations:
+    for path, key in locations:
         by_path.setdefault(path, set()).add(int(key))
     out: dict[str, Any] = {"sessions_scrubbed": [], "track_lines_removed": 0, "skeletons_removed": 0,
                            "raw_deleted": [], "raw_left": [], "notes": []}

@@ -326,13 +326,15 @@ class Gallery:
         return self._remove(ref, forget=False)
 
     def forget(self, ref: IdentityRef, *, drop_raw: bool = False, command: str = "api") -> ForgetReport:
-        """Remove every trace of a person (see storage.forget): in one transaction the identity, embeddings,
-        sightings, the tracks it was voted for or enrolled from with their windows and alerts; then the index,
-        the database's free pages and WAL, the person's skeletons in session folders (and with `drop_raw` the
-        raw recordings there), and a line in the forget log naming `command`."""
+        """Remove every trace of a person (see storage.forget): the person's skeletons in session folders (and
+        with `drop_raw` the raw recordings there); in one transaction the identity, embeddings, sightings, the
+        tracks it was voted for or enrolled from with their windows and alerts; then the index, the database's
+        free pages and WAL, and a line in the forget log naming `command`."""
+        with self.db.read() as s:
+            locations = ops.track_locations(s, ops.person_tracks(s, ops.resolve(s, ref).id))
+        files = clean_files(self.db, locations, drop_raw=drop_raw)  # first: see storage.forget
         removed = self._remove(ref, forget=True)
         wiped, why = wipe_free_pages(self.db)
-        files = clean_files(self.db, removed, drop_raw=drop_raw)
         log = forget_log_path(self.db)
         report = ForgetReport(removed, wiped, tuple(files["sessions_scrubbed"]), files["track_lines_removed"],
                               files["skeletons_removed"], tuple(files["raw_deleted"]), tuple(files["raw_left"]),

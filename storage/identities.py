@@ -218,6 +218,23 @@ def split(session: Session, ref: IdentityRef, embedding_ids: list[int], new_name
     return target, IndexDelta(relabel={i: target.id for i in chosen})
 
 
+def person_tracks(session: Session, identity_id: int) -> list[int]:
+    """The tracks of a person: voted for them, or enrolled from (an enrolment sets no vote, so both are needed).
+    A track marked "not this person" is someone else's and is left out."""
+    enrolled_from = select(Embedding.track_id).where(Embedding.identity_id == identity_id,
+                                                     Embedding.track_id.is_not(None))
+    not_them = select(NegativePair.track_id).where(NegativePair.identity_id == identity_id)
+    return list(session.scalars(select(Track.id).where(
+        or_(Track.identity_id == identity_id, Track.id.in_(enrolled_from)), Track.id.not_in(not_them))))
+
+
+def track_locations(session: Session, track_ids: list[int]) -> tuple[tuple[str, int], ...]:
+    """(session folder, tracker id) of each track: where its skeletons are on disk."""
+    rows = session.execute(select(SessionRow.path, Track.track_key).join(SessionRow, Track.session_id == SessionRow.id)
+                           .where(Track.id.in_(track_ids)))
+    return tuple((path, key) for path, key in rows)
+
+
 def remove_identity(session: Session, ref: IdentityRef, *, forget: bool) -> tuple[Removed, IndexDelta]:
     """Delete an identity and its embeddings. With `forget`, also every trace of the person: the tracks it was
     voted for or enrolled from (with their sightings, stored windows and alerts) and its sightings elsewhere."""
@@ -231,14 +248,8 @@ def remove_identity(session: Session, ref: IdentityRef, *, forget: bool) -> tupl
     sightings = windows = tracks = 0
     locations: tuple[tuple[str, int], ...] = ()
     if forget:
-        # The person's tracks: voted for them, or enrolled from (an enrolment sets no vote, so both are needed).
-        # A track marked "not this person" is someone else's and stays.
-        enrolled_from = select(Embedding.track_id).where(Embedding.identity_id == iid, Embedding.track_id.is_not(None))
-        not_them = select(NegativePair.track_id).where(NegativePair.identity_id == iid)
-        track_ids = session.scalars(select(Track.id).where(
-            or_(Track.identity_id == iid, Track.id.in_(enrolled_from)), Track.id.not_in(not_them))).all()
-        locations = tuple((path, key) for path, key in session.execute(select(SessionRow.path, Track.track_key).join(
-            SessionRow, Track.session_id == SessionRow.id).where(Track.id.in_(track_ids))))
+        track_ids = person_tracks(session, iid)
+        locations = track_locations(session, track_ids)
         sighting_rows = select(Sighting.id, Sighting.embedding_id).where(
             or_(Sighting.identity_id == iid, Sighting.track_id.in_(track_ids)))
         rows = session.execute(sighting_rows).all()

@@ -15,6 +15,7 @@ from app.cli import main
 from app.session import Manifest, SessionWriter, load_skeleton_cache, load_tracks
 from capture.frames import Skeleton3D
 from storage import forget as forget_mod
+from storage import identities as ops
 from storage.gallery import Gallery
 from storage.live import SightingRecorder
 from storage.models import Embedding, Recording, Sighting, Track
@@ -140,3 +141,15 @@ def test_cli_forget_prints_what_it_removed(scene, db_path: Path, capsys: pytest.
 def test_session_file_names_match_what_app_session_writes() -> None:
     assert (forget_mod.SKELETONS, forget_mod.TRACKS, forget_mod.RECORDING, forget_mod.MANIFEST) == (
         app_session.SKELETONS, app_session.TRACKS, app_session.RECORDING, app_session.MANIFEST)
+
+
+def test_a_forget_cut_short_after_the_scrub_is_completed_by_running_it_again(scene) -> None:  # type: ignore[no-untyped-def]
+    gallery, folder = scene["gallery"], scene["folder"]
+    with gallery.db.read() as s:
+        locations = ops.track_locations(s, ops.person_tracks(s, ops.resolve(s, NAME).id))
+    first = forget_mod.clean_files(gallery.db, locations, drop_raw=False)  # what a killed forget got done
+    assert first["track_lines_removed"] == 60 and gallery.get(NAME).embeddings == 8
+    report = gallery.forget(NAME)
+    assert report.removed.tracks == 2 and report.track_lines_removed == 0 and report.skeletons_removed == 0
+    assert [p.name for p in gallery.list_identities()] == ["bob"]
+    assert {r.track_id for r in load_tracks(folder)} == {2}
