@@ -85,7 +85,10 @@ def _calibrate(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset, checkpoi
         cal = calibrate_threshold(model_features(model)(windows.data), ids, target_far=far, seed=seed)
     except ValueError as exc:
         raise DatasetError(f"cannot calibrate on {dataset.name}: {exc}") from None
+    for warning in cal.warnings:
+        print(f"WARNING: {warning}")
+    measured = (f"match distance {cal.accept_distance:.4f} at a window false-accept rate of "
+                f"{cal.false_accept_rate:.4f} (target {far:g}; false rejects {cal.false_reject_rate:.4f}; "
+                f"{cal.impostor} probe windows of {len(set(ids))} people)")
     write_meta(checkpoint, replace(meta, accept_distance=round(cal.accept_distance, 4)))
-    print(f"match distance {cal.accept_distance:.4f} at a window false-accept rate of {cal.false_accept_rate:.4f} "
-          f"(false rejects {cal.false_reject_rate:.4f}; {cal.impostor} probe windows of {len(set(ids))} people) "
-          f"written to {checkpoint}: used when gallery.accept_distance is not set")
+    print(f"{measured} written to {checkpoint}: used when gallery.accept_distance is not set")
