@@ -112,6 +112,7 @@ class SourceWorker(Worker):
         self.max_seconds = max_seconds
         self.dropped = 0
         self.frames = 0
+        self.last_index = -1  # the newest frame handed over
         self._first_s: float | None = None
 
     def run(self) -> None:
@@ -142,6 +143,7 @@ class SourceWorker(Worker):
                 return
             self.control.pace(bundle.timestamp_s, self.stop_event)
             self.frames += 1
+            self.last_index = bundle.index
             if self.drop_oldest:
                 self.dropped += put_drop_oldest(self.out, bundle)
             else:
