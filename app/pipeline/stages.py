@@ -405,7 +405,7 @@ class TrackWorker(Worker):
                          confidence=skeleton.confidence, age_s=update.age_s,
                          identity_id=identity.identity_id, identity_name=identity.identity_name,
                          match_confidence=identity.confidence, decision=identity.decision,
-                         level_distances=identity.level_distances)
+                         level_distances=identity.level_distances, observed=update.skeleton is not None)
 
     def _release(self, track_id: int) -> None:
         """A track ended (deleted, or merged into the lost track it turned out to be): drop what this stage
