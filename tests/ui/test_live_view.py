@@ -22,6 +22,7 @@ def test_live_view_draws_named_tracks(qtbot, window):
     row = window.book.row_of(track_id)
     assert window.track_model.index(row, 3).data() == record.identity_name
     assert window.source_label.text().startswith("replay: scene.db3")
+    assert window.source_picker.currentText() == "scene.db3"  # the Source box names what is playing
     screenshot(window, "live_view_named")
 
 
