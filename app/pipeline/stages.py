@@ -112,6 +112,7 @@ class SourceWorker(Worker):
         self.max_seconds = max_seconds
         self.dropped = 0
         self.frames = 0
+        self.last_index = -1  # the newest frame handed over
         self._first_s: float | None = None
 
     def run(self) -> None:
@@ -142,6 +143,7 @@ class SourceWorker(Worker):
                 return
             self.control.pace(bundle.timestamp_s, self.stop_event)
             self.frames += 1
+            self.last_index = bundle.index
             if self.drop_oldest:
                 self.dropped += put_drop_oldest(self.out, bundle)
             else:
@@ -403,7 +405,7 @@ class TrackWorker(Worker):
                          confidence=skeleton.confidence, age_s=update.age_s,
                          identity_id=identity.identity_id, identity_name=identity.identity_name,
                          match_confidence=identity.confidence, decision=identity.decision,
-                         level_distances=identity.level_distances)
+                         level_distances=identity.level_distances, observed=update.skeleton is not None)
 
     def _release(self, track_id: int) -> None:
         """A track ended (deleted, or merged into the lost track it turned out to be): drop what this stage
