@@ -108,7 +108,7 @@ def import_gallery(db: Database, path: Path, *, on_conflict: str = "error") -> l
             existing = s.scalars(select(Identity).where(Identity.name == rec["name"])).one_or_none()
             if existing is not None and on_conflict == "error":
                 raise StorageError(f"{path}: identity {rec['name']!r} already exists in {db.url}; nothing was "
-                                   "imported. Rename it first, or import with on_conflict merge or skip")
+                                   "imported. Rename it first, or import with --on-conflict merge (or skip)")
             if existing is not None and on_conflict == "skip":
                 continue
             person = existing or Identity(name=rec["name"], notes=rec.get("notes", ""),

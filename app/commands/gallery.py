@@ -12,22 +12,18 @@ import shlex
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 
 from app.config import SkelwatchConfig
-from app.compose import UNTRAINED_VERSION, encoder_meta, load_encoder, open_gallery as compose_gallery
-from app.compose import unknown_clustering
-from capture.buffer import camera_to_model
 from storage.errors import EmbeddingError, StorageError
-from storage.forget import ForgetReport
-from storage.gallery import Gallery
-from storage.identities import Removed
-from storage.matching import Calibration, calibrate_threshold
-from reid.skeleton import root_centre
-from storage.retention import apply_retention
-from storage.sessions import find_or_create_session, track_id_for
+
+if TYPE_CHECKING:  # the model, database and index stack load when an action runs, not for --help
+    from storage.forget import ForgetReport
+    from storage.gallery import Gallery
+    from storage.identities import Removed
+    from storage.matching import Calibration
 
 def _ref(text: str) -> Union[int, str]:
     return int(text) if text.isdigit() else text
@@ -102,7 +98,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "there) of the sessions the person was recorded in; without it they are listed")
     p = sub.add_parser("not-this", help="mark a track as not this person")
     p.add_argument("identity")
-    p.add_argument("--track-id", type=int, required=True)
+    p.add_argument("--track", type=int, required=True, metavar="K",
+                   help="the tracker's number (drawn in the window; `gallery show` prints 'session S track K')")
+    p.add_argument("--session", dest="track_session", default=None, metavar="S",
+                   help="the session id S or the session folder, when track K is in several sessions")
     p = sub.add_parser("export", help="write identities to a portable .zip")
     p.add_argument("file", type=Path)
     p.add_argument("identities", nargs="*", help="ids or names (default: all)")
@@ -136,7 +135,10 @@ def encode_session_track(folder: Path, track_key: int, config: SkelwatchConfig,
     and encode them with the checkpoint. Raises SkelwatchError subclasses naming the folder or track."""
     import torch
 
+    from app.compose import load_encoder
     from app.session import load_tracks, read_manifest
+    from capture.buffer import camera_to_model
+    from reid.skeleton import root_centre
 
     manifest = read_manifest(folder)
     records = load_tracks(folder)
@@ -168,6 +170,8 @@ def encode_session_track(folder: Path, track_key: int, config: SkelwatchConfig,
 
 def open_gallery(args: argparse.Namespace, config: SkelwatchConfig, dim: Optional[int] = None) -> Gallery:
     """The Gallery the command line means: --db / --model-version over the config."""
+    from app.compose import UNTRAINED_VERSION, encoder_meta, open_gallery as compose_gallery
+
     meta = encoder_meta(config)
     version = args.model_version or config.gallery.model_version or (meta.model_version if meta else None)
     # The pipeline's encoder decides the version, so the command and the pipeline read the same embeddings.
@@ -202,6 +206,8 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
 
 
 def _enrol_session_track(args: argparse.Namespace, gallery: Gallery, encoded: SessionTrack) -> None:
+    from storage.sessions import find_or_create_session, track_id_for
+
     m = encoded.manifest
     started = datetime.fromisoformat(m["started_utc"]) if m.get("started_utc") else None
     ended = datetime.fromisoformat(m["ended_utc"]) if m.get("ended_utc") else None
@@ -300,8 +306,11 @@ def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Galler
         else:
             _print_removed(act, gallery.delete(_ref(args.identity)))
     elif act == "not-this":
-        detached = gallery.not_this(_ref(args.identity), args.track_id)
-        print(f"track {args.track_id} is not {args.identity}; {detached} embeddings detached from it")
+        from storage.sessions import find_track
+
+        track_id = find_track(gallery.db, args.track, args.track_session, gallery.get(_ref(args.identity)).id)
+        detached = gallery.not_this(_ref(args.identity), track_id)
+        print(f"track {args.track} is not {args.identity}; {detached} embeddings detached from it")
     elif act == "export":
         count = gallery.export(args.file, [_ref(x) for x in args.identities] or None)
         print(f"exported {count} identities to {args.file}")
@@ -311,6 +320,8 @@ def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Galler
     elif act == "unknowns":
         return _unknowns(args, config, gallery)
     elif act == "calibrate":
+        from storage.matching import calibrate_threshold
+
         people = gallery.embeddings()
         fresh = [e for e in people if not e.stale]
         if not fresh:
@@ -318,6 +329,8 @@ def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Galler
         _print_calibration(calibrate_threshold(gallery.vectors([e.id for e in fresh]),
                                                np.array([e.identity_id for e in fresh]), target_far=args.far))
     elif act == "retention":
+        from storage.retention import apply_retention
+
         st = config.storage
         report = apply_retention(gallery.db, max_age_s=st.retention_max_age_s, max_bytes=st.retention_max_bytes,
                                  skeleton_only=st.skeleton_only)
@@ -327,6 +340,7 @@ def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Galler
 
 
 def _unknowns(args: argparse.Namespace, config: SkelwatchConfig, gallery: Gallery) -> int:
+    from app.compose import unknown_clustering
     from app.gallery_service import GalleryService  # imports the clustering stack only for this action
 
     candidates = GalleryService(gallery, unknown_clustering(config)).unknowns()

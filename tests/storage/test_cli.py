@@ -85,6 +85,14 @@ def test_enrol_a_track_of_a_recorded_session_with_a_checkpoint(home: Path, capsy
     code, _, err = gallery_cmd(capsys, "enrol", "ghost", "--session", home / "sess", "--track", 99,
                                "--model", home / "ckpt")
     assert code == 2 and "no track 99" in err and "[7, 8]" in err
+    # not-this takes the track as `show` prints it (the tracker's number, and the session when it is ambiguous).
+    code, _, err = gallery_cmd(capsys, "--model-version", meta.model_version, "not-this", "walker", "--track", 5)
+    assert code == 2 and "no track 5" in err and "gallery show" in err
+    code, out, err = gallery_cmd(capsys, "--model-version", meta.model_version, "not-this", "walker", "--track", 7,
+                                 "--session", 1)
+    assert code == 0, err
+    assert "track 7 is not walker; 3 embeddings detached" in out
+    assert "0 embeddings" in gallery_cmd(capsys, "--model-version", meta.model_version, "show", "walker")[1]
 
 
 def test_calibrate_warns_and_suggests_nothing_when_the_target_is_out_of_reach(
