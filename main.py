@@ -1,4 +1,5 @@
-"""skelwatch entry point: `python main.py --help` lists the commands; no command opens the GUI.
+"""skelwatch entry point: `./skelwatch --help` (`python main.py --help` inside the .venv) lists the commands; no
+command opens the GUI.
 
 The entry point sits above every layer, so it is where the window's command joins the others.
 """

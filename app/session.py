@@ -128,7 +128,7 @@ def read_manifest(folder: Path) -> Manifest:
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise SessionError(f"{folder} is not a skelwatch session: it has no {MANIFEST}; record one with "
-                           "`python main.py record --source SOURCE --out DIR`")
+                           "`./skelwatch record --source SOURCE --out DIR`")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return Manifest(**data)

@@ -71,7 +71,7 @@ def _describe(exc: BaseException, url: str) -> StorageError:
             "skelwatch (or wait) and retry, or raise storage.busy_timeout_s")
     if "disk is full" in text or "disk full" in text or "no space" in text:
         return StorageError(f"database {url}: the disk is full, so the change was not saved (nothing stored was "
-                            "lost); free space, or run `python main.py gallery retention` to prune old sessions")
+                            "lost); free space, or run `./skelwatch gallery retention` to prune old sessions")
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         return StorageError(f"database {url} is corrupt or not a database ({exc.__class__.__name__}: {text}); "
                             "restore it from a backup or move it away to start a new one")

@@ -91,7 +91,7 @@ def resolve(session: Session, ref: IdentityRef) -> Identity:
     else:
         found = session.scalars(select(Identity).where(Identity.name == ref)).one_or_none()
     if found is None:
-        raise NotFoundError(f"no identity {ref!r}; `python main.py gallery list` shows the ids and names")
+        raise NotFoundError(f"no identity {ref!r}; `./skelwatch gallery list` shows the ids and names")
     return found
 
 
@@ -211,7 +211,7 @@ def split(session: Session, ref: IdentityRef, embedding_ids: list[int], new_name
         raise StorageError("split needs at least one embedding id")
     if chosen - owned:
         raise StorageError(f"embeddings {sorted(chosen - owned)[:5]} do not belong to {source.name!r}; "
-                           f"`python main.py gallery show {source.id}` lists its embeddings")
+                           f"`./skelwatch gallery show {source.id}` lists its embeddings")
     target = create_identity(session, new_name)
     session.execute(update(Embedding).where(Embedding.id.in_(chosen)).values(identity_id=target.id))
     source.updated_at = utcnow()

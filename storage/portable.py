@@ -73,7 +73,7 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         raise StorageError(f"gallery file {path} does not exist") from None
     except (zipfile.BadZipFile, KeyError, ValueError, json.JSONDecodeError) as exc:
         raise StorageError(f"{path} is not a readable gallery export ({exc}); export it again with "
-                           "`python main.py gallery export`") from None
+                           "`./skelwatch gallery export`") from None
     return manifest, arrays
 
 
