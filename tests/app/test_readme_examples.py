@@ -20,6 +20,7 @@ from app.cli import _default_to_gui, build_parser, main
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text(encoding="utf-8")
 EXAMPLE = re.compile(r"`\./skelwatch([^`]*)`")
+GUI = ("ui.command",)  # main.py adds the window's command to app.cli's
 PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_.]*$|\.\.\.")
 
 
@@ -40,9 +41,14 @@ def expand(args: str) -> list[list[str]]:
     return [tokens]
 
 
+def full_parser() -> tuple[argparse.ArgumentParser, frozenset[str]]:
+    """The parser main.py runs: app's commands and the window's."""
+    return build_parser(extra_commands=GUI)
+
+
 def subparser(name: str) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """The whole parser and the parser of one command."""
-    parser = build_parser()
+    parser, _ = full_parser()
     return parser, parser._subparsers._group_actions[0].choices[name]  # type: ignore[union-attr]
 
 
@@ -50,7 +56,7 @@ def subparser(name: str) -> tuple[argparse.ArgumentParser, argparse.ArgumentPars
 def test_every_readme_example_parses(args: str) -> None:
     variants = expand(args)
     for argv in variants:
-        parser = build_parser()
+        parser, commands = full_parser()
         if len(variants) > 1 or any(PLACEHOLDER.search(t) for t in argv):
             # A pattern (`gallery list|show|...`, `NAME`): each command path must exist and answer --help.
             with pytest.raises(SystemExit) as done:
@@ -61,7 +67,7 @@ def test_every_readme_example_parses(args: str) -> None:
                 parser.parse_args(argv)
             assert done.value.code == 0, argv
         else:  # routed as main() routes it: no command means the GUI
-            assert callable(parser.parse_args(_default_to_gui(parser, argv)).func), argv
+            assert callable(parser.parse_args(_default_to_gui(parser, commands, argv)).func), argv
 
 
 def command_table() -> list[tuple[str, str, set[str]]]:
@@ -108,7 +114,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run_example(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[str, str]:
-    code = main(argv)
+    code = main(argv, extra_commands=GUI)
     out = capsys.readouterr()
     assert code == 0, out.err
     return out.out, out.err
