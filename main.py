@@ -5,7 +5,13 @@ The entry point sits above every layer, so it is where the window's command join
 """
 import sys
 
-from app.cli import main
+try:
+    from app.cli import main
+except ModuleNotFoundError as exc:  # a Python without the project's packages: name the command that has them
+    if (exc.name or "").split(".")[0] in ("app", "capture", "core", "reid", "storage", "ui"):
+        raise
+    sys.exit(f"skelwatch: {exc.name} is not installed for {sys.executable}; run `./skelwatch ARGS` from the "
+             "repository root (it uses the project's .venv, set up by scripts/setup.sh), or activate .venv first")
 
 if __name__ == "__main__":
     sys.exit(main(extra_commands=("ui.command",)))

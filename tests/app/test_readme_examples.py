@@ -10,6 +10,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,14 @@ def test_the_wrapper_runs_from_the_root_and_from_elsewhere(tmp_path: Path) -> No
     done = subprocess.run([str(REPO / "skelwatch"), "config", "check"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0 and "config OK" in done.stdout, done.stderr
+
+
+def test_main_py_under_a_python_without_the_packages_names_the_wrapper() -> None:
+    # -S: no site-packages, as `python main.py` outside the activated .venv (once a torch traceback).
+    done = subprocess.run([sys.executable, "-S", "main.py", "--help"], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "is not installed for" in done.stderr and "./skelwatch ARGS" in done.stderr
 
 
 @pytest.fixture
