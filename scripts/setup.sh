@@ -18,8 +18,8 @@ inputs_digest() {
   {
     echo "$HOME_DIR"
     readlink -f "$VENV/bin/python" 2>/dev/null || echo "no venv"
-    find requirements.txt app/assets.py app/demo.py app/pipeline/build.py capture/pose capture/sources \
-      reid/synthetic reid/checkpoint.py reid/model.py storage/migrations storage/models.py models \
+    find requirements.txt app/assets.py app/demo.py app/compose.py app/config capture/pose capture/sources \
+      reid/synthetic reid/checkpoint.py reid/model.py reid/heading.py storage/migrations storage/models.py models \
       "$HOME_DIR/config.yaml" -type f ! -name '*.pyc' -print0 2>/dev/null | sort -z | xargs -0 sha256sum || true
     for out in models/pose_landmarker_full.task demo/demo.db3 skelwatch.db; do
       if [ -e "$HOME_DIR/$out" ]; then echo "have $out"; fi
