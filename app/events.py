@@ -26,6 +26,7 @@ class TrackView:
     match_confidence: float = 0.0   # in [0, 1]; 0 when unknown
     decision: str = "pending"       # "pending" | "match" | "unknown" | "ambiguous"
     level_distances: tuple[float, float, float] | None = None  # joint, component, limb distance of the best match
+    box: tuple[float, float, float, float] | None = None  # (x0, y0, x1, y1) pixels of this frame's skeleton
 
 
 @dataclass(frozen=True)

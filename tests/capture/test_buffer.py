@@ -98,7 +98,7 @@ def test_short_gaps_are_interpolated_and_flagged():
                                                       (True, range(10, 16), 120.0)])
 def test_no_window_spans_a_long_gap(interpolate, missed, fps):
     """Too long (0.27 s), not interpolated, or too many frames to make up (6 of 6, though only 0.06 s)."""
-    buffer = WindowBuffer(frames=6, stride=1, max_gap_s=0.2, interpolate=interpolate)
+    buffer = WindowBuffer(frames=6, stride=1, max_gap_s=0.2, interpolate=interpolate, fps=fps)
     feed(buffer, [i for i in range(40) if i not in set(missed)], fps=fps)
     windows = buffer.drain(1000)
     assert windows
