@@ -140,5 +140,6 @@ def image_cost(predicted: np.ndarray, heights: np.ndarray, boxes: np.ndarray, mi
     ratio = (boxes[None, :, 3] - boxes[None, :, 1]) / heights[:, None]
     similar = (ratio > 1 / 1.5) & (ratio < 1.5)
     feasible = similar & ((iou >= min_iou) | (dist <= reach[:, None]))
-    cost = (1.0 - iou) + 0.5 * np.clip(dist, 0.0, None)
+    # Two people crossing at different depths overlap in the image but differ in height: size counts too.
+    cost = (1.0 - iou) + 0.5 * dist + 2.0 * np.abs(np.log(np.clip(ratio, 1e-3, None)))
     return np.where(feasible & np.isfinite(cost), cost, INFEASIBLE)

@@ -1,0 +1,95 @@
+"""vtest.avi skeletons stored compactly (tests/data/vtest_tracks/skeletons.npz) and the scores run on them.
+
+The skeletons are what `capture.pose.PoseEstimator` made of every frame of OpenCV's vtest.avi (see
+tests/data/vtest_tracks/PROVENANCE.md); storing them lets the tracking guard run in about a second instead of
+minutes of pose. `bench/tracking.py --store` rewrites the file from the video.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from capture.association import box_iou
+from capture.buffer import WindowBuffer
+from capture.frames import Skeleton3D
+from capture.tracking import Tracker, TrackState
+
+ROOT = Path(__file__).resolve().parents[2]
+STORED = ROOT / "tests" / "data" / "vtest_tracks" / "skeletons.npz"
+HAND_LABELS = ROOT / "tests" / "data" / "vtest_people.json"
+
+
+def store(frames: list[tuple[int, float, list[Skeleton3D]]], path: Path = STORED) -> None:
+    """Write per-frame skeletons: joints as float16 metres, confidence as uint8 (1/255 steps), box float32."""
+    skels = [(i, s) for i, _, ss in frames for s in ss]
+    np.savez_compressed(
+        path, frame_times=np.array([t for _, t, _ in frames], np.float64),
+        frame=np.array([i for i, _ in skels], np.int32),
+        joints=np.array([s.joints for _, s in skels], np.float16).reshape(-1, 20, 3),
+        confidence=np.round(np.array([s.confidence for _, s in skels]).reshape(-1, 20) * 255).astype(np.uint8),
+        box=np.array([s.box for _, s in skels], np.float32).reshape(-1, 4))
+
+
+def load(path: Path = STORED) -> list[tuple[int, float, list[Skeleton3D]]]:
+    """(frame index, timestamp s, skeletons) for every frame of the clip, in decoding order."""
+    data = np.load(path)
+    times = data["frame_times"]
+    out: list[tuple[int, float, list[Skeleton3D]]] = [(i, float(t), []) for i, t in enumerate(times)]
+    for f, j, c, b in zip(data["frame"], data["joints"], data["confidence"], data["box"]):
+        out[f][2].append(Skeleton3D(joints=j.astype(np.float32), confidence=c / np.float32(255.0),
+                                    box=tuple(b.tolist()), timestamp_s=float(times[f]), frame_index=int(f)))
+    return out
+
+
+def track_clip(frames: list[tuple[int, float, list[Skeleton3D]]], metric: bool = False,
+               **tracker_args: float) -> tuple[Tracker, WindowBuffer, dict[int, dict[int, tuple]], list]:
+    """Run tracker and buffer (default settings) over the clip as the pipeline does for a colour-only video.
+
+    Returns:
+        The tracker and buffer (with their stats), {frame: {confirmed track id: box}}, and every window.
+    """
+    tracker, buffer = Tracker(**tracker_args), WindowBuffer()
+    boxes: dict[int, dict[int, tuple]] = {}
+    windows = []
+    for index, t, skeletons in frames:
+        updates = tracker.update(skeletons, t, metric=metric)
+        buffer.update(updates, tracker.pop_events())
+        windows += buffer.drain(10_000)
+        boxes[index] = {u.track_id: u.skeleton.box for u in updates
+                        if u.state is TrackState.CONFIRMED and u.skeleton is not None}
+    for track_id in buffer.track_ids:
+        buffer.end(track_id)
+    windows += buffer.drain(10_000)
+    return tracker, buffer, boxes, windows
+
+
+def hand_label_coverage(boxes: dict[int, dict[int, tuple]], windows: list) -> tuple[float, float, int]:
+    """On the hand-labelled frames (tests/data/vtest_people.json, made without any detector): the share of
+    labelled people a confirmed track covers (box IoU >= 0.5, one track per person) and the share whose frame
+    lies inside an encoded window of that track.
+
+    Returns:
+        (tracked share, in-window share, labelled people).
+    """
+    labels = json.loads(HAND_LABELS.read_text())["frames"]
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for w in windows:
+        spans.setdefault(w.track_id, []).append((int(w.frame_indices[0]), int(w.frame_indices[-1])))
+    total = tracked = in_window = 0
+    for frame in labels:
+        truth = np.array(frame["boxes"], np.float64).reshape(-1, 4)
+        total += len(truth)
+        ids = list(boxes.get(frame["index"], {}))
+        if not ids or not len(truth):
+            continue
+        iou = box_iou(truth, np.array([boxes[frame["index"]][i] for i in ids]))
+        from scipy.optimize import linear_sum_assignment
+        rows, cols = linear_sum_assignment(-iou)
+        for r, c in zip(rows, cols):
+            if iou[r, c] >= 0.5:
+                tracked += 1
+                in_window += any(a <= frame["index"] <= b for a, b in spans.get(ids[c], ()))
+    return tracked / total, in_window / total, total
