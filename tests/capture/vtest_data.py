@@ -93,3 +93,25 @@ def hand_label_coverage(boxes: dict[int, dict[int, tuple]], windows: list) -> tu
                 tracked += 1
                 in_window += any(a <= frame["index"] <= b for a, b in spans.get(ids[c], ()))
     return tracked / total, in_window / total, total
+
+
+GROUND_TRUTH = ROOT / "tests" / "data" / "vtest_tracks" / "gt.txt"
+
+
+def mot_scores(boxes: dict[int, dict[int, tuple]], truth: Path = GROUND_TRUTH) -> dict[str, float]:
+    """IDF1, MOTA, ID switches, fragmentations (py-motmetrics, box IoU >= 0.5) of confirmed-track boxes against
+    the labelled tracks (MOTChallenge text, frames 1-based), over the labelled frames only (frames 1-301 and
+    351-491: every frame there has someone labelled)."""
+    import motmetrics as mm
+
+    gt = np.loadtxt(truth, delimiter=",", ndmin=2)
+    acc = mm.MOTAccumulator(auto_id=True)
+    for frame in sorted({int(f) - 1 for f in gt[:, 0]}):
+        rows = gt[gt[:, 0] == frame + 1]
+        hyp = boxes.get(frame, {})
+        hyp_boxes = np.array([[b[0], b[1], b[2] - b[0], b[3] - b[1]] for b in hyp.values()]).reshape(-1, 4)
+        acc.update(rows[:, 1].astype(int).tolist(), list(hyp),
+                   mm.distances.iou_matrix(rows[:, 2:6], hyp_boxes, max_iou=0.5))
+    summary = mm.metrics.create().compute(acc, metrics=["idf1", "mota", "num_switches", "num_fragmentations",
+                                                              "num_objects", "recall", "precision"])
+    return {k: float(v) for k, v in summary.iloc[0].items()}
