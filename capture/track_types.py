@@ -1,4 +1,5 @@
-"""The tracker's value types: track states, per-frame updates, state-change events, and a track itself."""
+"""The tracker's value types (track states, per-frame updates, state-change events, a track) and the registries
+of its replaceable parts (motion filters and centre distances, by name)."""
 from __future__ import annotations
 
 from collections import deque
@@ -10,7 +11,8 @@ import numpy as np
 
 from capture.association import BoxMotion
 from capture.body import BONES
-from capture.motion import MotionFilter
+from capture.motion import (ConstantVelocityFilter, Distance, EuclideanDistance, MahalanobisDistance, MotionFilter,
+                            StaticFilter)
 from reid.errors import SkelwatchError
 
 if TYPE_CHECKING:
@@ -21,6 +23,25 @@ EventKind = Literal["created", "confirmed", "lost", "reacquired", "deleted"]
 
 class TrackingError(SkelwatchError):
     """The tracker was given unusable input (time going backwards, an unknown track id)."""
+
+
+MOTION_FILTERS: dict[str, type[MotionFilter]] = {
+    "constant_velocity": ConstantVelocityFilter, "static": StaticFilter}
+DISTANCES: dict[str, type[Distance]] = {"mahalanobis": MahalanobisDistance, "euclidean": EuclideanDistance}
+
+
+def get_motion_filter(name: str) -> type[MotionFilter]:
+    """Look a motion filter up by name; the error lists the valid names."""
+    if name not in MOTION_FILTERS:
+        raise TrackingError(f"unknown motion filter {name!r}; valid: {', '.join(MOTION_FILTERS)}")
+    return MOTION_FILTERS[name]
+
+
+def get_distance(name: str) -> Distance:
+    """Make the centre distance called `name`; the error lists the valid names."""
+    if name not in DISTANCES:
+        raise TrackingError(f"unknown distance {name!r}; valid: {', '.join(DISTANCES)}")
+    return DISTANCES[name]()
 
 
 class TrackState(str, Enum):

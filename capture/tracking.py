@@ -23,7 +23,7 @@ unseen for `lost_after_s` it is `lost` (before that it coasts: reported with no 
 `delete_after_s` it is `deleted`. A new tentative track that starts within a larger gate of a lost one lists it
 as a candidate, and at confirmation is merged into the candidate whose appearance embedding (given by
 `set_embedding`, e.g. the gait encoder's MSMR of the track's first windows) is closest, or, without embeddings,
-whose position is closest and within `reacquire_margin_m` (in the image: `reacquire_margin_m` body heights).
+whose position is closest and within `reacquire_margin_m` (in the image: `image_reacquire_h` body heights).
 Deciding at confirmation rather than at the first detection lets the slow embedding arrive; the tracker never
 computes one itself, so it stays free of torch. The motion filter and the centre distance sit behind small
 ABCs (`capture.motion`) and are chosen by name (`MOTION_FILTERS`, `DISTANCES`). `stats` counts where the
@@ -38,10 +38,9 @@ import numpy as np
 
 from capture.association import INFEASIBLE, BoxMotion, box_iou, image_cost, skeleton_box, solve
 from capture.body import BONES, body_centres, bone_lengths, shape_cost
-from capture.motion import (ConstantVelocityFilter, Distance, EuclideanDistance, MahalanobisDistance, MotionFilter,
-                            StaticFilter)
 from capture.stats import TrackerStats
-from capture.track_types import Track, TrackEvent, TrackingError, TrackState, TrackUpdate
+from capture.track_types import (DISTANCES, MOTION_FILTERS, Track, TrackEvent, TrackingError, TrackState, TrackUpdate,
+                                 get_distance, get_motion_filter)
 
 if TYPE_CHECKING:
     from capture.frames import Skeleton3D
@@ -53,25 +52,6 @@ logger = logging.getLogger(__name__)
 
 _BONE_SMOOTHING = 0.1  # weight of a new observation in a track's running bone lengths
 _DUPLICATE_IOU = 0.6  # an unassigned box overlapping an assigned one this much is the same person seen twice
-
-MOTION_FILTERS: dict[str, type[MotionFilter]] = {
-    "constant_velocity": ConstantVelocityFilter, "static": StaticFilter}
-DISTANCES: dict[str, type[Distance]] = {"mahalanobis": MahalanobisDistance, "euclidean": EuclideanDistance}
-
-
-def get_motion_filter(name: str) -> type[MotionFilter]:
-    """Look a motion filter up by name; the error lists the valid names."""
-    if name not in MOTION_FILTERS:
-        raise TrackingError(f"unknown motion filter {name!r}; valid: {', '.join(MOTION_FILTERS)}")
-    return MOTION_FILTERS[name]
-
-
-def get_distance(name: str) -> Distance:
-    """Make the centre distance called `name`; the error lists the valid names."""
-    if name not in DISTANCES:
-        raise TrackingError(f"unknown distance {name!r}; valid: {', '.join(DISTANCES)}")
-    return DISTANCES[name]()
-
 
 class Tracker:
     """Assigns each frame's skeletons to persistent track ids (module docstring for the rules).
@@ -92,6 +72,10 @@ class Tracker:
         min_iou: image gate, the least overlap of a track's predicted box with a skeleton's box.
         image_speed_hps: image gate for moving or coasting tracks: body heights per second a box centre may
             travel (plus `image_margin_h` heights).
+        image_shape_weight: in the image, cost per metre of bone-length difference (an assumed-height lift
+            keeps a body's proportions, which tell two people walking side by side apart).
+        image_reacquire_h: in the image, how close (in body heights) a new track must start to where a lost
+            one was last seen to be merged into it without an embedding.
     Raises:
         TrackingError: for durations out of order.
     """
@@ -104,7 +88,8 @@ class Tracker:
                  min_joint_confidence: float = 0.3, shape_weight: float = 2.0,
                  max_embedding_distance: float = 0.3, embedding_wait_s: float = 0.5,
                  history_s: float = 30.0, high_score: float = 0.5, min_iou: float = 0.2,
-                 image_speed_hps: float = 1.0, image_margin_h: float = 0.3) -> None:
+                 image_speed_hps: float = 1.0, image_margin_h: float = 0.3, image_shape_weight: float = 2.0,
+                 image_reacquire_h: float = 0.3) -> None:
         if not 0.0 < lost_after_s < delete_after_s:
             raise TrackingError(f"tracker: need 0 < lost_after_s ({lost_after_s}) < delete_after_s "
                                 f"({delete_after_s}); raise delete_after_s")
@@ -118,6 +103,7 @@ class Tracker:
         self.max_embedding_distance, self.embedding_wait_s = max_embedding_distance, embedding_wait_s
         self.history_s, self.high_score, self.min_iou = history_s, high_score, min_iou
         self.image_speed_hps, self.image_margin_h = image_speed_hps, image_margin_h
+        self.image_shape_weight, self.image_reacquire_h = image_shape_weight, image_reacquire_h
         self.stats = TrackerStats()
         self._tracks: dict[int, Track] = {}
         self._events: list[TrackEvent] = []
@@ -246,6 +232,9 @@ class Tracker:
         boxed = image and all(tr.box is not None for tr in tracks)
         if boxed:
             cost = self._image_cost(tracks, boxes[cols_arr], t, min_iou, reach_scale)
+            if self.image_shape_weight > 0.0:  # body proportions: an assumed-height lift keeps them
+                shape = shape_cost(np.array([tr.bones for tr in tracks]), bones[cols_arr])
+                cost = np.where(cost < INFEASIBLE, cost + self.image_shape_weight * shape, cost)
         else:
             cost = self._metric_cost(tracks, centres[cols_arr], bones[cols_arr], t)
         return [(r, int(cols_arr[c])) for r, c in solve(cost)]
@@ -328,7 +317,7 @@ class Tracker:
         """Whether the lost track could have walked to where `new` starts (the larger re-acquisition gate)."""
         unseen = t - lost.last_seen_s
         if self._image and lost.box is not None and new.box is not None:
-            return self._image_gap(lost, new) <= self.image_speed_hps * unseen + self.reacquire_margin_m
+            return self._image_gap(lost, new) <= self.image_speed_hps * unseen + self.image_reacquire_h
         return bool(np.linalg.norm(lost.centre - new.centre)
                     <= self.max_speed_mps * unseen + self.reacquire_margin_m)
 
@@ -415,7 +404,7 @@ class Tracker:
 
     def _pick_lost(self, track: Track) -> Track | None:
         """The candidate lost track that `track` is: closest embedding if both have one, else closest position
-        within `reacquire_margin_m` (metres, or body heights in the image); None for a new person."""
+        within `reacquire_margin_m` metres (`image_reacquire_h` body heights in the image); None for a new person."""
         candidates = [self._tracks[c] for c in self._live_candidates(track)]
         if not candidates:
             return None
@@ -432,8 +421,9 @@ class Tracker:
         # Without an embedding, only a lost track whose predicted position is close is trusted: the speed gate
         # alone grows by metres per second unseen and would hand a lost id to anyone entering the room.
         if track.box is not None and all(c.box is not None for c in candidates) and self._image:
-            gaps = [self._image_gap(c, track) for c in candidates]
+            gaps, margin = [self._image_gap(c, track) for c in candidates], self.image_reacquire_h
         else:
             gaps = [float(np.linalg.norm(c.motion.position - track.motion.position)) for c in candidates]
+            margin = self.reacquire_margin_m
         best = int(np.argmin(gaps))
-        return candidates[best] if gaps[best] <= self.reacquire_margin_m else None
+        return candidates[best] if gaps[best] <= margin else None

@@ -167,7 +167,8 @@ class Pipeline:
                                   self._on_error)
         self._track_w = TrackWorker(make_tracker, make_buffer, self._skeletons_q, self._windows_q, self._identities_q,
                                     self._commands_q, self._emit_frame, self._live_stats, o.encode_batch,
-                                    o.encode_every, not source.is_live, self._on_error)
+                                    o.encode_every, not source.is_live, self._on_error,
+                                    metric=source.metric_skeletons)
         self._encode_w = EncodeWorker(make_encoder, make_matcher, self._windows_q, self._identities_q,
                                       self._emit_match, self._emit_alert, o.encode_batch, self._on_end,
                                       self._on_error)

@@ -239,8 +239,10 @@ class TrackWorker(Worker):
     def __init__(self, make_tracker: Callable[[], Tracker], make_buffer: Callable[[], WindowBuffer],
                  inp: queue.Queue, windows_out: queue.Queue, identities: queue.Queue, commands: queue.Queue,
                  on_frame: Callable[[FrameResult], None], stats: Callable[[], tuple[int, int, float | None]],
-                 encode_batch: int, encode_every: int, synchronous: bool, on_error: ErrorHandler) -> None:
+                 encode_batch: int, encode_every: int, synchronous: bool, on_error: ErrorHandler,
+                 metric: bool = True) -> None:
         super().__init__("tracking", on_error)
+        self.metric = metric  # the source's skeletons were placed through depth (else tracked in the image)
         self.synchronous = synchronous
         self.awaiting = 0  # windows sent whose identity has not come back yet
         self.make_tracker, self.make_buffer = make_tracker, make_buffer
@@ -337,7 +339,7 @@ class TrackWorker(Worker):
     def _process(self, bundle: FrameBundle, skeletons: list[Skeleton3D]) -> None:
         start = time.perf_counter()
         # Without depth a skeleton's 3D position is a guess from its pixel height: associate in the image.
-        updates = self.tracker.update(skeletons, bundle.timestamp_s, metric=bundle.depth_m is not None)
+        updates = self.tracker.update(skeletons, bundle.timestamp_s, metric=self.metric)
         events = self.tracker.pop_events()
         tracked = time.perf_counter()
         self.buffer.update(updates, events)

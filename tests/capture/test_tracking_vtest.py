@@ -12,7 +12,7 @@ from tests.capture import vtest_data
 
 
 # Stored floors, a little under what was measured (see the test's printout and the README's tracking rows).
-IDF1_FLOOR, MOTA_FLOOR, SWITCHES_CEILING, FRAGMENTATIONS_CEILING = 0.40, 0.50, 45, 130
+IDF1_FLOOR, MOTA_FLOOR, SWITCHES_CEILING, FRAGMENTATIONS_CEILING = 0.45, 0.52, 40, 125
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def test_one_track_per_person_and_windows_from_every_walker(clip):
     print(f"{len(clip)} frames: {len(confirmed)} confirmed tracks, {len(windows)} windows; hand-labelled people "
           f"tracked {tracked:.3f}, in a window {in_window:.3f} (of {people}); {s.births} births, "
           f"{s.reacquisitions} reacquisitions")
-    # Stored floors (measured: 33 confirmed tracks, 4093 windows, 0.884 / 0.884); before the image association
+    # Stored floors (measured: 35 confirmed tracks, 4095 windows, 0.884 / 0.884); before the image association
     # the same skeletons gave 525 confirmed tracks and 120 windows (see the metric run below).
     assert len(confirmed) <= 40
     assert len(windows) >= 3500

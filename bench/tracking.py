@@ -1,0 +1,150 @@
+"""Tracking on real footage and tracking speed: vtest.avi scored against its labelled tracks, and the per-frame
+cost of tracking + window buffer + encoder at 10 people.
+
+    python bench/tracking.py                 # the stored skeletons (tests/data/vtest_tracks/skeletons.npz)
+    python bench/tracking.py --video         # pose run on vtest.avi first (minutes), the same path replay takes
+    python bench/tracking.py --store         # --video, then rewrite the stored skeletons
+
+Quality figures: confirmed tracks (whole clip, and those seen in the labelled frames against the labelled
+people), IDF1 / MOTA / ID switches / fragmentations (py-motmetrics, IoU >= 0.5), the share of labelled
+person-frames inside an encoded window of the track that covers them, windows made with the default buffer.
+The baseline in the same process is the tracker with its metric 3D gates (what replay did before).
+Speed: a synthetic 10-person scene at 30 fps through tracker + buffer + the shipped encoder (every window,
+batched every 3 frames as the pipeline does), ms per frame, against the metric path as the same-process
+baseline. Prints `RESULT key=value ...`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from capture.association import box_iou
+from capture.stats import accounting_lines
+from tests.capture import vtest_data
+from tests.shared_data import shared_path
+
+
+def run_pose(video: str) -> list:
+    """(index, timestamp, skeletons) of every frame, through the pose estimator replay uses."""
+    from capture.pose import PoseEstimator
+    from capture.sources import open_source
+
+    frames = []
+    with open_source(video) as source, PoseEstimator() as estimator:
+        for bundle in source:
+            frames.append((bundle.index, bundle.timestamp_s, list(estimator.estimate(bundle))))
+    return frames
+
+
+def in_window_share(boxes: dict, windows: list) -> float:
+    """Share of labelled person-frames matched (IoU >= 0.5, one to one) by a confirmed track that has an encoded
+    window spanning that frame."""
+    from scipy.optimize import linear_sum_assignment
+
+    gt = np.loadtxt(vtest_data.GROUND_TRUTH, delimiter=",")
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for w in windows:
+        spans.setdefault(w.track_id, []).append((int(w.frame_indices[0]), int(w.frame_indices[-1])))
+    inside = 0
+    for frame in sorted({int(f) - 1 for f in gt[:, 0]}):
+        rows = gt[gt[:, 0] == frame + 1]
+        hyp = boxes.get(frame, {})
+        if not hyp:
+            continue
+        ids = list(hyp)
+        truth = np.c_[rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]]
+        iou = box_iou(truth, np.array([hyp[i] for i in ids]))
+        for r, c in zip(*linear_sum_assignment(-iou)):
+            if iou[r, c] >= 0.5:
+                inside += any(a <= frame <= b for a, b in spans.get(ids[c], ()))
+    return inside / len(gt)
+
+
+def quality(frames: list, metric: bool) -> dict[str, float]:
+    tracker, buffer, boxes, windows = vtest_data.track_clip(frames, metric=metric)
+    gt = np.loadtxt(vtest_data.GROUND_TRUTH, delimiter=",")
+    labelled = {int(f) - 1 for f in gt[:, 0]}
+    scores = vtest_data.mot_scores(boxes)
+    name = "3D gates (baseline)" if metric else "image association"
+    print(f"--- {name}")
+    for line in accounting_lines(tracker.stats, buffer.stats):
+        print("  " + line)
+    out = {"confirmed": len({i for f in boxes.values() for i in f}),
+           "confirmed_labelled": len({i for f, b in boxes.items() if f in labelled for i in b}),
+           "people": len(set(gt[:, 1].astype(int))), "windows": len(windows),
+           "in_window": in_window_share(boxes, windows), **scores}
+    print(f"  confirmed tracks {out['confirmed']} (in the labelled frames {out['confirmed_labelled']} for "
+          f"{out['people']} labelled people), windows {out['windows']}, IDF1 {out['idf1']:.3f}, MOTA "
+          f"{out['mota']:.3f}, ID switches {out['num_switches']:.0f}, fragmentations "
+          f"{out['num_fragmentations']:.0f}, labelled person-frames in a window {out['in_window']:.3f}")
+    return out
+
+
+def speed(metric: bool, encode) -> float:
+    """ms per frame of tracker + buffer + encoder on a synthetic 10-person scene (30 fps, 20 s)."""
+    from capture.buffer import WindowBuffer
+    from capture.frames import Skeleton3D
+    from capture.tracking import Tracker
+    from reid.synthetic import make_identities, scene_tracks
+
+    fps, seconds = 30.0, 20.0
+    people = scene_tracks(10, seconds, fps, seed=5, identities=make_identities(10, 5))
+    frames = []
+    for frame in range(int(seconds * fps)):
+        dets = []
+        for person in people:
+            i = frame - person.start_frame
+            if 0 <= i < len(person.joints):
+                joints = person.joints[i] * np.float32([-1, -1, 1])
+                dets.append(Skeleton3D(joints=joints, confidence=np.ones(20, np.float32),
+                                       box=(100.0 + 10 * i % 400, 100.0, 140.0 + 10 * i % 400, 250.0),
+                                       timestamp_s=frame / fps, frame_index=frame))
+        frames.append(dets)
+    tracker, buffer = Tracker(), WindowBuffer()
+    start = time.perf_counter()
+    for frame, dets in enumerate(frames):
+        buffer.update(tracker.update(dets, frame / fps, metric=metric), tracker.pop_events())
+        if frame % 3 == 2 and buffer.pending:
+            encode(np.stack([w.data for w in buffer.drain(10_000)]))
+    return 1000.0 * (time.perf_counter() - start) / len(frames)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--video", action="store_true", help="run pose on vtest.avi instead of the stored skeletons")
+    parser.add_argument("--store", action="store_true", help="with pose run, rewrite the stored skeletons")
+    args = parser.parse_args()
+    if args.video or args.store:
+        start = time.perf_counter()
+        frames = run_pose(str(shared_path("opencv-vtest", "vtest.avi")))
+        print(f"pose over {len(frames)} frames in {time.perf_counter() - start:.0f} s")
+        if args.store:
+            vtest_data.store(frames)
+    else:
+        frames = vtest_data.load()
+    before, after = quality(frames, metric=True), quality(frames, metric=False)
+
+    import torch
+
+    from app.config import load_config
+    from app.pipeline.build import encoder_factory, load_encoder_model
+
+    model, _, _ = load_encoder_model(load_config(None))
+    encode = encoder_factory(model, "cpu", 1)()
+    torch.set_num_threads(1)
+    speed(False, encode)  # warm-up
+    base_ms, image_ms = speed(True, encode), speed(False, encode)
+    print(f"--- speed, 10 people at 30 fps: tracking + buffer + encoder {image_ms:.2f} ms/frame (metric path "
+          f"{base_ms:.2f}, ratio {image_ms / base_ms:.2f}); load average {os.getloadavg()[0]:.1f}")
+    print(f"RESULT confirmed={after['confirmed']} confirmed_labelled={after['confirmed_labelled']} "
+          f"people={after['people']} idf1={after['idf1']:.3f} mota={after['mota']:.3f} "
+          f"switches={after['num_switches']:.0f} fragmentations={after['num_fragmentations']:.0f} "
+          f"in_window={after['in_window']:.3f} windows={after['windows']} idf1_before={before['idf1']:.3f} "
+          f"confirmed_before={before['confirmed']} windows_before={before['windows']} ms_per_frame={image_ms:.2f}")
+
+
+if __name__ == "__main__":
+    main()
