@@ -21,7 +21,6 @@ import time
 
 import numpy as np
 
-from capture.association import box_iou
 from capture.stats import accounting_lines
 from tests.capture import vtest_data
 from tests.shared_data import shared_path
@@ -39,30 +38,6 @@ def run_pose(video: str) -> list:
     return frames
 
 
-def in_window_share(boxes: dict, windows: list) -> float:
-    """Share of labelled person-frames matched (IoU >= 0.5, one to one) by a confirmed track that has an encoded
-    window spanning that frame."""
-    from scipy.optimize import linear_sum_assignment
-
-    gt = np.loadtxt(vtest_data.GROUND_TRUTH, delimiter=",")
-    spans: dict[int, list[tuple[int, int]]] = {}
-    for w in windows:
-        spans.setdefault(w.track_id, []).append((int(w.frame_indices[0]), int(w.frame_indices[-1])))
-    inside = 0
-    for frame in sorted({int(f) - 1 for f in gt[:, 0]}):
-        rows = gt[gt[:, 0] == frame + 1]
-        hyp = boxes.get(frame, {})
-        if not hyp:
-            continue
-        ids = list(hyp)
-        truth = np.c_[rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]]
-        iou = box_iou(truth, np.array([hyp[i] for i in ids]))
-        for r, c in zip(*linear_sum_assignment(-iou)):
-            if iou[r, c] >= 0.5:
-                inside += any(a <= frame <= b for a, b in spans.get(ids[c], ()))
-    return inside / len(gt)
-
-
 def quality(frames: list, metric: bool) -> dict[str, float]:
     tracker, buffer, boxes, windows = vtest_data.track_clip(frames, metric=metric)
     gt = np.loadtxt(vtest_data.GROUND_TRUTH, delimiter=",")
@@ -75,12 +50,33 @@ def quality(frames: list, metric: bool) -> dict[str, float]:
     out = {"confirmed": len({i for f in boxes.values() for i in f}),
            "confirmed_labelled": len({i for f, b in boxes.items() if f in labelled for i in b}),
            "people": len(set(gt[:, 1].astype(int))), "windows": len(windows),
-           "in_window": in_window_share(boxes, windows), **scores}
+           "in_window": vtest_data.labelled_in_window(boxes, windows), **scores}
     print(f"  confirmed tracks {out['confirmed']} (in the labelled frames {out['confirmed_labelled']} for "
           f"{out['people']} labelled people), windows {out['windows']}, IDF1 {out['idf1']:.3f}, MOTA "
           f"{out['mota']:.3f}, ID switches {out['num_switches']:.0f}, fragmentations "
           f"{out['num_fragmentations']:.0f}, labelled person-frames in a window {out['in_window']:.3f}")
     return out
+
+
+def small_people(frames: list, boxes: dict) -> None:
+    """On the hand-labelled frames (vtest_people.json): how many people under 80 px tall get a skeleton (pose box
+    IoU >= 0.5) and a confirmed track, against the taller ones."""
+    import json
+
+    skeleton_boxes = {index: {k: s.box for k, s in enumerate(sk)} for index, _, sk in frames}
+    counts = {"< 80 px": [0, 0, 0], ">= 80 px": [0, 0, 0]}
+    for frame in json.loads(vtest_data.HAND_LABELS.read_text())["frames"]:
+        truth = np.array(frame["boxes"], np.float64).reshape(-1, 4)
+        posed = {r for r, _ in vtest_data.matched(truth, skeleton_boxes.get(frame["index"], {}))}
+        tracked = {r for r, _ in vtest_data.matched(truth, boxes.get(frame["index"], {}))}
+        for r, box in enumerate(truth):
+            row = counts["< 80 px" if box[3] - box[1] < 80 else ">= 80 px"]
+            row[0] += 1
+            row[1] += r in posed
+            row[2] += r in tracked
+    for name, (n, posed, tracked) in counts.items():
+        print(f"  hand-labelled people {name} tall: {n}, with a skeleton {posed} ({posed / max(n, 1):.0%}), "
+              f"on a confirmed track {tracked} ({tracked / max(n, 1):.0%})")
 
 
 def speed(metric: bool, encode) -> float:
@@ -126,6 +122,7 @@ def main() -> None:
     else:
         frames = vtest_data.load()
     before, after = quality(frames, metric=True), quality(frames, metric=False)
+    small_people(frames, vtest_data.track_clip(frames)[2])
 
     import torch
 

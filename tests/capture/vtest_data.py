@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from capture.association import box_iou
 from capture.buffer import WindowBuffer
@@ -20,6 +20,7 @@ from capture.tracking import Tracker, TrackState
 ROOT = Path(__file__).resolve().parents[2]
 STORED = ROOT / "tests" / "data" / "vtest_tracks" / "skeletons.npz"
 HAND_LABELS = ROOT / "tests" / "data" / "vtest_people.json"
+GROUND_TRUTH = ROOT / "tests" / "data" / "vtest_tracks" / "gt.txt"
 
 
 def store(frames: list[tuple[int, float, list[Skeleton3D]]], path: Path = STORED) -> None:
@@ -66,6 +67,23 @@ def track_clip(frames: list[tuple[int, float, list[Skeleton3D]]], metric: bool =
     return tracker, buffer, boxes, windows
 
 
+def matched(truth: np.ndarray, hyp: dict[int, tuple]) -> list[tuple[int, int]]:
+    """(truth row, track id) pairs: one-to-one by box IoU >= 0.5; truth (N, 4) x0, y0, x1, y1."""
+    if not hyp or not len(truth):
+        return []
+    ids = list(hyp)
+    iou = box_iou(truth, np.array([hyp[i] for i in ids]))
+    rows, cols = linear_sum_assignment(-iou)
+    return [(int(r), ids[c]) for r, c in zip(rows, cols) if iou[r, c] >= 0.5]
+
+
+def _window_spans(windows: list) -> dict[int, list[tuple[int, int]]]:
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for w in windows:
+        spans.setdefault(w.track_id, []).append((int(w.frame_indices[0]), int(w.frame_indices[-1])))
+    return spans
+
+
 def hand_label_coverage(boxes: dict[int, dict[int, tuple]], windows: list) -> tuple[float, float, int]:
     """On the hand-labelled frames (tests/data/vtest_people.json, made without any detector): the share of
     labelled people a confirmed track covers (box IoU >= 0.5, one track per person) and the share whose frame
@@ -75,27 +93,30 @@ def hand_label_coverage(boxes: dict[int, dict[int, tuple]], windows: list) -> tu
         (tracked share, in-window share, labelled people).
     """
     labels = json.loads(HAND_LABELS.read_text())["frames"]
-    spans: dict[int, list[tuple[int, int]]] = {}
-    for w in windows:
-        spans.setdefault(w.track_id, []).append((int(w.frame_indices[0]), int(w.frame_indices[-1])))
+    spans = _window_spans(windows)
     total = tracked = in_window = 0
     for frame in labels:
         truth = np.array(frame["boxes"], np.float64).reshape(-1, 4)
         total += len(truth)
-        ids = list(boxes.get(frame["index"], {}))
-        if not ids or not len(truth):
-            continue
-        iou = box_iou(truth, np.array([boxes[frame["index"]][i] for i in ids]))
-        from scipy.optimize import linear_sum_assignment
-        rows, cols = linear_sum_assignment(-iou)
-        for r, c in zip(rows, cols):
-            if iou[r, c] >= 0.5:
-                tracked += 1
-                in_window += any(a <= frame["index"] <= b for a, b in spans.get(ids[c], ()))
+        for _, track_id in matched(truth, boxes.get(frame["index"], {})):
+            tracked += 1
+            in_window += any(a <= frame["index"] <= b for a, b in spans.get(track_id, ()))
     return tracked / total, in_window / total, total
 
 
-GROUND_TRUTH = ROOT / "tests" / "data" / "vtest_tracks" / "gt.txt"
+def labelled_in_window(boxes: dict[int, dict[int, tuple]], windows: list, truth: Path | None = None) -> float:
+    """Share of the labelled person-frames (gt.txt) matched by a confirmed track with an encoded window spanning
+    that frame: how much of the people in view reaches the encoder."""
+    gt = np.loadtxt(truth or GROUND_TRUTH, delimiter=",", ndmin=2)
+    spans = _window_spans(windows)
+    inside = 0
+    for frame in sorted({int(f) - 1 for f in gt[:, 0]}):
+        rows = gt[gt[:, 0] == frame + 1]
+        xyxy = np.c_[rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]]
+        inside += sum(any(a <= frame <= b for a, b in spans.get(track_id, ()))
+                      for _, track_id in matched(xyxy, boxes.get(frame, {})))
+    return inside / len(gt)
+
 
 
 def mot_scores(boxes: dict[int, dict[int, tuple]], truth: Path = GROUND_TRUTH) -> dict[str, float]:
