@@ -1,4 +1,4 @@
-"""Association in the image: box overlap, keypoint similarity and a pixel motion model for each track's box.
+"""Association in the image: box overlap, box size and a pixel motion model for each track's box.
 
 Why the image: without depth (a video, a depth hole under a person) a skeleton's distance comes from its pixel
 height, so its 3D centre jumps by metres when the legs are cut off or an arm hides the head. Its box and
@@ -6,8 +6,8 @@ keypoints in the image do not jump, so colour-only tracking associates there (as
 the metric gates of `capture.tracking` for valid depth.
 
 Boxes are (x0, y0, x1, y1) pixels. A box's motion is an alpha-beta filter on (centre x, centre y, width,
-height): a constant-velocity Kalman filter with a fixed gain, which is all ByteTrack's box filter amounts to at
-walking speeds, for a few float operations per track.
+height): a constant-velocity filter with a fixed gain (ByteTrack runs a Kalman filter on the box; at walking
+speed the fixed gain follows as well), a few float operations per track.
 """
 from __future__ import annotations
 
@@ -20,9 +20,6 @@ if TYPE_CHECKING:
     from capture.frames import Skeleton3D
 
 INFEASIBLE = 1e6  # stands in for +inf in the assignment (scipy rejects rows that are all inf)
-# COCO's per-keypoint OKS constants mapped to the canonical 20 joints (torso joints take the hips' value).
-_OKS_SIGMA = np.array([.107, .107, .079, .026, .079, .072, .062, .062, .079, .072, .062, .062, .107, .087, .089,
-                       .089, .107, .087, .089, .089])
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -49,23 +46,6 @@ def skeleton_box(skeleton: Skeleton3D, min_confidence: float) -> np.ndarray:
         if len(kp) >= 2:
             return np.concatenate([kp.min(axis=0), kp.max(axis=0)]).astype(np.float64)
     return np.full(4, np.nan)
-
-
-def keypoint_similarity(kp_a: np.ndarray, conf_a: np.ndarray, kp_b: np.ndarray, conf_b: np.ndarray,
-                        area: np.ndarray, min_confidence: float) -> np.ndarray:
-    """Object keypoint similarity (COCO OKS) over the joints both sides are sure of.
-
-    Args:
-        kp_a: (N, 20, 2) pixels, conf_a (N, 20); kp_b: (M, 20, 2), conf_b (M, 20); area: (N,) box areas (px^2).
-    Returns:
-        (N, M) in [0, 1]; 0 where no joint is shared.
-    """
-    d2 = ((kp_a[:, None] - kp_b[None, :]) ** 2).sum(axis=3)  # (N, M, 20)
-    shared = (conf_a[:, None] >= min_confidence) & (conf_b[None, :] >= min_confidence) & np.isfinite(d2)
-    scale = 2.0 * np.maximum(area, 1.0)[:, None, None] * (2.0 * _OKS_SIGMA) ** 2
-    sim = np.where(shared, np.exp(-np.where(shared, d2, 0.0) / scale), 0.0)
-    count = shared.sum(axis=2)
-    return np.divide(sim.sum(axis=2), count, out=np.zeros(count.shape), where=count > 0)
 
 
 def solve(cost: np.ndarray) -> list[tuple[int, int]]:
