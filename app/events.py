@@ -42,6 +42,7 @@ class TrackView:
     decision: Decision = Decision.PENDING
     level_distances: tuple[float, float, float] | None = None  # joint, component, limb distance of the best match
     observed: bool = True           # a skeleton was assigned this frame (else: coasting or lost, last pose shown)
+    box: tuple[float, float, float, float] | None = None  # (x0, y0, x1, y1) pixels of this frame's skeleton
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -12,8 +13,12 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def add_output_switches(parser: argparse.ArgumentParser, *, scene_size: bool) -> None:
-    """The options record, run and replay share: --no-gallery, and --size for the synthetic scene."""
+def add_output_switches(parser: argparse.ArgumentParser, *, scene_size: bool, tracks_out: bool = False) -> None:
+    """The options record, run and replay share: --no-gallery, --size for the synthetic scene, --tracks-out."""
+    if tracks_out:
+        parser.add_argument("--tracks-out", type=Path, default=None, metavar="FILE",
+                            help="write every confirmed track's per-frame box in MOTChallenge format "
+                                 "(frame,id,left,top,width,height,conf,-1,-1,-1; frames 1-based in decoding order)")
     if scene_size:
         parser.add_argument("--size", type=parse_size, default=None, metavar="WxH",
                             help="image size of the synthetic scene (default 640x480)")

@@ -20,13 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--windows", action="store_true", help="print every encoded window")
     parser.add_argument("--images", action="store_true",
                         help="decode the session's recording even when its skeleton cache is complete")
-    add_output_switches(parser, scene_size=False)
+    add_output_switches(parser, scene_size=False, tracks_out=True)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     from app.compose import build_pipeline, gives_skeletons
-    from app.pipeline.headless import HeadlessListener, open_input, run_to_end, summary_line
+    from app.pipeline.headless import HeadlessListener, open_input, print_ending, run_to_end
     from app.session import SessionRecorder, SessionWriter, is_session, recording_path
     from app.session_replay import open_session
 
@@ -49,5 +49,5 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     summary = run_to_end(pipeline, listener)
     print(f"replayed {source.name}")
     listener.print_tracks()
-    print(summary_line(summary))
+    print_ending(summary, listener, args.tracks_out)
     return 0

@@ -19,13 +19,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--speed", type=float, default=1.0,
                         help="pace of a file source as a multiple of real time (default 1)")
     parser.add_argument("--windows", action="store_true", help="print every encoded window")
-    add_output_switches(parser, scene_size=True)
+    add_output_switches(parser, scene_size=True, tracks_out=True)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     from app.compose import build_pipeline
-    from app.pipeline.headless import HeadlessListener, open_input, run_to_end, summary_line
+    from app.pipeline.headless import HeadlessListener, open_input, print_ending, run_to_end
 
     source, given = open_input(args.source or config.pipeline.source, seconds=args.seconds, size=args.size)
     listener = HeadlessListener(windows=args.windows)
@@ -36,5 +36,5 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     except KeyboardInterrupt:
         summary = pipeline.stop()
     listener.print_tracks()
-    print(summary_line(summary))
+    print_ending(summary, listener, args.tracks_out)
     return 0

@@ -16,6 +16,7 @@ from app.config import home_dir
 from app.events import FrameResult, MatchEvent
 from app.compose import gives_skeletons
 from app.pipeline.runner import Listener, Pipeline, PipelineSummary
+from capture.stats import accounting_lines
 from reid.errors import SkelwatchError
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,8 @@ class _TrackLine:
 class HeadlessListener(Listener):
     """Prints a progress line (stderr) and collects per-track and per-window facts for the summary.
 
-    With `windows=True` every encoded window is printed on stdout as it comes.
+    With `windows=True` every encoded window is printed on stdout as it comes. `mot_rows` collects every
+    confirmed track's box per frame for `write_mot` (a track's tentative frames join it when it is confirmed).
     """
 
     out: IO[str] = field(default_factory=lambda: sys.stdout)
@@ -88,10 +90,15 @@ class HeadlessListener(Listener):
     window_counts: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     last: FrameResult | None = None
     failure: tuple[str, BaseException] | None = None
+    mot_rows: list[tuple[int, int, tuple[float, float, float, float]]] = field(default_factory=list)
+    _tentative_rows: dict[int, list] = field(default_factory=lambda: defaultdict(list))
+    _frames_seen: int = 0
     _last_print: float = 0.0
 
     def on_frame(self, result: FrameResult) -> None:
         self.last = result
+        self._frames_seen += 1
+        self._collect_boxes(result)
         for view in result.tracks:
             line = self.tracks.get(view.track_id)
             if line is None:
@@ -104,6 +111,35 @@ class HeadlessListener(Listener):
             self._last_print = now
             self.err.write(progress_line(result) + ("\r" if self.err.isatty() else "\n"))
             self.err.flush()
+
+    def _collect_boxes(self, result: FrameResult) -> None:
+        """MOT rows: frames numbered 1, 2, ... in decoding order; tentative boxes wait for confirmation."""
+        for view in result.tracks:
+            if view.box is None:
+                continue
+            row = (self._frames_seen, view.track_id, view.box)
+            if view.state == "confirmed":
+                self.mot_rows.extend(self._tentative_rows.pop(view.track_id, ()))
+                self.mot_rows.append(row)
+            elif view.state == "tentative":
+                self._tentative_rows[view.track_id].append(row)
+        present = {view.track_id for view in result.tracks}
+        for track_id in [t for t in self._tentative_rows if t not in present]:
+            del self._tentative_rows[track_id]  # deleted (or merged) before confirmation
+
+    def write_mot(self, path: Path) -> int:
+        """Write the confirmed tracks' boxes in MOTChallenge text format; returns the number of rows.
+
+        Raises:
+            SkelwatchError: the file cannot be written.
+        """
+        lines = [f"{frame},{track_id},{x0:.1f},{y0:.1f},{x1 - x0:.1f},{y1 - y0:.1f},1,-1,-1,-1\n"
+                 for frame, track_id, (x0, y0, x1, y1) in sorted(self.mot_rows)]
+        try:
+            Path(path).write_text("".join(lines))
+        except OSError as exc:
+            raise SkelwatchError(f"--tracks-out {path}: cannot write it ({exc}); pick a writable path") from None
+        return len(lines)
 
     def on_match(self, event: MatchEvent) -> None:
         self.window_counts[event.track_id] += 1
@@ -148,6 +184,17 @@ def summary_line(summary: PipelineSummary) -> str:
             f"{summary.dropped_frames} dropped, {len(summary.confirmed_tracks)} confirmed tracks, "
             f"{summary.windows_encoded}/{summary.windows} windows encoded, pose: {summary.pose_estimated} frames "
             f"estimated, {summary.pose_cache_hits} from the skeleton cache; ms/frame: {stages}")
+
+
+def print_ending(summary: PipelineSummary, listener: HeadlessListener, tracks_out: Path | None) -> None:
+    """The summary line, the per-stage account of where skeletons went, and the MOT file if asked for."""
+    out = listener.out
+    out.write(summary_line(summary) + "\n")
+    for line in accounting_lines(summary.tracker_stats, summary.buffer_stats):
+        out.write(line + "\n")
+    if tracks_out is not None:
+        rows = listener.write_mot(tracks_out)
+        out.write(f"wrote {rows} track boxes to {tracks_out}\n")
 
 
 def run_to_end(pipeline: Pipeline, listener: HeadlessListener) -> PipelineSummary:

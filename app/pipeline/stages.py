@@ -25,6 +25,7 @@ from app.pipeline.workers import (END, POLL_S, RESET, ErrorHandler, Marker, Rate
                                   put_drop_oldest)
 
 from capture.buffer import Window, WindowBuffer
+from capture.stats import BufferStats, TrackerStats
 from capture.tracking import Tracker, TrackState, TrackUpdate
 
 if TYPE_CHECKING:
@@ -266,8 +267,10 @@ class TrackWorker(Worker):
     def __init__(self, make_tracker: Callable[[], Tracker], make_buffer: Callable[[], WindowBuffer],
                  inp: queue.Queue, windows_out: queue.Queue, identities: queue.Queue, commands: queue.Queue,
                  on_frame: Callable[[FrameResult], None], stats: Callable[[], tuple[int, int, float | None]],
-                 encode_batch: int, encode_every: int, synchronous: bool, on_error: ErrorHandler) -> None:
+                 encode_batch: int, encode_every: int, synchronous: bool, on_error: ErrorHandler,
+                 metric: bool = True) -> None:
         super().__init__("tracking", on_error)
+        self.metric = metric  # the source's skeletons were placed through depth (else tracked in the image)
         self.synchronous = synchronous
         self.awaiting = 0  # windows sent whose identity has not come back yet
         self.make_tracker, self.make_buffer = make_tracker, make_buffer
@@ -284,6 +287,7 @@ class TrackWorker(Worker):
         self.track_ids: set[int] = set()
         self.windows_cut = 0
         self._ended: list[int] = []  # deleted tracks, announced downstream after their last windows
+        self._past = (TrackerStats(), BufferStats())  # counters of the tracker and buffer a seek replaced
 
     def _apply_commands(self) -> None:
         while True:
@@ -335,6 +339,7 @@ class TrackWorker(Worker):
         while True:
             item = self._next_item()
             if item is RESET:
+                self._past = self.counters()
                 self.tracker, self.buffer = self.make_tracker(), self.make_buffer()
                 self.table.clear()
                 self.last_seen.clear()
@@ -350,6 +355,10 @@ class TrackWorker(Worker):
                 return
             self._process(*item)
 
+    def counters(self) -> tuple[TrackerStats, BufferStats]:
+        """Where the skeletons went so far (tracker, buffer), summed over seeks."""
+        return self._past[0].merged(self.tracker.stats), self._past[1].merged(self.buffer.stats)
+
     def _flush_windows(self) -> None:
         self._frames_since_flush = 0
         windows = self.buffer.drain(self.encode_batch)
@@ -364,7 +373,8 @@ class TrackWorker(Worker):
 
     def _process(self, bundle: FrameBundle, skeletons: list[Skeleton3D]) -> None:
         start = time.perf_counter()
-        updates = self.tracker.update(skeletons, bundle.timestamp_s)
+        # Without depth a skeleton's 3D position is a guess from its pixel height: associate in the image.
+        updates = self.tracker.update(skeletons, bundle.timestamp_s, metric=self.metric)
         events = self.tracker.pop_events()
         tracked = time.perf_counter()
         self.buffer.update(updates, events)
@@ -403,6 +413,7 @@ class TrackWorker(Worker):
         return TrackView(track_id=update.track_id, state=update.state, joints_3d=skeleton.joints,
                          keypoints_2d=skeleton.keypoints_2d if update.skeleton is not None else None,
                          confidence=skeleton.confidence, age_s=update.age_s,
+                         box=update.skeleton.box if update.skeleton is not None else None,
                          identity_id=identity.identity_id, identity_name=identity.identity_name,
                          match_confidence=identity.confidence, decision=identity.decision,
                          level_distances=identity.level_distances, observed=update.skeleton is not None)

@@ -53,6 +53,12 @@ class Source(ABC):
         """Whether frames carry `depth_m` aligned to color."""
 
     @property
+    def metric_skeletons(self) -> bool:
+        """Whether this source's skeletons are placed in 3D through depth (else by an assumed body height), so
+        whether the tracker may trust their 3D positions; a replayed skeleton cache says what its session had."""
+        return self.has_depth
+
+    @property
     @abstractmethod
     def intrinsics(self) -> "Intrinsics | None":
         """The color camera's pinhole model, or None for a source without images."""
