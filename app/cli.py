@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 
-from app.config import default_config_path, load_config
-from reid.errors import SkelwatchError
+from app.config import default_config_path, home_dir, load_config
+from app.errors_cli import report, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.evaluate",
     "app.commands.record",
     "app.commands.replay",
+    "app.commands.session",
     "app.commands.run",
     "app.commands.gallery",
     "app.commands.gui",
@@ -73,13 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_file = setup_logging(args.log_level, home_dir())
+    umask = os.umask(0o077)  # what skelwatch creates (databases, sessions, exports, runs) is the owner's only
     try:
         config = load_config(args.config or default_config_path(), args.overrides)
         return int(args.func(args, config) or 0)
-    except SkelwatchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the last resort: one line and the log file, never a traceback (exit 2)
+        return report(exc, log_file)
+    finally:
+        os.umask(umask)

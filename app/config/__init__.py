@@ -77,7 +77,9 @@ def _format_validation(exc: ValidationError, origin: str) -> str:
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown key '{key}'")
         else:
-            lines.append(f"'{key}' = {err.get('input')!r}: {err['msg']}")
+            shown = repr(err.get("input"))
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
+            lines.append(f"'{key}' = {shown}: {err['msg']}")
     return f"config ({origin}): " + "; ".join(lines) + ". Run `python main.py config show` to see every key."
 
 
@@ -93,8 +95,17 @@ def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...]
         origin = str(path)
         try:
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except IsADirectoryError:
+            raise ConfigError(f"config file {path} is a folder; pass a YAML file (see `python main.py config "
+                              "show`)") from None
+        except OSError as exc:
+            raise ConfigError(f"config file {path} cannot be read ({exc.strerror}); check its permissions") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path} is not text (not UTF-8); pass a YAML file") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+            raise ConfigError(f"config file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+        except RecursionError:
+            raise ConfigError(f"config file {path} nests too deeply to be a skelwatch config") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping of sections, not {type(loaded).__name__}")
         tree = loaded or {}
