@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlch
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.errors import DatabaseLockedError, SchemaError, StorageError
+from storage.files import create_private_file, make_private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +51,27 @@ def _alembic_config() -> Config:
 
 
 def _check_sqlite_file(path: Path) -> None:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return
-    if path.is_dir():
-        raise StorageError(f"database path {path} is a folder; pass a file path such as {path / 'skelwatch.db'}")
-    with path.open("rb") as fh:
-        head = fh.read(len(SQLITE_MAGIC))
-    if head and head != SQLITE_MAGIC:
+    """Refuse what is not a SQLite database; create a missing one owner-only (0600 in a 0700 folder).
+
+    An existing empty file is refused too: it is someone's file (a typo in --db, a placeholder), not a gallery,
+    and SQLite would silently turn it into one. The -wal and -shm files SQLite adds copy the database's mode.
+    """
+    try:
+        if not path.exists():
+            make_private_dir(path.parent)
+            if create_private_file(path):
+                return
+        if path.is_dir():
+            raise StorageError(f"database path {path} is a folder; pass a file path such as {path / 'skelwatch.db'}")
+        with path.open("rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise StorageError(f"database file {path} cannot be opened ({exc.strerror}); pass a writable file path "
+                           "(at most 255 bytes per name)") from None
+    if not head:
+        raise StorageError(f"{path} is an empty file, not a skelwatch gallery; pass the right file, or delete "
+                           "this one to start a new gallery there")
+    if head != SQLITE_MAGIC:
         raise StorageError(f"{path} is not a SQLite database (the file starts with {head[:8]!r}); "
                            "pass the right file, or move this one away to start a new database")
 
@@ -99,7 +113,12 @@ class Database:
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": self.busy_timeout_s, "check_same_thread": False}
-        self.engine: Engine = create_engine(self.url, **kwargs)
+        try:
+            self.engine: Engine = create_engine(self.url, **kwargs)
+        except ImportError as exc:
+            raise StorageError(f"database URL {url.render_as_string(hide_password=True)} needs the driver "
+                               f"{getattr(exc, 'name', None) or exc}, which is not installed; install it (PostgreSQL: "
+                               "pip install 'psycopg[binary]') or set storage.url to a SQLite file path") from None
         if self.is_sqlite:
             self._install_sqlite_listeners()
         self._write_engine = self.engine.execution_options(skelwatch_immediate=True)

@@ -269,7 +269,8 @@ def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Galler
         count = gallery.export(args.file, [_ref(x) for x in args.identities] or None)
         print(f"exported {count} identities to {args.file}")
     elif act == "import":
-        ids = gallery.import_file(args.file, on_conflict=args.on_conflict)
+        ids = gallery.import_file(args.file, on_conflict=args.on_conflict,
+                                  max_bytes=config.storage.import_max_bytes)
         print(f"imported {len(ids)} identities from {args.file}")
     elif act == "unknowns":
         return _unknowns(args, config, gallery)
