@@ -196,11 +196,7 @@ class SessionWriter:
     """
 
     def __init__(self, folder: Path, manifest: Manifest, flush_interval_s: float = 0.5) -> None:
-        self.folder = Path(folder)
-        try:
-            make_private_dir(self.folder)
-        except OSError as exc:
-            raise SessionError(f"cannot create the session folder {self.folder}: {exc}; pick a writable --out") from None
+        self.folder = self.make_folder(Path(folder))
         self.manifest = manifest
         write_manifest(self.folder, manifest)
         self._skeletons = JsonLinesWriter(self.folder / SKELETONS, flush_interval_s)
@@ -208,6 +204,15 @@ class SessionWriter:
         self.frames = 0
         self._first_ts: float | None = None
         self._last_ts: float | None = None
+
+    @staticmethod
+    def make_folder(folder: Path) -> Path:
+        """Create the session folder (0700). Raises SessionError naming the folder and the reason."""
+        try:
+            return make_private_dir(folder)
+        except OSError as exc:
+            raise SessionError(f"cannot create the session folder {folder} ({exc.strerror}); pick a writable "
+                               "--out of at most 255 bytes per name") from None
 
     def append(self, frame_index: int, timestamp_s: float, skeletons: Iterable[Skeleton3D],
                tracks: Iterable[tuple[int, str, np.ndarray]]) -> None:
@@ -339,12 +344,14 @@ class SessionRecorder:
         if is_session(folder):
             raise SessionError(f"{folder} already holds a recorded session; choose a new --out folder "
                                "(sessions are never overwritten)")
+        if folder.exists() and not folder.is_dir():
+            raise SessionError(f"{folder} is a file, not a folder; name a new folder for the session with --out")
         raw = None
         fps = float(source.fps or 30.0)
         if record_raw and source.has_depth and source.intrinsics is not None:
             from capture.sources.realsense import RealSenseRecorder  # pyrealsense2 only when recording raw
 
-            make_private_dir(folder)
+            SessionWriter.make_folder(folder)
             raw = RealSenseRecorder(folder / RECORDING, source.intrinsics, fps, device_name=f"skelwatch: {source.name}")
         manifest = new_manifest(source=spec or source.name, device=_device_of(source), fps=fps,
                                 intrinsics=source.intrinsics, has_recording=raw is not None)

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import IO, Annotated, Any, Literal, Optional
 
 import numpy as np
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import select
 
 from storage.db import Database
 from storage.errors import EmbeddingError, StorageError
 from storage.files import FILE_MODE, make_private_dir
-from storage.identities import IdentityRef, bump_revision, check_vectors, insert_vectors, resolve
+from storage.identities import (IdentityRef, bump_revision, check_vectors, hidden_characters, insert_vectors,
+                                resolve)
 from storage.models import Embedding, Identity, ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,13 @@ class IdentityEntry(_Entry):
     watchlist: bool = False
     created_at: AwareDatetime
     embeddings: list[EmbeddingEntry]
+
+    @field_validator("name")
+    @classmethod
+    def _visible(cls, name: str) -> str:
+        if hidden_characters(name):
+            raise ValueError(f"name {name!r} holds control or direction characters")
+        return name
 
 
 class GalleryFile(_Entry):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -65,8 +66,21 @@ def training_windows(paths: list[Path], fmt: str | None, frames: int,
     return data, np.concatenate(groups), layouts.pop(), " + ".join(names)
 
 
+def run_folder(runs_dir: Path, name: str) -> Path:
+    """`runs_dir/name`, refusing a name that would leave `runs_dir` (`../x`, `a/b`, an absolute path).
+
+    Raises:
+        DatasetError: naming the run and what a run name may be.
+    """
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name or len(name.encode()) > 200:
+        raise DatasetError(f"--run {name!r} is not a run name: give one folder name (no '/', not '..', at most "
+                           f"200 bytes); the run is written to {runs_dir}/NAME (use --runs-dir to move it)")
+    return runs_dir / name
+
+
 def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     torch.set_num_threads(config.train.threads)
+    run_dir = run_folder(args.runs_dir, args.run)
     frames = config.model.frames
     windows, groups, layout, described = training_windows(args.data, args.format, frames, config.train.stride)
     num_joints = windows.shape[2]
@@ -78,16 +92,21 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
                                f"set model.frames={init_meta.frames}")
     else:
         model = HiMPC(num_joints, config.model.hidden, config.model.heads, config.model.align_heading)
-    run_dir = args.runs_dir / args.run
-    dump_config(config, run_dir / "config.yaml")
     meta = ModelMeta(num_joints, model.hidden, model.num_heads, frames, layout, trained_on=described)
     on_epoch = _print_json if args.progress_json else None
-    trainer = Trainer(model, windows, train_settings(config), run_dir, meta, groups=groups, on_epoch=on_epoch,
-                      progress=sys.stderr.isatty() and not args.progress_json)
-    if args.resume:
-        logger.info("resuming %s at epoch %d", run_dir, trainer.resume() + 1)
-    logger.info("training on %d windows of %d frames (%s)", len(windows), frames, described)
-    history = trainer.fit()
+    fresh = not run_dir.exists()
+    try:
+        trainer = Trainer(model, windows, train_settings(config), run_dir, meta, groups=groups, on_epoch=on_epoch,
+                          progress=sys.stderr.isatty() and not args.progress_json)
+        if args.resume:
+            logger.info("resuming %s at epoch %d", run_dir, trainer.resume() + 1)
+        dump_config(config, run_dir / "config.yaml")
+        logger.info("training on %d windows of %d frames (%s)", len(windows), frames, described)
+        history = trainer.fit()
+    except BaseException:
+        if fresh and not (run_dir / "last").exists():  # failed before its first checkpoint: leave nothing behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     best = max((s for s in history if s.best), key=lambda s: s.score, default=None)
     print(f"trained {len(history)} epochs on {len(windows)} windows; run folder {run_dir}"
           + (f"; best label-free score {best.score:.4f} at epoch {best.epoch}" if best else ""))
