@@ -13,6 +13,7 @@ import logging
 import os
 import zipfile
 import zlib
+from tokenize import TokenError
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal, Optional
@@ -169,7 +170,7 @@ def _read(path: Path, max_bytes: int) -> tuple[GalleryFile, dict[str, np.ndarray
                 if v.file not in infos:
                     raise StorageError(f"{path}: {v.file} (model version {v.version!r}) is missing from the file")
                 with zf.open(infos[v.file]) as handle:
-                    arrays[v.version] = _read_vectors(handle, v.dim, f"{path}:{v.file}")
+                    arrays[v.version] = _read_vectors(handle, v.dim, infos[v.file].file_size, f"{path}:{v.file}")
     except FileNotFoundError:
         raise StorageError(f"gallery file {path} does not exist") from None
     except IsADirectoryError:
@@ -200,17 +201,28 @@ def _parse_manifest(path: Path, data: bytes) -> GalleryFile:
                            "export the gallery again") from None
 
 
-def _read_vectors(handle: IO[bytes], dim: int, what: str, block_rows: int = 4096) -> np.ndarray:
-    """An (N, dim) float32 .npy from a stream, checked block by block. Raises StorageError / EmbeddingError."""
+def _read_vectors(handle: IO[bytes], dim: int, size: int, what: str, block_rows: int = 4096) -> np.ndarray:
+    """An (N, dim) float32 .npy of `size` declared bytes from a stream, checked block by block.
+
+    Raises:
+        StorageError: not such an array, or a header promising more data than the entry holds;
+        EmbeddingError: a zero or non-finite vector.
+    """
     version = np.lib.format.read_magic(handle)
     readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
     if version not in readers:
         raise StorageError(f"{what} is an .npy of version {version}, which skelwatch does not write")
-    shape, fortran, dtype = readers[version](handle)  # the header is a literal, parsed without eval or pickle
+    try:  # the header is a Python literal, parsed without eval or pickle; a crafted one fails in the tokenizer
+        shape, fortran, dtype = readers[version](handle)
+    except (ValueError, SyntaxError, TokenError, TypeError, KeyError) as exc:
+        raise StorageError(f"{what} has a damaged .npy header ({type(exc).__name__}); export the gallery again") \
+            from None
     if dtype != np.dtype("<f4") or fortran or len(shape) != 2 or shape[1] != dim:
         raise StorageError(f"{what} holds {dtype} {shape}{' (Fortran order)' if fortran else ''}, not "
                            f"(N, {dim}) little-endian float32 vectors; export the gallery again")
-    out = np.empty(shape, dtype=np.float32)  # (N, dim); N*dim*4 bytes is bounded by the declared size
+    if not 0 <= shape[0] * dim * 4 <= size:
+        raise StorageError(f"{what}: its header promises {shape[0]} vectors, more than its {size} bytes hold")
+    out = np.empty(shape, dtype=np.float32)  # (N, dim), at most the entry's declared size
     for start in range(0, shape[0], block_rows):
         rows = min(block_rows, shape[0] - start)
         data = handle.read(rows * dim * 4)
