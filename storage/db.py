@@ -76,8 +76,17 @@ def _check_sqlite_file(path: Path) -> None:
                            "pass the right file, or move this one away to start a new database")
 
 
+def shown_url(url: str) -> str:
+    """The URL as messages and logs show it: the password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL has no password part to find
+        return url
+
+
 def _describe(exc: BaseException, url: str) -> StorageError:
     """Turn a driver error into a message naming the database, the problem and the fix."""
+    url = shown_url(url)
     text = str(getattr(exc, "orig", exc) or exc).lower()
     if "locked" in text or "busy" in text:
         return DatabaseLockedError(
@@ -116,7 +125,7 @@ class Database:
         try:
             self.engine: Engine = create_engine(self.url, **kwargs)
         except ImportError as exc:
-            raise StorageError(f"database URL {url.render_as_string(hide_password=True)} needs the driver "
+            raise StorageError(f"database URL {shown_url(self.url)} needs the driver "
                                f"{getattr(exc, 'name', None) or exc}, which is not installed; install it (PostgreSQL: "
                                "pip install 'psycopg[binary]') or set storage.url to a SQLite file path") from None
         if self.is_sqlite:
@@ -159,19 +168,19 @@ class Database:
                 unknown = [rev for rev in current if rev not in known]
                 if unknown:
                     raise SchemaError(
-                        f"database {self.url} has schema revision {', '.join(unknown)}, which this skelwatch does "
+                        f"database {shown_url(self.url)} has schema revision {', '.join(unknown)}, which this skelwatch does "
                         f"not know (it knows up to {script.get_current_head()}): it was written by a newer "
                         "skelwatch. Upgrade skelwatch, or open another database file")
                 if not current:
                     tables = set(inspect(conn).get_table_names())
                     if tables:
                         raise SchemaError(
-                            f"database {self.url} holds tables ({', '.join(sorted(tables)[:5])}) but no skelwatch "
+                            f"database {shown_url(self.url)} holds tables ({', '.join(sorted(tables)[:5])}) but no skelwatch "
                             "schema version: it is not a skelwatch database; pass another file or URL")
                 if upgrade and set(current) != {script.get_current_head()}:
                     cfg.attributes["connection"] = conn
                     command.upgrade(cfg, "head")
-                    logger.info("database %s migrated from %s to %s", self.url, current or "empty",
+                    logger.info("database %s migrated from %s to %s", shown_url(self.url), current or "empty",
                                 script.get_current_head())
         except StorageError:
             raise
@@ -193,7 +202,7 @@ class Database:
             except OperationalError as exc:
                 raise _describe(exc, self.url) from None
             except IntegrityError as exc:
-                raise StorageError(f"database {self.url}: the change conflicts with stored data ({exc.orig}); "
+                raise StorageError(f"database {shown_url(self.url)}: the change conflicts with stored data ({exc.orig}); "
                                    "nothing was changed") from None
             except DBAPIError as exc:
                 raise _describe(exc, self.url) from None
@@ -216,7 +225,7 @@ class Database:
         self.engine.dispose()
 
     def __repr__(self) -> str:
-        return f"Database({self.url!r})"
+        return f"Database({shown_url(self.url)!r})"
 
 
 def open_database(path_or_url: str | Path, *, busy_timeout_s: float = 5.0) -> Database:

@@ -1,5 +1,5 @@
 """A seeded, bounded fuzz of what skelwatch reads from disk: session folders (manifest, skeletons.jsonl,
-tracks.jsonl), gallery export zips and config files.
+tracks.jsonl, recording.db3), gallery export zips and config files.
 
 Each case mutates a valid input (bytes flipped, cut or inserted, lines dropped, duplicated or swapped, JSON values
 replaced by values of other types, keys dropped or added) and feeds it to the real readers and commands. The
@@ -40,8 +40,9 @@ from storage.portable import export_gallery, import_gallery
 
 SEED = 20261204
 CASE_DEADLINE_S = 60  # a case that takes this long is a hang: faulthandler dumps every thread and exits
-SESSION_CASES, REPLAY_CASES, ZIP_CASES, CONFIG_CASES = 150, 6, 90, 70
+SESSION_CASES, REPLAY_CASES, RECORDING_CASES, ZIP_CASES, CONFIG_CASES = 150, 6, 12, 90, 70
 INTR = Intrinsics(640, 480, 380.0, 380.0, 319.5, 239.5)
+REPO = Path(__file__).resolve().parents[2]
 
 
 # --- mutations ---------------------------------------------------------------------------------------------------
@@ -237,6 +238,46 @@ def test_fuzzed_sessions_replay_and_train_from_the_cli(base_session: Path, tmp_p
         assert checksums(folder) == before, f"replay case {case} ({target} mutated) changed its input"
     assert seen == {"ok", "error"}  # the mutations reach both outcomes: the fuzz is not vacuous
     assert not (tmp_path / "runs").exists() or all((run / "last").is_dir() for run in (tmp_path / "runs").iterdir())
+
+
+def test_fuzzed_recordings_replay_or_fail_cleanly(base_session: Path, tmp_path: Path) -> None:
+    """A session whose recording.db3 is cut, flipped or junk: its images replay, or one clear error (the cache
+    replays instead where there is one), and the recording is left as it was."""
+    demo = (REPO / "data" / "demo" / "demo.db3").read_bytes()  # made by scripts/setup.sh, which test.sh runs
+    rng = np.random.default_rng(SEED + 4)
+    outcomes = []
+    for case in range(RECORDING_CASES):
+        folder = tmp_path / f"case{case}"
+        shutil.copytree(base_session, folder)
+        if case % 2:  # half without a cache: a bad recording is then all there is
+            (folder / SKELETONS).unlink()
+        op = case % 3
+        if op == 0:
+            data = demo[: int(rng.integers(len(demo)))]
+        elif op == 1:
+            arr = bytearray(demo)
+            for k in rng.integers(len(demo), size=20):
+                arr[k] ^= 0xFF
+            data = bytes(arr)
+        else:
+            data = bytes(rng.integers(0, 256, 4096, dtype=np.uint8))
+        (folder / "recording.db3").write_bytes(data)
+        before = checksums(folder)
+
+        def replay_images() -> None:
+            session = open_session(folder, images=True)
+            for n, _ in enumerate(session.source):
+                if n >= 10:
+                    break
+            session.source.close()
+
+        try:
+            outcomes.append(outcome(replay_images))
+        except AssertionError as exc:
+            raise AssertionError(f"recording case {case} (seed {SEED + 4}, op {op}): {exc}") from exc
+        assert checksums(folder) == before, f"recording case {case} changed its input"
+        shutil.rmtree(folder)
+    assert "SessionError" in outcomes and "ok" in outcomes
 
 
 # --- gallery zips ------------------------------------------------------------------------------------------------

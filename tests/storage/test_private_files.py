@@ -48,9 +48,9 @@ def test_an_empty_file_is_not_turned_into_a_gallery(tmp_path: Path) -> None:
     assert empty.read_bytes() == b""
 
 
-def test_a_missing_driver_is_named(tmp_path: Path) -> None:
-    with pytest.raises(StorageError, match=r"u:\*\*\*@localhost/x needs the driver psycopg, which is not installed"):
-        open_database("postgresql+psycopg://u:secret@localhost/x")
+def test_a_missing_driver_is_named_and_the_password_hidden(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match=r"u:\*\*\*@localhost/x needs the driver MySQLdb, which is not installed"):
+        open_database("mysql+mysqldb://u:secret@localhost/x")
 
 
 @pytest.fixture
