@@ -1,6 +1,7 @@
 """`gallery ...`: list and edit the identities of the gallery, cluster unknowns, calibrate, prune, move galleries.
 
-Identities are named by name, or by id written `#N` (so an identity may be named "2"). Enrolment takes embeddings from an .npy file of (N, D) vectors
+Identities are named by name, or by id written `#N` (so an identity may be named "2"). Enrolment takes
+embeddings from an .npy file of (N, D) vectors
 made by `gallery.model_version`, from stored unknown windows (`--embedding-ids`), from the stored windows of a
 track (`--track-id`), or by encoding one track of a recorded session folder (`--session DIR --track K`, with
 the checkpoint of `--model` or the pipeline's, whose version the gallery then uses).
@@ -15,13 +16,13 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from app.config import SkelwatchConfig, home_dir
-from app.pipeline.build import encoder_version, match_thresholds
+from app.config import SkelwatchConfig
+from app.compose import UNTRAINED_VERSION, encoder_meta, load_encoder, open_gallery as compose_gallery
+from app.compose import unknown_clustering
 from app.text import printable
 from capture.buffer import camera_to_model
-from storage.db import open_database
 from storage.errors import EmbeddingError, StorageError
-from storage.gallery import Gallery, stored_dim
+from storage.gallery import Gallery
 from storage.matching import calibrate_threshold
 from reid.skeleton import root_centre
 from storage.retention import apply_retention
@@ -135,7 +136,6 @@ def encode_session_track(folder: Path, track_key: int, config: SkelwatchConfig,
     and encode them with the checkpoint. Raises SkelwatchError subclasses naming the folder or track."""
     import torch
 
-    from app.pipeline.build import load_encoder_model
     from app.session import load_tracks, read_manifest
 
     manifest = read_manifest(folder)
@@ -144,7 +144,8 @@ def encode_session_track(folder: Path, track_key: int, config: SkelwatchConfig,
     if not mine:
         known = sorted({r.track_id for r in records})
         raise StorageError(f"{folder}: no track {track_key}; its tracks are {known[:20]}")
-    model, frames, version = load_encoder_model(config, model_dir)
+    encoder = load_encoder(config, model_dir)
+    model, frames, version = encoder.model, encoder.frames, encoder.version
     runs: list[list[Any]] = [[mine[0]]]
     for prev, rec in zip(mine, mine[1:]):
         if rec.frame_index != prev.frame_index + 1:
@@ -167,13 +168,10 @@ def encode_session_track(folder: Path, track_key: int, config: SkelwatchConfig,
 
 def open_gallery(args: argparse.Namespace, config: SkelwatchConfig, dim: Optional[int] = None) -> Gallery:
     """The Gallery the command line means: --db / --model-version over the config."""
-    target = args.db or config.storage.url or str(home_dir() / "skelwatch.db")
-    g = config.gallery
-    db = open_database(target, busy_timeout_s=config.storage.busy_timeout_s)
-    version = args.model_version or g.model_version or encoder_version(config)
-    return Gallery(db, version, dim=dim or stored_dim(db, version) or g.dim,
-                   thresholds=match_thresholds(config), approximate_above=g.approximate_above,
-                   target_recall=g.target_recall, top_k=g.top_k)
+    meta = encoder_meta(config)
+    version = args.model_version or config.gallery.model_version or (meta.model_version if meta else None)
+    # The pipeline's encoder decides the version, so the command and the pipeline read the same embeddings.
+    return compose_gallery(config, version or UNTRAINED_VERSION, dim, meta=meta, db_url=args.db)
 
 
 def _show(gallery: Gallery, ref: Union[int, str]) -> None:
@@ -298,11 +296,9 @@ def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Galler
 
 
 def _unknowns(args: argparse.Namespace, config: SkelwatchConfig, gallery: Gallery) -> int:
-    from storage.unknowns import cluster_unknowns  # imports the clustering stack only for this action
+    from app.gallery_service import GalleryService  # imports the clustering stack only for this action
 
-    c = config.cluster
-    candidates = cluster_unknowns(gallery, eps=c.eps, min_samples=c.min_samples, k1=c.k1, k2=c.k2,
-                                  normalize=c.normalize)
+    candidates = GalleryService(gallery, unknown_clustering(config)).unknowns()
     if args.enrol is None:
         for cand in candidates:
             print(f"unknown #{cand.number}: {cand.size} windows, tracks {list(cand.track_ids)}, sessions "

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from app.config import SkelwatchConfig
-from app.pipeline.build import build_pipeline
+from app.compose import build_pipeline
 from app.pipeline.headless import HeadlessListener, add_output_switches, open_input, run_to_end, summary_line
 from app.session import SessionRecorder
 from reid.errors import SkelwatchError

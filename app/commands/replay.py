@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from app.config import SkelwatchConfig
-from app.pipeline.build import build_pipeline, gives_skeletons
+from app.compose import build_pipeline, gives_skeletons
 from app.pipeline.headless import HeadlessListener, add_output_switches, open_input, run_to_end, summary_line
 from app.session import CacheBuilder, is_session, recording_path
 from app.session_replay import open_session

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from app.config import SkelwatchConfig
-from app.pipeline.build import build_pipeline
+from app.compose import build_pipeline
 from app.pipeline.headless import HeadlessListener, add_output_switches, open_input, run_to_end, summary_line
 
 

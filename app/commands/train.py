@@ -14,11 +14,10 @@ import torch
 
 from app.config import SkelwatchConfig, dump_config
 from app.session_dataset import register_format as register_session_format
-from app.wiring import train_settings
+from app.compose import new_model, train_settings
 from reid.checkpoint import ModelMeta, load_model
 from reid.datasets import load_dataset
 from reid.errors import DatasetError
-from reid.model import HiMPC
 from reid.train import EpochStats, Trainer, dataset_windows
 
 logger = logging.getLogger(__name__)
@@ -91,7 +90,7 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
             raise DatasetError(f"--init {args.init} was trained on {init_meta.frames}-frame windows; "
                                f"set model.frames={init_meta.frames}")
     else:
-        model = HiMPC(num_joints, config.model.hidden, config.model.heads, config.model.align_heading)
+        model = new_model(config, num_joints)
     meta = ModelMeta(num_joints, model.hidden, model.num_heads, frames, layout, trained_on=described)
     on_epoch = _print_json if args.progress_json else None
     fresh = not run_dir.exists()

@@ -5,7 +5,6 @@ never read this tree: `app/` maps sections to constructor arguments.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,8 @@ from app.config.pipeline import PipelineConfig
 from app.config.ui import UIConfig
 from app.config.reid import ClusterConfig, EvaluateConfig, LossConfig, ModelConfig, TrainConfig
 from app.config.storage import GalleryConfig, StorageConfig
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
+from core.paths import home_dir
 
 
 class ConfigError(SkelwatchError):
@@ -37,11 +37,6 @@ class SkelwatchConfig(Section):
     buffer: BufferConfig = Field(default_factory=BufferConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
-
-
-def home_dir() -> Path:
-    """Where skelwatch keeps its database, demo, sessions and user config: `$SKELWATCH_HOME` or `./data`."""
-    return Path(os.environ.get("SKELWATCH_HOME", Path(__file__).resolve().parents[2] / "data"))
 
 
 def default_config_path() -> Path:
@@ -117,6 +112,21 @@ def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...]
         return SkelwatchConfig.model_validate(tree)
     except ValidationError as exc:
         raise ConfigError(_format_validation(exc, origin)) from None
+
+
+def with_changes(config: SkelwatchConfig, changes: dict[str, Any]) -> SkelwatchConfig:
+    """A new config: `config` with the dotted keys of `changes` set (the one way a running app changes one).
+
+    Raises:
+        ConfigError: an unknown key or a value out of range, named by its dotted path.
+    """
+    tree = config.model_dump()
+    for key, value in changes.items():
+        _set_path(tree, key.split("."), value)
+    try:
+        return SkelwatchConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, "change")) from None
 
 
 def dump_config(config: SkelwatchConfig, path: Path) -> None:

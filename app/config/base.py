@@ -1,13 +1,17 @@
-"""The base of every config section: unknown keys are errors, values are checked on assignment."""
+"""The base of every config section: unknown keys are errors, and a loaded config never changes."""
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 
 class Section(BaseModel):
-    """A config section. `extra="forbid"` turns a typo in the YAML into an error naming the key path."""
+    """A config section. `extra="forbid"` turns a typo in the YAML into an error naming the key path.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    Frozen: components built from a config keep seeing the values they were built with; a change makes a new
+    config (`app.config.with_changes`) and whoever owns the affected components rebuilds them from it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def check_device(value: str) -> str:

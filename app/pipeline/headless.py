@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from app.config import home_dir
 from app.events import FrameResult, MatchEvent
-from app.pipeline.build import gives_skeletons
+from app.compose import gives_skeletons
 from app.pipeline.runner import Listener, Pipeline, PipelineSummary
 from reid.errors import SkelwatchError
 

@@ -5,7 +5,7 @@ import pytest
 
 from app.cli import main
 from app.config import load_config
-from app.pipeline.build import match_thresholds
+from app.compose import encoder_meta, match_thresholds
 from reid.checkpoint import read_meta
 from storage.matching import Thresholds
 
@@ -35,15 +35,16 @@ def test_train_then_evaluate_writes_run_folder_and_json(tmp_path, capsys, caplog
     # --calibrate stores the model's match distance, which the app then uses unless the config sets one.
     before = read_meta(run)
     assert before.accept_distance is None
-    assert match_thresholds(load_config(None), run / "best").accept_distance == Thresholds().accept_distance
+    thresholds = lambda config: match_thresholds(config, encoder_meta(config, run / "best"))  # noqa: E731
+    assert thresholds(load_config(None)).accept_distance == Thresholds().accept_distance
     assert "gallery calibrate" in caplog.text  # the uncalibrated fallback is announced, with the fix
     assert main([*SMALL, "evaluate", "--checkpoint", str(run), "--data", DATA, "--no-baselines",
                  "--calibrate", "0.05"]) == 0
     assert "match distance" in capsys.readouterr().out
     after = read_meta(run)
     assert after.accept_distance > 0 and after.model_version == before.model_version
-    assert match_thresholds(load_config(None), run / "best").accept_distance == after.accept_distance
-    assert match_thresholds(load_config(None, ["gallery.accept_distance=2.5"]), run / "best").accept_distance == 2.5
+    assert thresholds(load_config(None)).accept_distance == after.accept_distance
+    assert thresholds(load_config(None, ["gallery.accept_distance=2.5"])).accept_distance == 2.5
 
 
 @pytest.mark.parametrize("make, message", [
