@@ -14,7 +14,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 from storage.files import make_private_dir
 
 logger = logging.getLogger("app.cli")

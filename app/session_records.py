@@ -20,7 +20,7 @@ from annotated_types import Len
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from reid.datasets.base import RepairReport
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 
 logger = logging.getLogger(__name__)
 

@@ -89,7 +89,7 @@ def test_sightings_under_a_long_lock_are_queued_and_all_stored(tmp_path):
     rng = np.random.default_rng(1)
     person = rng.normal(size=768).astype(np.float32)
     near = lambda: (person + 0.01 * rng.normal(size=768)).astype(np.float32)[None]  # noqa: E731
-    matcher = gallery_matcher_factory(config, "v1", 768, tmp_path / "session")()
+    matcher = _matcher(config, tmp_path)
     try:
         matcher.recorder.gallery.enrol("ann", np.stack([near()[0] for _ in range(3)]))
         matcher.decide([_window(5, 0.0)], near())
