@@ -71,6 +71,7 @@ class ManifestRecord(BaseModel):
     software: dict[str, str] = Field(default_factory=dict)
     has_recording: bool = False
     format_version: Annotated[int, Field(ge=1, le=1)] = 1
+    color_recorded: bool = True
     ended_utc: Optional[str] = None
     frames: Optional[Annotated[int, Field(ge=0)]] = None
     duration_s: Optional[Annotated[float, Field(ge=0.0, allow_inf_nan=False)]] = None

@@ -2,7 +2,7 @@
 
 A `kill -9` (or a power cut) mid-recording leaves a torn last JSON line and a manifest without `ended_utc`.
 Readers already cope (they skip the torn line), but a session is evidence, so replay and training never change
-it; `python main.py session repair DIR` does, explicitly, and reports each change: the torn last line of each
+it; `./skelwatch session repair DIR` does, explicitly, and reports each change: the torn last line of each
 JSON-lines file is dropped (and counted), and the manifest is finalised from the last frame. Every rewrite goes
 through a temporary file, fsync and rename, so a crash during the repair leaves the old file, never half of one.
 Damage before the last line is reported, not cut: which lines to give up is the user's decision.

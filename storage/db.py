@@ -16,12 +16,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
@@ -29,6 +25,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.errors import DatabaseLockedError, SchemaError, StorageError
 from storage.files import create_private_file, make_private_dir
+
+# alembic loads when a database is opened (the GUI opens it on a worker), not with every module that names one:
+# the window's first paint waits for the imports of what it shows.
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ def to_url(path_or_url: str | Path) -> str:
 
 
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
@@ -94,7 +97,7 @@ def _describe(exc: BaseException, url: str) -> StorageError:
             "skelwatch (or wait) and retry, or raise storage.busy_timeout_s")
     if "disk is full" in text or "disk full" in text or "no space" in text:
         return StorageError(f"database {url}: the disk is full, so the change was not saved (nothing stored was "
-                            "lost); free space, or run `python main.py gallery retention` to prune old sessions")
+                            "lost); free space, or run `./skelwatch gallery retention` to prune old sessions")
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         return StorageError(f"database {url} is corrupt or not a database ({exc.__class__.__name__}: {text}); "
                             "restore it from a backup or move it away to start a new one")
@@ -159,6 +162,10 @@ class Database:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     def _check_schema(self, *, upgrade: bool) -> None:
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
         cfg = _alembic_config()
         script = ScriptDirectory.from_config(cfg)
         known = {rev.revision for rev in script.walk_revisions()}
@@ -217,6 +224,8 @@ class Database:
             raise _describe(exc, self.url) from None
 
     def schema_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
         with self.engine.connect() as conn:
             heads = MigrationContext.configure(conn).get_current_heads()
         return heads[0] if heads else None

@@ -163,7 +163,7 @@ def _read(path: Path, max_bytes: int) -> tuple[GalleryFile, dict[str, np.ndarray
                                    f"{max_bytes / 1e6:.1f} MB; raise storage.import_max_bytes if the file is trusted")
             if "gallery.json" not in infos:
                 raise StorageError(f"{path} is not a skelwatch gallery export (no gallery.json); export it again "
-                                   "with `python main.py gallery export`")
+                                   "with `./skelwatch gallery export`")
             manifest = _parse_manifest(path, zf.read("gallery.json"))
             arrays = {}
             for v in manifest.model_versions:
@@ -179,7 +179,7 @@ def _read(path: Path, max_bytes: int) -> tuple[GalleryFile, dict[str, np.ndarray
             zlib.error) as exc:
         raise StorageError(f"{path} is not a readable gallery export ({type(exc).__name__}: "
                            f"{' '.join(str(exc).split())[:200]}); export it again with "
-                           "`python main.py gallery export`") from None
+                           "`./skelwatch gallery export`") from None
     return manifest, arrays
 
 
@@ -242,8 +242,8 @@ def import_gallery(db: Database, path: Path, *, on_conflict: str = "error",
     """Add the identities of an export file in one transaction; returns their ids.
 
     Args:
-        on_conflict: what to do when a name exists: "error" (nothing imported), "merge" (add the embeddings to
-            the existing identity) or "skip" (leave that identity out).
+        on_conflict: what to do when a name exists: "error" (nothing imported), "merge" (add the embeddings the
+            existing identity does not already hold, bit for bit) or "skip" (leave that identity out).
         max_bytes: largest total inflated size of the file's entries; a larger file is refused unread.
     Raises:
         StorageError: unreadable, oversized or malformed file, name conflict; EmbeddingError: a model version
@@ -272,15 +272,22 @@ def import_gallery(db: Database, path: Path, *, on_conflict: str = "error",
             existing = s.scalars(select(Identity).where(Identity.name == rec.name)).one_or_none()
             if existing is not None and on_conflict == "error":
                 raise StorageError(f"{path}: identity {rec.name!r} already exists in {db.url}; nothing was "
-                                   "imported. Rename it first, or import with on_conflict merge or skip")
+                                   "imported. Rename it first, or import with --on-conflict merge (or skip)")
             if existing is not None and on_conflict == "skip":
                 continue
             person = existing or Identity(name=rec.name, notes=rec.notes, watchlist=rec.watchlist,
                                           created_at=rec.created_at)
             s.add(person)
             s.flush()
+            # merging the same export twice (or a gallery that already holds these windows) adds nothing twice
+            held = {(v, blob) for v, blob in s.execute(select(Embedding.model_version_id, Embedding.vector)
+                                                       .where(Embedding.identity_id == person.id))}
             for e in rec.embeddings:
                 vec = arrays[e.model_version][e.row][None, :]
+                key = (version_ids[e.model_version], vec.tobytes())
+                if key in held:
+                    continue
+                held.add(key)
                 span = None if e.t_start_s is None else np.array([[e.t_start_s, e.t_end_s]])
                 insert_vectors(s, vec, identity_id=person.id, model_version_id=version_ids[e.model_version],
                                spans=span)

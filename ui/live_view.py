@@ -49,6 +49,7 @@ class LiveView(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(320, 240)
         self.image_kind = "color"
+        self.privacy = False  # skeleton-only privacy mode: never paint the colour image (depth, or a dark canvas)
         self.depth_max_m = 6.0
         self.show_skeletons = True
         self.show_lost = False
@@ -75,9 +76,9 @@ class LiveView(QWidget):
         self.update()
 
     def _make_image(self, frame: FrameResult) -> QImage | None:
-        if self.image_kind == "depth" and frame.depth_m is not None:
+        if (self.image_kind == "depth" or self.privacy) and frame.depth_m is not None:
             bgr = depth_to_bgr(frame.depth_m, self.depth_max_m)
-        elif frame.color is not None:
+        elif frame.color is not None and not self.privacy:
             bgr = frame.color
         elif frame.depth_m is not None:
             bgr = depth_to_bgr(frame.depth_m, self.depth_max_m)

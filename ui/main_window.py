@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
     def _build_widgets(self) -> None:
         self.view = LiveView()
         self.view.image_kind = self.config.ui.image
+        self.view.privacy = self.config.storage.privacy_skeleton_only
         self.view.depth_max_m = self.config.ui.depth_max_m
         self.view.show_skeletons = self.config.ui.show_skeletons
         self.view.show_lost = self.config.ui.show_lost
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         self.tracks = TracksPanel(self.track_model)
         self.gallery = GalleryPanel(self.storage_tasks, self._selected_track)
         self.alerts = AlertsPanel()
+        self.alerts.privacy = self.config.storage.privacy_skeleton_only
         self.training = TrainingPanel(self.config, self.errors)
         self.tabs = QTabWidget()
         for widget, title in ((self.tracks, "Tracks"), (self.gallery, "Gallery"), (self.alerts, "Alerts"),
@@ -358,6 +360,7 @@ class MainWindow(QMainWindow):
         self.config = config
         u = config.ui
         self.view.image_kind, self.view.depth_max_m, self.view.show_lost = u.image, u.depth_max_m, u.show_lost
+        self.view.privacy = self.alerts.privacy = config.storage.privacy_skeleton_only
         self.image_toggle.setChecked(u.image == "depth")
         self.replay.loop.setChecked(u.loop_replay)
         self.book.keep_recent_s = u.recent_tracks_s

@@ -5,11 +5,13 @@ import argparse
 import logging
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
+from app.commands.options import add_output_switches
 from app.config import SkelwatchConfig
-from app.compose import build_pipeline, gives_skeletons
-from app.pipeline.headless import HeadlessListener, add_output_switches, open_input, run_to_end, summary_line
-from app.session import CacheBuilder, is_session, recording_path
-from app.session_replay import open_session
+
+if TYPE_CHECKING:
+    from app.session import CacheBuilder
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
+    from app.compose import build_pipeline, gives_skeletons
+    from app.pipeline.headless import HeadlessListener, open_input, run_to_end, summary_line
+    from app.session import is_session, recording_path
+    from app.session_replay import open_session
+
     listener = HeadlessListener(windows=args.windows)
     fill_cache: Path | None = None
     if is_session(Path(args.input)):
@@ -62,6 +69,8 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
 
 def _cache_builder(folder: Path, flush_interval_s: float) -> CacheBuilder | None:
     """A builder for the session's missing cache, or None (replay goes on) when its folder is read-only."""
+    from app.session import CacheBuilder
+
     try:
         return CacheBuilder(folder, flush_interval_s)
     except OSError as exc:

@@ -75,15 +75,22 @@ def _format_validation(exc: ValidationError, origin: str) -> str:
             shown = repr(err.get("input"))
             shown = shown if len(shown) <= 80 else shown[:77] + "..."
             lines.append(f"'{key}' = {shown}: {err['msg']}")
-    return f"config ({origin}): " + "; ".join(lines) + ". Run `python main.py config show` to see every key."
+    return f"config ({origin}): " + "; ".join(lines) + ". Run `./skelwatch config show` to see every key."
 
 
-def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> SkelwatchConfig:
+def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                must_exist: bool = False) -> SkelwatchConfig:
     """Load the defaults, merge the YAML file at `path` (if it exists) and apply the overrides in order.
 
+    Args:
+        must_exist: `path` was named by the user (`--config`), so its absence is an error, not the defaults.
     Raises:
-        ConfigError: unreadable YAML, an unknown key (named by its dotted path) or a value out of range.
+        ConfigError: a named file that is missing, unreadable YAML, an unknown key (named by its dotted path) or
+            a value out of range.
     """
+    if must_exist and path is not None and not Path(path).is_file():
+        raise ConfigError(f"config file {path} does not exist; name an existing YAML file, or leave out --config "
+                          f"to use {default_config_path()} (or the defaults when it is absent)")
     tree: dict[str, Any] = {}
     origin = "defaults"
     if path is not None and Path(path).exists():

@@ -21,6 +21,10 @@ class StorageConfig(Section):
         "a larger one is refused before it is unpacked.")
     skeleton_only: bool = Field(
         False, description="Drop the raw camera/video files of ended sessions, keeping skeletons and embeddings.")
+    privacy_skeleton_only: bool = Field(
+        False, description="Skeleton-only privacy mode: recordings keep depth and skeletons but no colour image "
+        "(their colour frames are black), the GUI shows skeletons over depth only and alert snapshots are "
+        "skeleton drawings. Colour is still read in memory for pose estimation.")
 
 
 class GalleryConfig(Section):
