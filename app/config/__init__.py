@@ -88,7 +88,7 @@ def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...]
         ConfigError: a named file that is missing, unreadable YAML, an unknown key (named by its dotted path) or
             a value out of range.
     """
-    if must_exist and path is not None and not Path(path).is_file():
+    if must_exist and path is not None and not Path(path).exists():
         raise ConfigError(f"config file {path} does not exist; name an existing YAML file, or leave out --config "
                           f"to use {default_config_path()} (or the defaults when it is absent)")
     tree: dict[str, Any] = {}
@@ -98,7 +98,7 @@ def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...]
         try:
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except IsADirectoryError:
-            raise ConfigError(f"config file {path} is a folder; pass a YAML file (see `python main.py config "
+            raise ConfigError(f"config file {path} is a folder; pass a YAML file (see `./skelwatch config "
                               "show`)") from None
         except OSError as exc:
             raise ConfigError(f"config file {path} cannot be read ({exc.strerror}); check its permissions") from None
