@@ -40,7 +40,7 @@ from storage.portable import export_gallery, import_gallery
 
 SEED = 20261204
 CASE_DEADLINE_S = 60  # a case that takes this long is a hang: faulthandler dumps every thread and exits
-SESSION_CASES, REPLAY_CASES, RECORDING_CASES, ZIP_CASES, CONFIG_CASES = 150, 6, 12, 90, 70
+SESSION_CASES, REPLAY_CASES, RECORDING_CASES, ZIP_CASES, CONFIG_CASES = 150, 4, 12, 90, 70
 INTR = Intrinsics(640, 480, 380.0, 380.0, 319.5, 239.5)
 REPO = Path(__file__).resolve().parents[2]
 
