@@ -5,13 +5,14 @@ import argparse
 import difflib
 import importlib
 import logging
+import os
 import re
 import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
 
-from app.config import default_config_path, load_config
-from reid.errors import SkelwatchError
+from app.config import default_config_path, home_dir, load_config
+from app.errors_cli import report, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.evaluate",
     "app.commands.record",
     "app.commands.replay",
+    "app.commands.session",
     "app.commands.run",
     "app.commands.gallery",
 )
@@ -104,16 +106,20 @@ def main(argv: list[str] | None = None, extra_commands: Sequence[str] = ()) -> i
     if args.command is None:
         parser.print_help()
         return 0
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_file = setup_logging(args.log_level, home_dir())
+    umask = os.umask(0o077)  # what skelwatch creates (databases, sessions, exports, runs) is the owner's only
     if args.log_level != "DEBUG":
         for name in CHATTY_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
     try:
         config = load_config(args.config or default_config_path(), args.overrides, must_exist=args.config is not None)
         return int(args.func(args, config) or 0)
-    except SkelwatchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (`| head`): main.py ends quietly
+        raise
+    except Exception as exc:  # the last resort: one line and the log file, never a traceback (exit 2)
+        return report(exc, log_file)
+    finally:
+        os.umask(umask)

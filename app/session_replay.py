@@ -70,7 +70,7 @@ class SessionInput:
     manifest: Manifest
     source: Source
     cache: dict[int, list[Skeleton3D]]
-    fill_cache: bool  # the session has no cache yet: the replay runs pose and records it (once)
+    fill_cache: bool  # no cache yet: a replay may build one beside the session (app.session.CacheBuilder)
 
 
 def open_session(folder: Path, *, images: bool = False) -> SessionInput:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlch
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.errors import DatabaseLockedError, SchemaError, StorageError
+from storage.files import create_private_file, make_private_dir
 
 # alembic loads when a database is opened (the GUI opens it on a worker), not with every module that names one:
 # the window's first paint waits for the imports of what it shows.
@@ -53,20 +54,42 @@ def _alembic_config() -> Config:
 
 
 def _check_sqlite_file(path: Path) -> None:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return
-    if path.is_dir():
-        raise StorageError(f"database path {path} is a folder; pass a file path such as {path / 'skelwatch.db'}")
-    with path.open("rb") as fh:
-        head = fh.read(len(SQLITE_MAGIC))
-    if head and head != SQLITE_MAGIC:
+    """Refuse what is not a SQLite database; create a missing one owner-only (0600 in a 0700 folder).
+
+    An existing empty file is refused too: it is someone's file (a typo in --db, a placeholder), not a gallery,
+    and SQLite would silently turn it into one. The -wal and -shm files SQLite adds copy the database's mode.
+    """
+    try:
+        if not path.exists():
+            make_private_dir(path.parent)
+            if create_private_file(path):
+                return
+        if path.is_dir():
+            raise StorageError(f"database path {path} is a folder; pass a file path such as {path / 'skelwatch.db'}")
+        with path.open("rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise StorageError(f"database file {path} cannot be opened ({exc.strerror}); pass a writable file path "
+                           "(at most 255 bytes per name)") from None
+    if not head:
+        raise StorageError(f"{path} is an empty file, not a skelwatch gallery; pass the right file, or delete "
+                           "this one to start a new gallery there")
+    if head != SQLITE_MAGIC:
         raise StorageError(f"{path} is not a SQLite database (the file starts with {head[:8]!r}); "
                            "pass the right file, or move this one away to start a new database")
 
 
+def shown_url(url: str) -> str:
+    """The URL as messages and logs show it: the password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL has no password part to find
+        return url
+
+
 def _describe(exc: BaseException, url: str) -> StorageError:
     """Turn a driver error into a message naming the database, the problem and the fix."""
+    url = shown_url(url)
     text = str(getattr(exc, "orig", exc) or exc).lower()
     if "locked" in text or "busy" in text:
         return DatabaseLockedError(
@@ -102,7 +125,12 @@ class Database:
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": self.busy_timeout_s, "check_same_thread": False}
-        self.engine: Engine = create_engine(self.url, **kwargs)
+        try:
+            self.engine: Engine = create_engine(self.url, **kwargs)
+        except ImportError as exc:
+            raise StorageError(f"database URL {shown_url(self.url)} needs the driver "
+                               f"{getattr(exc, 'name', None) or exc}, which is not installed; install it (PostgreSQL: "
+                               "pip install 'psycopg[binary]') or set storage.url to a SQLite file path") from None
         if self.is_sqlite:
             self._install_sqlite_listeners()
         self._write_engine = self.engine.execution_options(skelwatch_immediate=True)
@@ -147,19 +175,19 @@ class Database:
                 unknown = [rev for rev in current if rev not in known]
                 if unknown:
                     raise SchemaError(
-                        f"database {self.url} has schema revision {', '.join(unknown)}, which this skelwatch does "
+                        f"database {shown_url(self.url)} has schema revision {', '.join(unknown)}, which this skelwatch does "
                         f"not know (it knows up to {script.get_current_head()}): it was written by a newer "
                         "skelwatch. Upgrade skelwatch, or open another database file")
                 if not current:
                     tables = set(inspect(conn).get_table_names())
                     if tables:
                         raise SchemaError(
-                            f"database {self.url} holds tables ({', '.join(sorted(tables)[:5])}) but no skelwatch "
+                            f"database {shown_url(self.url)} holds tables ({', '.join(sorted(tables)[:5])}) but no skelwatch "
                             "schema version: it is not a skelwatch database; pass another file or URL")
                 if upgrade and set(current) != {script.get_current_head()}:
                     cfg.attributes["connection"] = conn
                     command.upgrade(cfg, "head")
-                    logger.info("database %s migrated from %s to %s", self.url, current or "empty",
+                    logger.info("database %s migrated from %s to %s", shown_url(self.url), current or "empty",
                                 script.get_current_head())
         except StorageError:
             raise
@@ -181,7 +209,7 @@ class Database:
             except OperationalError as exc:
                 raise _describe(exc, self.url) from None
             except IntegrityError as exc:
-                raise StorageError(f"database {self.url}: the change conflicts with stored data ({exc.orig}); "
+                raise StorageError(f"database {shown_url(self.url)}: the change conflicts with stored data ({exc.orig}); "
                                    "nothing was changed") from None
             except DBAPIError as exc:
                 raise _describe(exc, self.url) from None
@@ -206,7 +234,7 @@ class Database:
         self.engine.dispose()
 
     def __repr__(self) -> str:
-        return f"Database({self.url!r})"
+        return f"Database({shown_url(self.url)!r})"
 
 
 def open_database(path_or_url: str | Path, *, busy_timeout_s: float = 5.0) -> Database:

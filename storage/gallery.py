@@ -35,7 +35,7 @@ from storage.identities import IdentityRef, IndexDelta, Removed, check_vectors
 from storage.index import VectorIndex
 from storage.matching import Candidate, MatchResult, Thresholds, decide
 from storage.models import Embedding, Identity, ModelVersion, NegativePair, Session, Sighting, Track
-from storage.portable import export_gallery, import_gallery
+from storage.portable import DEFAULT_MAX_BYTES, export_gallery, import_gallery
 
 logger = logging.getLogger(__name__)
 
@@ -454,9 +454,10 @@ class Gallery:
         """Write identities (all, or `refs`) to a portable .zip; returns how many. See storage.portable."""
         return export_gallery(self.db, Path(path), refs)
 
-    def import_file(self, path: Path, *, on_conflict: str = "error") -> list[int]:
-        """Read a file written by `export` (on_conflict: error | merge | skip); returns the identity ids."""
+    def import_file(self, path: Path, *, on_conflict: str = "error", max_bytes: int = DEFAULT_MAX_BYTES) -> list[int]:
+        """Read a file written by `export` (on_conflict: error | merge | skip; a file inflating past `max_bytes`
+        is refused unread); returns the identity ids."""
         with self._lock:
-            ids = import_gallery(self.db, Path(path), on_conflict=on_conflict)
+            ids = import_gallery(self.db, Path(path), on_conflict=on_conflict, max_bytes=max_bytes)
             self.rebuild_index()
             return ids

@@ -5,6 +5,7 @@ in its own `Database.write()` and applies the returned `IndexDelta` after the co
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
@@ -91,14 +92,25 @@ def resolve(session: Session, ref: IdentityRef) -> Identity:
     else:
         found = session.scalars(select(Identity).where(Identity.name == ref)).one_or_none()
     if found is None:
-        raise NotFoundError(f"no identity {ref!r}; `./skelwatch gallery list` shows the ids and names")
+        hint = f" (for the identity with id {ref}, write #{ref})" if isinstance(ref, str) and ref.isdigit() else ""
+        raise NotFoundError(f"no identity {ref!r}{hint}; `./skelwatch gallery list` shows the ids and names")
     return found
+
+
+def hidden_characters(name: str) -> list[str]:
+    """Control, format (bidi overrides, zero-width) and line-separator characters: a name must not hold them,
+    since printed they hide the name or reorder the line around it."""
+    return [ch for ch in name if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp")]
 
 
 def _check_new_name(session: Session, name: str) -> str:
     name = name.strip()
     if not name:
         raise StorageError("an identity name cannot be empty")
+    hidden = hidden_characters(name)
+    if hidden:
+        raise StorageError(f"identity name {name!r} holds control or direction characters "
+                           f"({', '.join(f'U+{ord(ch):04X}' for ch in hidden[:3])}); use visible characters only")
     if session.scalars(select(Identity.id).where(Identity.name == name)).first() is not None:
         raise StorageError(f"an identity named {name!r} already exists; pick another name or add to it instead")
     return name

@@ -230,6 +230,15 @@ class TrackVoter:
         support = counts[current] / n if current is not None else 0.0
         return TrackIdentity(current, support, n)
 
+    def snapshot(self) -> tuple[dict[int, deque[Optional[int]]], dict[int, Optional[int]]]:
+        """Every track's votes as they are now, to `restore` when the windows just voted were not stored."""
+        return {t: deque(v, maxlen=self.window) for t, v in self._votes.items()}, dict(self._current)
+
+    def restore(self, state: tuple[dict[int, deque[Optional[int]]], dict[int, Optional[int]]]) -> None:
+        """Put back a `snapshot`: the windows voted since count as never seen (they will be voted again)."""
+        self._votes = {t: deque(v, maxlen=self.window) for t, v in state[0].items()}
+        self._current = dict(state[1])
+
     def current(self, track: int) -> TrackIdentity:
         votes = self._votes.get(track, ())
         current = self._current.get(track)

@@ -1,6 +1,7 @@
 """`gallery ...`: list and edit the identities of the gallery, cluster unknowns, calibrate, prune, move galleries.
 
-Identities are named by id (digits) or by name. Enrolment takes embeddings from an .npy file of (N, D) vectors
+Identities are named by name, or by id written `#N` (so an identity may be named "2"). Enrolment takes
+embeddings from an .npy file of (N, D) vectors
 made by `gallery.model_version`, from stored unknown windows (`--embedding-ids`), from the stored windows of a
 track (`--track-id`), or by encoding one track of a recorded session folder (`--session DIR --track K`, with
 the checkpoint of `--model` or the pipeline's, whose version the gallery then uses).
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import numpy as np
 
 from app.config import SkelwatchConfig
+from app.text import printable
 from storage.errors import EmbeddingError, StorageError
 
 if TYPE_CHECKING:  # the model, database and index stack load when an action runs, not for --help
@@ -26,7 +28,10 @@ if TYPE_CHECKING:  # the model, database and index stack load when an action run
     from storage.matching import Calibration
 
 def _ref(text: str) -> Union[int, str]:
-    return int(text) if text.isdigit() else text
+    """`#12` is the identity with id 12; anything else is a name (so "2" can be a name)."""
+    if text.startswith("#") and text[1:].isdigit() and text[1:].isascii():
+        return int(text[1:])
+    return text
 
 
 def _ids(text: Optional[str]) -> list[int]:
@@ -53,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "gallery", help="list and edit identities, cluster unknowns, export/import the gallery",
         description="Identity gallery operations. Each change is one transaction: it happens completely or not at "
-        "all. Identities are named by id or name.")
+        "all. Identities are named by name, or by id as #N (e.g. #2).")
     parser.add_argument("--db", default=None, help="database file or SQLAlchemy URL (default: storage.url, or "
                         "<home>/skelwatch.db)")
     parser.add_argument("--model-version", default=None, help="embedding model version (default: "
@@ -65,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name in ("enrol", "add"):
         p = sub.add_parser(name, help="create an identity from embeddings" if name == "enrol"
                            else "add embeddings to an existing identity")
-        p.add_argument("identity", help="the new name" if name == "enrol" else "id or name")
+        p.add_argument("identity", help="the new name" if name == "enrol" else "name, or #ID")
         p.add_argument("--npy", type=Path, help="(N, D) float32 embeddings of this model version")
         p.add_argument("--embedding-ids", help="comma-separated ids of stored unknown windows")
         p.add_argument("--track-id", type=int, help="take every stored window of this track (database id)")
@@ -104,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="the session id S or the session folder, when track K is in several sessions")
     p = sub.add_parser("export", help="write identities to a portable .zip")
     p.add_argument("file", type=Path)
-    p.add_argument("identities", nargs="*", help="ids or names (default: all)")
+    p.add_argument("identities", nargs="*", help="names or #IDs (default: all)")
     p = sub.add_parser("import", help="add the identities of an exported .zip")
     p.add_argument("file", type=Path)
     p.add_argument("--on-conflict", choices=["error", "merge", "skip"], default="error")
@@ -180,10 +185,10 @@ def open_gallery(args: argparse.Namespace, config: SkelwatchConfig, dim: Optiona
 
 def _show(gallery: Gallery, ref: Union[int, str]) -> None:
     person = gallery.get(ref)
-    print(f"#{person.id} {person.name}{'  [watchlist]' if person.watchlist else ''}")
+    print(f"#{person.id} {printable(person.name)}{'  [watchlist]' if person.watchlist else ''}")
     print(f"  created {person.created_at:%Y-%m-%d %H:%M:%S} UTC, updated {person.updated_at:%Y-%m-%d %H:%M:%S} UTC")
     if person.notes:
-        print(f"  notes: {person.notes}")
+        print(f"  notes: {printable(person.notes)}")
     print(f"  {person.embeddings} embeddings ({person.stale_embeddings} of another model version)")
     for e in gallery.embeddings(person.id):
         span = f"{e.t_start_s:.2f}-{e.t_end_s:.2f} s" if e.t_start_s is not None and e.t_end_s is not None else "-"
@@ -269,7 +274,7 @@ def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Galler
         people = gallery.list_identities()
         for p in people:
             stale = f" ({p.stale_embeddings} stale)" if p.stale_embeddings else ""
-            print(f"{p.id:>5}  {p.name:<24} {p.embeddings:>6} embeddings{stale}{'  [watchlist]' if p.watchlist else ''}")
+            print(f"{p.id:>5}  {printable(p.name):<24} {p.embeddings:>6} embeddings{stale}{'  [watchlist]' if p.watchlist else ''}")
         print(f"{len(people)} identities, index {gallery.index.kind} over {len(gallery.index)} embeddings")
     elif act == "show":
         _show(gallery, _ref(args.identity))
@@ -315,7 +320,8 @@ def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Galler
         count = gallery.export(args.file, [_ref(x) for x in args.identities] or None)
         print(f"exported {count} identities to {args.file}")
     elif act == "import":
-        ids = gallery.import_file(args.file, on_conflict=args.on_conflict)
+        ids = gallery.import_file(args.file, on_conflict=args.on_conflict,
+                                  max_bytes=config.storage.import_max_bytes)
         print(f"imported {len(ids)} identities from {args.file}")
     elif act == "unknowns":
         return _unknowns(args, config, gallery)

@@ -70,6 +70,18 @@ def training_windows(paths: list[Path], fmt: str | None, frames: int,
     return data, np.concatenate(groups), layouts.pop(), " + ".join(names)
 
 
+def run_folder(runs_dir: Path, name: str) -> Path:
+    """`runs_dir/name`, refusing a name that would leave `runs_dir` (`../x`, `a/b`, an absolute path).
+
+    Raises:
+        DatasetError: naming the run and what a run name may be.
+    """
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name or len(name.encode()) > 200:
+        raise DatasetError(f"--run {name!r} is not a run name: give one folder name (no '/', not '..', at most "
+                           f"200 bytes); the run is written to {runs_dir}/NAME (use --runs-dir to move it)")
+    return runs_dir / name
+
+
 def check_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> None:
     """Refuse to train over an existing run unless the user said which: continue it, or replace it."""
     if resume and overwrite:
@@ -91,7 +103,7 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     from reid.checkpoint import ModelMeta, load_model
     from reid.train import Trainer
 
-    run_dir = args.runs_dir / args.run
+    run_dir = run_folder(args.runs_dir, args.run)
     check_run_folder(run_dir, args.resume, args.overwrite)
     torch.set_num_threads(config.train.threads)
     frames = config.model.frames
@@ -105,17 +117,23 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
                                f"set model.frames={init_meta.frames}")
     else:
         model = new_model(config, num_joints)
-    dump_config(config, run_dir / "config.yaml")
     meta = ModelMeta(num_joints, model.hidden, model.num_heads, frames, layout, trained_on=described)
     settings = train_settings(config)
     progress = None if args.progress_json else EpochProgress(settings.epochs, sys.stderr, bar=sys.stderr.isatty())
-    trainer = Trainer(model, windows, settings, run_dir, meta, groups=groups,
-                      on_epoch=_print_json if progress is None else progress, progress=False)
-    if args.resume:
-        logger.info("resuming %s at epoch %d", run_dir, trainer.resume() + 1)
-    logger.info("training on %d windows of %d frames (%s)", len(windows), frames, described)
-    with progress.showing(trainer.start_epoch) if progress else nullcontext():
-        history = trainer.fit()
+    fresh = not run_dir.exists()
+    try:
+        trainer = Trainer(model, windows, settings, run_dir, meta, groups=groups,
+                          on_epoch=_print_json if progress is None else progress, progress=False)
+        if args.resume:
+            logger.info("resuming %s at epoch %d", run_dir, trainer.resume() + 1)
+        dump_config(config, run_dir / "config.yaml")
+        logger.info("training on %d windows of %d frames (%s)", len(windows), frames, described)
+        with progress.showing(trainer.start_epoch) if progress else nullcontext():
+            history = trainer.fit()
+    except BaseException:
+        if fresh and not (run_dir / "last").exists():  # failed before its first checkpoint: leave nothing behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     best = max((s for s in history if s.best), key=lambda s: s.score, default=None)
     print(f"trained {len(history)} epochs on {len(windows)} windows; run folder {run_dir}"
           + (f"; best label-free score {best.score:.4f} at epoch {best.epoch}" if best else ""))

@@ -7,6 +7,8 @@ Everything it keeps per track is released when the tracker deletes the track (`e
 from __future__ import annotations
 
 import logging
+from collections import deque
+from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -15,6 +17,7 @@ from app.events import AlertEvent, Decision
 from app.pipeline.stages import Identity
 from capture.buffer import Window
 from storage.errors import DatabaseLockedError
+from storage.models import utcnow
 
 if TYPE_CHECKING:
     from storage.live import SightingRecorder
@@ -25,6 +28,7 @@ logger = logging.getLogger(__name__)
 LEVELS = ("joint", "component", "limb")
 # Tracker ids restart at 1 after a seek; the n-th restart files tracker id k under key n * TRACK_KEY_BLOCK + k.
 TRACK_KEY_BLOCK = 1_000_000
+MAX_UNSAVED_WINDOWS = 20_000  # sightings queued under a lock: ~60 MB of 768-d embeddings, hours of windows
 
 
 def track_key(epoch: int, track_id: int) -> int:
@@ -58,20 +62,23 @@ class GalleryMatcher:
         self.owns_database = owns_database
         self._epoch = 0
         self._last: dict[int, Identity] = {}  # each track's latest decision, shown while the database is locked
-        self.unsaved_windows = 0
+        self.unsaved_windows = 0  # windows whose sightings wait in `_unsaved` for the database
+        self._unsaved: deque[tuple[list[tuple[int, np.ndarray, float, float]], datetime]] = deque()
 
     def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[Identity], list[AlertEvent]]:
         keys = [track_key(self._epoch, w.track_id) for w in windows]
+        batch = [(k, e, w.t_start_s, w.t_end_s) for k, e, w in zip(keys, embeddings, windows)]
+        seen_at = utcnow()
         try:
             if self.session_id is None:
                 self.session_id = self._start_session()
-            observations = self.recorder.observe_batch(
-                self.session_id, [(k, e, w.t_start_s, w.t_end_s) for k, e, w in zip(keys, embeddings, windows)])
+            self._write_unsaved()
+            observations = self.recorder.observe_batch(self.session_id, batch, seen_at=seen_at)
         except DatabaseLockedError as exc:
-            # Another process holds the database (a gallery edit, a backup): live matching must not stop for
-            # it. The batch's sightings are not stored; tracks keep the names they had until the lock goes.
-            self.unsaved_windows += len(windows)
-            logger.warning("%s; %d windows' sightings not saved so far, tracks keep their last names",
+            # Another process holds the database (a gallery import, a backup): live matching must not stop for
+            # it. The batch waits in memory and is stored, in order, once the lock goes; tracks keep their names.
+            self._queue(batch, seen_at)
+            logger.warning("%s; %d windows' sightings wait until it is free, tracks keep their last names",
                            exc, self.unsaved_windows)
             return [self._last.get(w.track_id, Identity(w.track_id)) for w in windows], []
         identities, alerts = [], []
@@ -98,6 +105,23 @@ class GalleryMatcher:
                                          track_id=window.track_id, identity_id=fired.identity_id,
                                          identity_name=who, rule=fired.rule_name))
         return identities, alerts
+
+    def _queue(self, batch: list[tuple[int, np.ndarray, float, float]], seen_at: datetime) -> None:
+        self._unsaved.append((batch, seen_at))
+        self.unsaved_windows += len(batch)
+        while self.unsaved_windows > MAX_UNSAVED_WINDOWS:  # bounded memory under a lock held for hours
+            lost, _ = self._unsaved.popleft()
+            self.unsaved_windows -= len(lost)
+            logger.error("the database stayed locked: %d windows' sightings dropped to bound memory", len(lost))
+
+    def _write_unsaved(self) -> None:
+        """Store the queued batches, oldest first (their alerts are stored, not shown: they are late)."""
+        while self._unsaved:
+            batch, seen_at = self._unsaved[0]
+            self.recorder.observe_batch(self.session_id, batch, seen_at=seen_at)
+            self._unsaved.popleft()
+            self.unsaved_windows -= len(batch)
+            logger.info("stored %d queued windows' sightings; %d still wait", len(batch), self.unsaved_windows)
 
     def _name(self, identity_id: int | None, result: MatchResult) -> str | None:
         """The identity's current name: the window's own match, else the gallery's name cache (never a query,
@@ -137,6 +161,10 @@ class GalleryMatcher:
         db = self.recorder.gallery.db
         try:
             if self.session_id is not None:
+                try:
+                    self._write_unsaved()
+                except DatabaseLockedError as exc:
+                    logger.error("%s; %d windows' sightings could not be stored", exc, self.unsaved_windows)
                 end_session(db, self.session_id)
         finally:
             if self.owns_database:
