@@ -64,6 +64,7 @@ class GalleryMatcher:
         self._last: dict[int, Identity] = {}  # each track's latest decision, shown while the database is locked
         self.unsaved_windows = 0  # windows whose sightings wait in `_unsaved` for the database
         self._unsaved: deque[tuple[list[tuple[int, np.ndarray, float, float]], datetime]] = deque()
+        self._ended_keys: list[int] = []  # tracks that ended while their windows waited in `_unsaved`
 
     def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[Identity], list[AlertEvent]]:
         keys = [track_key(self._epoch, w.track_id) for w in windows]
@@ -122,6 +123,9 @@ class GalleryMatcher:
             self._unsaved.popleft()
             self.unsaved_windows -= len(batch)
             logger.info("stored %d queued windows' sightings; %d still wait", len(batch), self.unsaved_windows)
+        for key in self._ended_keys:
+            self.recorder.end_track(self.session_id, key)
+        self._ended_keys.clear()
 
     def _name(self, identity_id: int | None, result: MatchResult) -> str | None:
         """The identity's current name: the window's own match, else the gallery's name cache (never a query,
@@ -140,10 +144,14 @@ class GalleryMatcher:
                 "alert tracks": recorder.alerts.tracks_held if recorder.alerts is not None else 0}
 
     def end_track(self, track_id: int) -> None:
-        """The tracker deleted `track_id`: release its votes, alert windows and last decision."""
+        """The tracker deleted `track_id`: release its votes, alert windows and last decision (after its queued
+        windows, if the database is locked: storing them would bring the state back)."""
         self._last.pop(track_id, None)
-        if self.session_id is not None:
-            self.recorder.end_track(self.session_id, track_key(self._epoch, track_id))
+        key = track_key(self._epoch, track_id)
+        if self._unsaved:
+            self._ended_keys.append(key)
+        elif self.session_id is not None:
+            self.recorder.end_track(self.session_id, key)
 
     def reset(self) -> None:
         """A seek: tracker ids start again, so they get a new block of keys (and no old decision applies).
