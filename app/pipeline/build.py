@@ -145,12 +145,14 @@ def encoder_factory(model: HiMPC, device: str, threads: int) -> Callable[[], Cal
 
 
 def estimator_factory(config: SkelwatchConfig) -> Callable[[], Any]:
-    """The pose estimator, built on the pose thread (MediaPipe's graph belongs to the thread that made it)."""
+    """The pose estimator with the `pose` section's settings, built on the pose thread (MediaPipe's graph
+    belongs to the thread that made it)."""
+    settings = config.pose.model_dump()
 
     def make() -> Any:
         from capture.pose import PoseEstimator
 
-        return PoseEstimator()
+        return PoseEstimator(**settings)
 
     return make
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from capture.pose.bundle import PoseError
 from capture.pose.proposals import Box
+from capture.pose.roi import Roi
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +35,13 @@ class Landmarks:
     visibility: (33,) in [0, 1], MediaPipe's visibility (in view and not occluded).
     world: (33, 3) MediaPipe world landmarks: metres, origin between the hips, axes as the camera (x right,
         y down, z away), scale from MediaPipe's average body.
+    next_roi: where the landmark model should look for this person in the next frame (None: not known yet).
     """
 
     keypoints: np.ndarray
     visibility: np.ndarray
     world: np.ndarray
+    next_roi: Roi | None = None
 
     @property
     def box(self) -> Box:
