@@ -3,8 +3,11 @@ proposals, merge, lift to metres.
 
 Per frame: every person found in the last frame is looked for in the region their landmarks give (MediaPipe's
 own tracking: hip centre, body axis, size), by the landmark model alone, several people at once on a few
-threads. Every `propose_every_s` the proposer runs too, and only its regions that no followed person explains go
-through the Tasks landmarker (its person detector plus the landmark model: it aligns a person it has never seen).
+threads. A person the model loses there (presence too low) gets one more pass in an upright crop around their
+last box, then the Tasks landmarker. Every `propose_every_s` the proposer runs too, and only its regions that
+no followed person explains go through the Tasks landmarker (its person detector plus the landmark model: it
+aligns a person it has never seen). Between two proposals the proposer does not see the frames: its background
+learns from the frames it proposes on (a slower clock, not a wrong one).
 """
 from __future__ import annotations
 
