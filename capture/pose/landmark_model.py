@@ -3,8 +3,8 @@
 Why not the Tasks `PoseLandmarker` for every crop: in IMAGE mode it runs its person detector before the landmark
 model on every call, about half of each crop's cost, while a tracked person's region is already known from
 their last landmarks (MediaPipe's own video mode tracks the same way). LiteRT's interpreter (XNNPACK on the CPU)
-releases the GIL while it runs, so a few threads, one interpreter each, use both cores; tflite-runtime 2.14
-measured slower alone and did not overlap in threads.
+releases the GIL while it runs, so a few threads, one interpreter each, use both cores (see
+`capture.pose.pool`); tflite-runtime 2.14 did not overlap in threads.
 
 The model's tensors, as `tensors_to_pose_landmarks_and_segmentation.pbtxt` reads them:
 input (1, 256, 256, 3) float RGB in [0, 1]; outputs (1, 195) = 39 x (x, y, z, visibility, presence) in crop
