@@ -1,4 +1,5 @@
-"""MediaPipe's Tasks `PoseLandmarker` run on a whole image or on one proposed person's enlarged crop.
+"""MediaPipe's Tasks `PoseLandmarker` run on a whole image or on one proposed person's enlarged crop: for people
+not followed yet (its detector aligns the crop); people already found go through `capture.pose.landmark_model`.
 
 A crop is a square around the proposal, `crop_scale` times its height, resized to `CROP_PX` (the landmark model's
 own input is 256 px), so a 60 px person is upscaled about 2.7 times. Outside the proposal (plus a margin) the crop
