@@ -281,12 +281,14 @@ def buffer_factory(config: SkelwatchConfig, frames: int) -> Callable[[], WindowB
 
 
 def estimator_factory(config: SkelwatchConfig) -> Callable[[], PoseEstimator]:
-    """The pose estimator, built on the pose thread (MediaPipe's graph belongs to the thread that made it)."""
+    """The pose estimator with the `pose` section's settings, built on the pose thread (MediaPipe's graph
+    belongs to the thread that made it)."""
+    settings = config.pose.model_dump()
 
     def make() -> PoseEstimator:
         from capture.pose import PoseEstimator
 
-        return PoseEstimator()
+        return PoseEstimator(**settings)
 
     return make
 

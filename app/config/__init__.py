@@ -12,7 +12,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from app.config.base import Section
-from app.config.capture import BufferConfig, TrackingConfig
+from app.config.capture import BufferConfig, PoseConfig, TrackingConfig
 from app.config.pipeline import PipelineConfig
 from app.config.ui import UIConfig
 from app.config.reid import ClusterConfig, EvaluateConfig, LossConfig, ModelConfig, TrainConfig
@@ -33,6 +33,7 @@ class SkelwatchConfig(Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     gallery: GalleryConfig = Field(default_factory=GalleryConfig)
+    pose: PoseConfig = Field(default_factory=PoseConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     buffer: BufferConfig = Field(default_factory=BufferConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
