@@ -272,7 +272,6 @@ def tracker_factory(config: SkelwatchConfig) -> Callable[[], Tracker]:
 
 def buffer_factory(config: SkelwatchConfig, frames: int) -> Callable[[], WindowBuffer]:
     """Windows of `frames` frames (the loaded model's, which may differ from config.model.frames)."""
-    from app.gallery_service import ClusterParams
     from capture.buffer import WindowBuffer
 
     b = config.buffer

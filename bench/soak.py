@@ -27,7 +27,6 @@ import os
 import shutil
 import sqlite3
 import tempfile
-import threading
 import time
 from collections import deque
 from pathlib import Path

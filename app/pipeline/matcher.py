@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from app.events import AlertEvent, Decision
-from app.pipeline.stages import Identity
+from app.pipeline.seams import Identity
 from capture.buffer import Window
 from storage.errors import DatabaseLockedError
 from storage.models import utcnow

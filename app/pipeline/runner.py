@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from app.events import AlertEvent, FrameResult, MatchEvent
 from app.pipeline.control import ControlError, PlaybackControl
-from app.pipeline.stages import (EncodeWorker, Estimator, Matcher, PoseWorker, Recorder, SourceWorker, StartRecording,
-                                 StopRecording, TrackWorker)
+from app.pipeline.encode_stage import EncodeWorker
+from app.pipeline.seams import Estimator, Matcher, Recorder, StartRecording, StopRecording
+from app.pipeline.stages import PoseWorker, SourceWorker
+from app.pipeline.track_stage import TrackWorker
 from app.pipeline.workers import Worker, drain
 from capture.stats import BufferStats, TrackerStats
 
