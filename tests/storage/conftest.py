@@ -1,6 +1,12 @@
-"""Real temporary SQLite databases and small labelled embedding sets for the storage tests."""
+"""Real temporary databases and small labelled embedding sets for the storage tests.
+
+Every test that takes `db_url`, `db` or `gallery` runs twice: on a SQLite file and on a fresh database of a real
+PostgreSQL server that the session starts once (`tests/storage/pg_cluster.py`). A test pins one back-end with
+`@pytest.mark.parametrize("backend", ["sqlite"])`.
+"""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +15,7 @@ import pytest
 from storage.db import Database, open_database
 from storage.gallery import Gallery
 from storage.matching import Thresholds
+from tests.storage.pg_cluster import PgCluster
 
 DIM = 768
 
@@ -41,9 +48,33 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "skelwatch.db"
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgCluster]:
+    cluster = PgCluster()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def db(db_path: Path) -> Database:
-    database = open_database(db_path, busy_timeout_s=0.5)
+def db_url(backend: str, db_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A path (SQLite) or a URL (PostgreSQL) of a new, empty database."""
+    if backend == "sqlite":
+        yield str(db_path)
+        return
+    server: PgCluster = request.getfixturevalue("pg_server")
+    url = server.create_database()
+    yield url
+    server.drop_database(url)
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = open_database(db_url, busy_timeout_s=0.5)
     yield database
     database.dispose()
 
