@@ -142,7 +142,11 @@ class Database:
         elif url.get_backend_name() == "postgresql":
             self._install_postgres_listeners()
         self._write_engine = self.engine.execution_options(skelwatch_immediate=True)
-        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        # Readers see one snapshot, as a SQLite WAL read does (a gallery rebuild counts, then reads, the rows). Not
+        # writers: their snapshot would predate the writer lock they wait for, so they stay READ COMMITTED.
+        read_engine = (self.engine if self.is_sqlite
+                       else self.engine.execution_options(isolation_level="REPEATABLE READ"))
+        self._reader = sessionmaker(read_engine, expire_on_commit=False)
         self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
         self._write_lock = threading.RLock()
         try:
@@ -193,7 +197,7 @@ class Database:
                         f"skelwatch does not know (it knows up to {script.get_current_head()}): it was written by a "
                         "newer skelwatch. Upgrade skelwatch, or open another database file")
                 if not current:
-                    tables = set(inspect(conn).get_table_names())
+                    tables = set(inspect(conn).get_table_names()) - {"alembic_version"}  # empty: downgraded to base
                     if tables:
                         raise SchemaError(
                             f"database {shown_url(self.url)} holds tables ({', '.join(sorted(tables)[:5])}) but no "
@@ -230,7 +234,8 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only session (a consistent snapshot on SQLite WAL); never blocks the writer."""
+        """A read-only session on one consistent snapshot (SQLite WAL, PostgreSQL REPEATABLE READ); never blocks
+        the writer."""
         try:
             with self._reader.begin() as session:
                 yield session
