@@ -207,3 +207,25 @@ def test_two_processes_enrolling_the_same_name_at_once_one_wins_the_other_is_tol
         # only the winner's vectors are stored: seed 1 enrols 3, seed 2 enrols 4
         assert s.scalar(select(func.count()).select_from(Embedding)) == 2 + winner[0]
     Gallery(db, "m", thresholds=THRESHOLDS).check_consistency()
+
+
+@postgres_only
+def test_the_cli_points_at_postgres_through_storage_url(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import main
+
+    monkeypatch.setenv("SKELWATCH_HOME", str(tmp_path))
+    np.save(tmp_path / "ann.npy", people(1, 3)[1])
+
+    def cli(*args: str) -> tuple[int, str]:
+        code = main(["--log-level", "WARNING", "--set", f"storage.url={db_url}", "gallery", *args])
+        out = capsys.readouterr()
+        return code, out.out + out.err
+
+    assert cli("enrol", "ann", "--npy", str(tmp_path / "ann.npy"))[0] == 0
+    assert cli("rename", "ann", "anna")[0] == 0
+    code, out = cli("list")
+    assert code == 0 and "anna" in out and "1 identities, index exact over 3 embeddings" in out
+    assert not (tmp_path / "skelwatch.db").exists()  # nothing went to the default SQLite file
+    with _psql(db_url) as conn:
+        assert conn.execute("SELECT name FROM identities").fetchall() == [("anna",)]
