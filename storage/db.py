@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.errors import DatabaseLockedError, SchemaError, StorageError
+from storage.errors import DatabaseLockedError, DatabaseUnavailableError, SchemaError, StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def _describe(exc: BaseException, url: str) -> StorageError:
     if sqlstate.startswith(PG_GONE_PREFIXES) or getattr(exc, "connection_invalidated", False) or (
             url.startswith("postgresql") and "connection" in text and not sqlstate):
         reason = text.strip().splitlines()[0] if text.strip() else sqlstate
-        return StorageError(
+        return DatabaseUnavailableError(
             f"database server of {url} cannot be reached ({reason}); nothing stored was lost and an unfinished "
             "change was not saved: start the server or check storage.url and the network, then retry (the "
             "connection is re-made on the next use)")

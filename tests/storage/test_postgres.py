@@ -20,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, func, inspect, select, text
 
 from storage.db import WRITER_LOCK_KEY, Database, _alembic_config, open_database
-from storage.errors import DatabaseLockedError, SchemaError, StorageError
+from storage.errors import DatabaseLockedError, DatabaseUnavailableError, SchemaError
 from storage.gallery import Gallery
 from storage.live import SightingRecorder
 from storage.models import Base, Embedding, Identity, Sighting
@@ -139,7 +139,7 @@ def test_a_writer_killed_mid_transaction_leaves_the_postgres_database_as_it_was(
 
 def test_an_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     url = f"postgresql+psycopg://skelwatch:secret@/skelwatch?host={tmp_path}"  # no server listens there
-    with pytest.raises(StorageError, match="cannot be reached") as err:
+    with pytest.raises(DatabaseUnavailableError, match="cannot be reached") as err:
         open_database(url)
     assert "secret" not in str(err.value) and "storage.url" in str(err.value)
 
@@ -155,9 +155,9 @@ def test_a_server_that_goes_away_and_comes_back_loses_nothing_stored(db: Databas
         recorder.observe(session, 1, near(centres[0], i), i * 0.2, i * 0.2 + 0.2)
     pg_server.stop()
     try:
-        with pytest.raises(StorageError, match="cannot be reached"):
+        with pytest.raises(DatabaseUnavailableError, match="cannot be reached"):
             recorder.observe(session, 1, near(centres[0], 9), 1.0, 1.2)
-        with pytest.raises(StorageError, match="cannot be reached"):
+        with pytest.raises(DatabaseUnavailableError, match="cannot be reached"):
             gallery.enrol("bob", x[y == 1])
     finally:
         pg_server.start()
