@@ -97,6 +97,8 @@ def _describe(exc: BaseException, url: str) -> StorageError:
         return StorageError(f"database {url}: the server's disk is full, so the change was not saved (nothing "
                             "stored was lost); free space on the server, or prune with `python main.py gallery "
                             "retention`")
+    if not url.startswith("sqlite"):  # the checks below read SQLite's own messages
+        return StorageError(f"database {url}: {orig}")
     if "locked" in text or "busy" in text:
         return DatabaseLockedError(
             f"database {url} is locked by another process for longer than the busy timeout; close the other "
