@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 import psycopg
+from sqlalchemy.engine import make_url
 
 USER = "skelwatch"
 SETTINGS = """
@@ -103,7 +104,7 @@ class PgCluster:
         return self.url(name)
 
     def drop_database(self, url: str) -> None:
-        name = url.rsplit("/", 1)[1].split("?", 1)[0]
+        name = make_url(url).database
         with self.admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
