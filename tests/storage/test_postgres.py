@@ -18,6 +18,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy.engine import make_url
 
 from storage.db import WRITER_LOCK_KEY, Database, _alembic_config, open_database
 from storage.errors import DatabaseLockedError, DatabaseUnavailableError, SchemaError
@@ -34,8 +35,7 @@ postgres_only = pytest.mark.parametrize("backend", ["postgresql"])
 
 def _psql(url: str) -> psycopg.Connection:
     """A plain driver connection to the database behind a test URL (another client, not skelwatch)."""
-    return psycopg.connect(create_engine(url).url.set(drivername="postgresql").render_as_string(False),
-                           autocommit=True)
+    return psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(False), autocommit=True)
 
 
 @postgres_only
