@@ -1,7 +1,8 @@
 """Real temporary databases and small labelled embedding sets for the storage tests.
 
 Every test that takes `db_url`, `db` or `gallery` runs twice: on a SQLite file and on a fresh database of a real
-PostgreSQL server that the session starts once (`tests/storage/pg_cluster.py`). A test pins one back-end with
+PostgreSQL server that the session starts once (`tests/storage/pg_cluster.py`). A test that also takes `db_path`
+reads the SQLite file itself, so it runs on SQLite only; any test pins a back-end with
 `@pytest.mark.parametrize("backend", ["sqlite"])`.
 """
 from __future__ import annotations
@@ -55,16 +56,22 @@ def pg_server() -> Iterator[PgCluster]:
     cluster.destroy()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Both back-ends for every test on a database, unless it reads the SQLite file or names its back-end."""
+    if "backend" not in metafunc.fixturenames or any(
+            "backend" in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize")):
+        return
+    metafunc.parametrize("backend", ["sqlite"] if "db_path" in metafunc.fixturenames else BACKENDS)
 
 
 @pytest.fixture
-def db_url(backend: str, db_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A path (SQLite) or a URL (PostgreSQL) of a new, empty database."""
+def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A path (SQLite, the same as `db_path`) or a URL (PostgreSQL) of a new, empty database."""
     if backend == "sqlite":
-        yield str(db_path)
+        yield str(tmp_path / "skelwatch.db")
         return
     server: PgCluster = request.getfixturevalue("pg_server")
     url = server.create_database()
