@@ -10,6 +10,10 @@ class DatabaseLockedError(StorageError):
     """Another process held the write lock for longer than the busy timeout."""
 
 
+class DatabaseUnavailableError(StorageError):
+    """The database server cannot be reached (down, restarting, network); committed data is safe on it."""
+
+
 class SchemaError(StorageError):
     """The database was written by another (usually newer) schema version, or is not a skelwatch database."""
 

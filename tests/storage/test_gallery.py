@@ -1,4 +1,5 @@
-"""Gallery matching and identity operations against a real SQLite file; the index agrees after each one."""
+"""Gallery matching and identity operations against a real database (SQLite and PostgreSQL); the index agrees
+after each one."""
 from __future__ import annotations
 
 import numpy as np
@@ -42,9 +43,9 @@ def test_match_finds_the_person_with_per_level_distances(trio) -> None:  # type:
     assert gallery.match(stranger).decision == "unknown"
 
 
-def test_index_is_rebuilt_from_the_database_on_open(trio, db_path) -> None:  # type: ignore[no-untyped-def]
+def test_index_is_rebuilt_from_the_database_on_open(trio, db_url) -> None:  # type: ignore[no-untyped-def]
     gallery, centres, ids = trio
-    again = Gallery(open_database(db_path), "model-a", thresholds=THRESHOLDS)
+    again = Gallery(open_database(db_url), "model-a", thresholds=THRESHOLDS)
     assert again.index.ids() == gallery.index.ids() and len(again.index) == 12
     assert again.match(near(centres[2], 5)).identity_id == ids[2]
 
@@ -183,10 +184,10 @@ def test_import_merge_of_an_identity_already_present_adds_only_new_vectors(trio,
     assert len(np.unique(held, axis=0)) == 5
 
 
-def test_edits_through_another_gallery_reach_this_index(trio, db_path) -> None:  # type: ignore[no-untyped-def]
+def test_edits_through_another_gallery_reach_this_index(trio, db_url) -> None:  # type: ignore[no-untyped-def]
     gallery, centres, ids = trio
     gallery.sync_interval_s = 0.0
-    other = Gallery(open_database(db_path), "model-a", thresholds=THRESHOLDS)  # e.g. the GUI or the CLI
+    other = Gallery(open_database(db_url), "model-a", thresholds=THRESHOLDS)  # e.g. the GUI or the CLI
     other.delete("bob")
     assert gallery.match(near(centres[1], 1)).decision == "unknown"
     gallery.check_consistency()
