@@ -254,8 +254,8 @@ def gallery_matcher_factory(config: SkelwatchConfig, encoder: LoadedEncoder, ses
         from storage.sessions import create_session
 
         gallery = open_gallery(config, encoder.version, encoder.dim, meta=encoder.meta)
-        logger.info("matching against %s: model %s, %d embeddings indexed", shown_url(gallery.db.url), encoder.version,
-                    len(gallery.index))
+        logger.info("matching against %s: model %s, %d embeddings indexed", shown_url(gallery.db.url),
+                    encoder.version, len(gallery.index))
         return make_matcher(config, gallery,
                             lambda: create_session(gallery.db, session_path, device=device, manifest=manifest or {}),
                             owns_database=True)

@@ -16,7 +16,7 @@ import numpy as np
 from app.events import AlertEvent, Decision
 from app.pipeline.seams import Identity
 from capture.buffer import Window
-from storage.errors import DatabaseLockedError
+from storage.errors import DatabaseLockedError, DatabaseUnavailableError
 from storage.models import utcnow
 
 if TYPE_CHECKING:
@@ -75,9 +75,10 @@ class GalleryMatcher:
                 self.session_id = self._start_session()
             self._write_unsaved()
             observations = self.recorder.observe_batch(self.session_id, batch, seen_at=seen_at)
-        except DatabaseLockedError as exc:
-            # Another process holds the database (a gallery import, a backup): live matching must not stop for
-            # it. The batch waits in memory and is stored, in order, once the lock goes; tracks keep their names.
+        except (DatabaseLockedError, DatabaseUnavailableError) as exc:
+            # Another process holds the database (a gallery import, a backup), or its server is away: live
+            # matching must not stop for it. The batch waits in memory and is stored, in order, once the
+            # database answers again; tracks keep their names.
             self._queue(batch, seen_at)
             logger.warning("%s; %d windows' sightings wait until it is free, tracks keep their last names",
                            exc, self.unsaved_windows)
@@ -171,7 +172,7 @@ class GalleryMatcher:
             if self.session_id is not None:
                 try:
                     self._write_unsaved()
-                except DatabaseLockedError as exc:
+                except (DatabaseLockedError, DatabaseUnavailableError) as exc:
                     logger.error("%s; %d windows' sightings could not be stored", exc, self.unsaved_windows)
                 end_session(db, self.session_id)
         finally:
