@@ -34,7 +34,7 @@ import numpy as np
 
 from capture.stats import BufferStats
 from capture.tracking import TrackEvent, TrackState, TrackUpdate
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 from reid.skeleton import ROOT_JOINT, root_centre
 
 if TYPE_CHECKING:

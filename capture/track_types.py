@@ -13,7 +13,7 @@ from capture.association import BoxMotion
 from capture.body import BONES
 from capture.motion import (ConstantVelocityFilter, Distance, EuclideanDistance, MahalanobisDistance, MotionFilter,
                             StaticFilter)
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 
 if TYPE_CHECKING:
     from capture.frames import Skeleton3D

@@ -1,5 +1,5 @@
 """Errors of the storage layer: each names the database, the problem and what to do about it."""
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 
 
 class StorageError(SkelwatchError):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from app.commands.options import add_output_switches
 from app.config import SkelwatchConfig
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

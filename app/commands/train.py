@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, TextIO
 import numpy as np
 
 from app.config import SkelwatchConfig, dump_config
-from reid.errors import DatasetError, SkelwatchError
+from core.errors import SkelwatchError
+from reid.errors import DatasetError
 
 if TYPE_CHECKING:  # torch and the training stack load when a run starts, not for --help
     from reid.train import EpochStats

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 
 MIN_SPEED, MAX_SPEED = 0.25, 8.0
 _WAKE_S = 0.05  # longest sleep between looks at the stop event while paused or pacing

@@ -17,7 +17,7 @@ from app.events import FrameResult, MatchEvent
 from app.compose import gives_skeletons
 from app.pipeline.runner import Listener, Pipeline, PipelineSummary
 from capture.stats import accounting_lines
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 
 logger = logging.getLogger(__name__)
 

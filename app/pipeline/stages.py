@@ -17,7 +17,7 @@ import numpy as np
 from app.pipeline.control import PlaybackControl
 from app.pipeline.seams import Estimator
 from app.pipeline.workers import END, RESET, ErrorHandler, Marker, Worker, get, put, put_drop_oldest
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 
 if TYPE_CHECKING:
     from capture.frames import FrameBundle, Skeleton3D

@@ -12,7 +12,7 @@ import logging
 import zipfile
 from pathlib import Path
 
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Iterator
 
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 
 if TYPE_CHECKING:
     from capture.frames import FrameBundle, Intrinsics

@@ -34,7 +34,7 @@ from app.session_dataset import load as load_session_dataset
 from app.session_repair import check_session, repair_session
 from app.session_replay import open_session
 from capture.frames import Intrinsics, Skeleton3D
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 from storage.db import Database
 from storage.portable import export_gallery, import_gallery
 
