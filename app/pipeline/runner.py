@@ -260,6 +260,11 @@ class Pipeline:
         return self._source_w.dropped
 
     @property
+    def holding(self) -> bool:
+        """Paused between frames: the source reads nothing more until a resume, a step or a seek."""
+        return self.control.holding
+
+    @property
     def frames_read(self) -> tuple[int, int]:
         """(frames the source has handed over so far, index of the newest): a paused replay reads none more,
         a step reads one."""
