@@ -256,13 +256,13 @@ class MainWindow(QMainWindow):
         self.view.show_frame(frame)
         self.replay.set_position(frame.timestamp_s)
         for view in frame.tracks:
-            if view.identity_id is not None and view.state is TrackState.CONFIRMED:
-                self.gallery.remember_pose(view.identity_id, view.joints_3d)
+            if view.identity.id is not None and view.state is TrackState.CONFIRMED:
+                self.gallery.remember_pose(view.identity.id, view.joints_3d)
         self.explainer.maybe()
 
     def _on_match(self, event: MatchEvent) -> None:
         self.track_model.apply_match(event)
-        if event.decision is Decision.MATCH:
+        if event.identity.decision is Decision.MATCH:
             self.replay.timeline.add_sighting(event.timestamp_s, event.track_id)
 
     def _on_alert(self, event: AlertEvent) -> None:
@@ -385,7 +385,7 @@ class MainWindow(QMainWindow):
             return None
         record = self.book.records[track_id]
         history = list(record.joints)
-        return SelectedTrack(track_id, record.identity_id, lambda: backend.track_windows(history),
+        return SelectedTrack(track_id, record.identity.id, lambda: backend.track_windows(history),
                              lambda: backend.track_db_id(track_id))
 
     def _on_track_selected(self, track_id: int | None) -> None:

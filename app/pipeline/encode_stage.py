@@ -9,8 +9,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from app.events import Decision, MatchEvent
-from app.pipeline.seams import Identity, Matcher, TracksEnded
+from app.events import Decision, IdentityDecision, MatchEvent
+from app.pipeline.seams import Matcher, TrackDecision, TracksEnded
 from app.pipeline.workers import END, RESET, ErrorHandler, Marker, Worker, get, put_drop_oldest
 from capture.buffer import Window
 
@@ -85,7 +85,7 @@ class EncodeWorker(Worker):
     def _encode(self, windows: list[Window], encode: Callable[[np.ndarray], np.ndarray] | None) -> None:
         if encode is None:  # tracking-only runs: every window is answered, so a synchronous tracker never waits
             for window in windows:
-                put_drop_oldest(self.identities, Identity(window.track_id))
+                put_drop_oldest(self.identities, TrackDecision(window.track_id))
             return
         data = np.stack([w.data for w in windows]).astype(np.float32, copy=False)  # (B, f, 20, 3)
         embeddings = np.asarray(encode(data), dtype=np.float32)  # (B, 3H)
@@ -93,7 +93,7 @@ class EncodeWorker(Worker):
         if self.matcher is not None:
             identities, alerts = self.matcher.decide(windows, embeddings)
         else:
-            identities, alerts = [Identity(w.track_id, decision=Decision.UNKNOWN) for w in windows], []
+            identities, alerts = [TrackDecision(w.track_id, IdentityDecision(Decision.UNKNOWN)) for w in windows], []
         for window, identity, embedding in zip(windows, identities, embeddings):
             norm = float(np.linalg.norm(embedding))
             total = self._sums.get(window.track_id, 0.0) + (embedding / norm if norm > 0 else embedding)
@@ -102,8 +102,7 @@ class EncodeWorker(Worker):
             put_drop_oldest(self.identities, identity)
             self.on_match(MatchEvent(timestamp_s=window.t_end_s, track_id=window.track_id,
                                      start_s=window.t_start_s, frames=int(window.data.shape[0]),
-                                     decision=identity.decision, identity_id=identity.identity_id,
-                                     identity_name=identity.identity_name, confidence=identity.confidence))
+                                     identity=identity.identity))
         for alert in alerts:
             self.on_alert(alert)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from app.config import home_dir
-from app.events import FrameResult, MatchEvent
+from app.events import FrameResult, IdentityDecision, MatchEvent
 from app.compose import gives_skeletons
 from app.pipeline.runner import Listener, Pipeline, PipelineSummary
 from capture.stats import accounting_lines
@@ -71,8 +71,7 @@ class _TrackLine:
     last_s: float
     frames: int = 0
     state: str = ""
-    decision: str = "pending"
-    name: str | None = None
+    identity: IdentityDecision = field(default_factory=IdentityDecision)
 
 
 @dataclass
@@ -105,7 +104,7 @@ class HeadlessListener(Listener):
                 line = self.tracks[view.track_id] = _TrackLine(result.timestamp_s, result.timestamp_s)
             line.last_s, line.state = result.timestamp_s, view.state
             line.frames += 1
-            line.decision, line.name = view.decision, view.identity_name
+            line.identity = view.identity
         now = time.monotonic()
         if now - self._last_print >= PROGRESS_INTERVAL_S:
             self._last_print = now
@@ -144,7 +143,7 @@ class HeadlessListener(Listener):
     def on_match(self, event: MatchEvent) -> None:
         self.window_counts[event.track_id] += 1
         if self.windows:
-            who = event.identity_name or event.decision
+            who = event.identity.name or event.identity.decision
             self.out.write(f"window track {event.track_id:3d}  {event.start_s:8.2f}-{event.timestamp_s:8.2f} s  "
                            f"{event.frames} frames  {who} ({event.confidence:.2f})\n")
 
@@ -165,7 +164,7 @@ class HeadlessListener(Listener):
     def print_tracks(self) -> None:
         self.out.write(f"{len(self.tracks)} tracks:\n")
         for track_id, line in sorted(self.tracks.items()):
-            who = line.name or line.decision
+            who = line.identity.name or line.identity.decision
             self.out.write(f"  track {track_id:3d}  {line.first_s:8.2f}-{line.last_s:8.2f} s  {line.frames:5d} frames  "
                            f"{self.window_counts.get(track_id, 0):4d} windows  {line.state:9s}  {who}\n")
 

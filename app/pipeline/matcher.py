@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from app.events import AlertEvent, Decision
-from app.pipeline.seams import Identity
+from app.events import AlertEvent, Decision, IdentityDecision
+from app.pipeline.seams import TrackDecision
 from capture.buffer import Window
 from storage.errors import DatabaseLockedError, DatabaseUnavailableError
 from storage.models import utcnow
@@ -61,12 +61,12 @@ class GalleryMatcher:
         self.session_id: int | None = None
         self.owns_database = owns_database
         self._epoch = 0
-        self._last: dict[int, Identity] = {}  # each track's latest decision, shown while the database is locked
+        self._last: dict[int, TrackDecision] = {}  # each track's latest decision, shown while the database is locked
         self.unsaved_windows = 0  # windows whose sightings wait in `_unsaved` for the database
         self._unsaved: deque[tuple[list[tuple[int, np.ndarray, float, float]], datetime]] = deque()
         self._ended_keys: list[int] = []  # tracks that ended while their windows waited in `_unsaved`
 
-    def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[Identity], list[AlertEvent]]:
+    def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[TrackDecision], list[AlertEvent]]:
         keys = [track_key(self._epoch, w.track_id) for w in windows]
         batch = [(k, e, w.t_start_s, w.t_end_s) for k, e, w in zip(keys, embeddings, windows)]
         seen_at = utcnow()
@@ -82,7 +82,7 @@ class GalleryMatcher:
             self._queue(batch, seen_at)
             logger.warning("%s; %d windows' sightings wait until it is free, tracks keep their last names",
                            exc, self.unsaved_windows)
-            return [self._last.get(w.track_id, Identity(w.track_id)) for w in windows], []
+            return [self._last.get(w.track_id, TrackDecision(w.track_id)) for w in windows], []
         identities, alerts = [], []
         for window, obs in zip(windows, observations):
             voted = obs.track_identity
@@ -97,9 +97,9 @@ class GalleryMatcher:
             levels = None
             if result.identity_id is not None and result.identity_id == voted.identity_id and result.level_distances:
                 levels = tuple(float(result.level_distances[k]) for k in LEVELS)
-            identities.append(Identity(window.track_id, decision=decision, identity_id=voted.identity_id,
-                                       identity_name=name, level_distances=levels,
-                                       confidence=float(voted.support) if voted.identity_id is not None else 0.0))
+            support = float(voted.support) if voted.identity_id is not None else 0.0
+            identities.append(TrackDecision(window.track_id, IdentityDecision(decision, voted.identity_id, name,
+                                                                              support, levels)))
             self._last[window.track_id] = identities[-1]
             for fired in obs.alerts:
                 who = self._name(fired.identity_id, obs.result)

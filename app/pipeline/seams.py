@@ -6,12 +6,12 @@ without importing a worker.
 from __future__ import annotations
 
 import queue
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from app.events import AlertEvent, Decision
+from app.events import AlertEvent, IdentityDecision
 from capture.tracking import TrackState
 
 if TYPE_CHECKING:
@@ -28,16 +28,11 @@ class Estimator(Protocol):
 
 
 @dataclass(frozen=True)
-class Identity:
+class TrackDecision:
     """The current identity decision of one track, as the encoder worker last made it."""
 
     track_id: int
-    _: KW_ONLY
-    decision: Decision = Decision.PENDING
-    identity_id: int | None = None
-    identity_name: str | None = None
-    confidence: float = 0.0
-    level_distances: tuple[float, float, float] | None = None
+    identity: IdentityDecision = field(default_factory=IdentityDecision)
     embedding: np.ndarray | None = field(default=None, repr=False)  # (D,) running mean MSMR, for the tracker
 
 
@@ -94,7 +89,7 @@ class Recorder(Protocol):
 class Matcher(Protocol):
     """Turns encoded windows into identity decisions (the gallery and the track voter)."""
 
-    def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[Identity], list[AlertEvent]]: ...
+    def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[TrackDecision], list[AlertEvent]]: ...
 
     def end_track(self, track_id: int) -> None: ...
 

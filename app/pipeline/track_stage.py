@@ -10,8 +10,8 @@ import queue
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from app.events import FrameResult, TrackView
-from app.pipeline.seams import Identity, Recorder, RecordingCommand, StageTimes, StartRecording, TracksEnded
+from app.events import FrameResult, IdentityDecision, TrackView
+from app.pipeline.seams import Recorder, RecordingCommand, StageTimes, StartRecording, TrackDecision, TracksEnded
 from app.pipeline.workers import END, POLL_S, RESET, ErrorHandler, RateMeter, Stopped, Worker, get, put
 from capture.buffer import WindowBuffer
 from capture.stats import BufferStats, TrackerStats
@@ -54,7 +54,7 @@ class TrackWorker(Worker):
         self.encode_every = encode_every
         self._frames_since_flush = 0
         self.recorder: Recorder | None = None
-        self.table: dict[int, Identity] = {}
+        self.table: dict[int, TrackDecision] = {}
         self.last_seen: dict[int, Skeleton3D] = {}  # each track's last assigned skeleton, shown while it coasts
         self.meter = RateMeter()
         self.times = StageTimes()
@@ -81,7 +81,7 @@ class TrackWorker(Worker):
         live = {t.track_id for t in self.tracker.tracks}
         while True:
             if self.synchronous and self.awaiting > 0:
-                identity: Identity = get(self.identities, self.stop_event)
+                identity: TrackDecision = get(self.identities, self.stop_event)
                 self.awaiting -= 1
             else:
                 try:
@@ -183,14 +183,13 @@ class TrackWorker(Worker):
         if skeleton is None:
             return None
         self.last_seen[update.track_id] = skeleton
-        identity = self.table.get(update.track_id, Identity(update.track_id))
+        decided = self.table.get(update.track_id)
         return TrackView(track_id=update.track_id, state=update.state, joints_3d=skeleton.joints,
                          keypoints_2d=skeleton.keypoints_2d if update.skeleton is not None else None,
                          confidence=skeleton.confidence, age_s=update.age_s,
                          box=update.skeleton.box if update.skeleton is not None else None,
-                         identity_id=identity.identity_id, identity_name=identity.identity_name,
-                         match_confidence=identity.confidence, decision=identity.decision,
-                         level_distances=identity.level_distances, observed=update.skeleton is not None)
+                         identity=decided.identity if decided is not None else IdentityDecision(),
+                         observed=update.skeleton is not None)
 
     def _release(self, track_id: int) -> None:
         """A track ended (deleted, or merged into the lost track it turned out to be): drop what this stage

@@ -3,7 +3,7 @@ import sqlite3
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.config import load_config
 from app.compose import make_matcher, open_gallery
@@ -37,7 +37,7 @@ def test_locked_database_does_not_stop_matching(tmp_path):
         named = []
         for step in range(3):
             identities, _ = matcher.decide([_window(7, step * 0.2)], near())
-            named.append(identities[0].identity_name)
+            named.append(identities[0].identity.name)
         assert named[-1] == "ann"
         holder = sqlite3.connect(db_path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
@@ -46,11 +46,11 @@ def test_locked_database_does_not_stop_matching(tmp_path):
         finally:
             holder.execute("ROLLBACK")
             holder.close()
-        assert during[0].identity_name == "ann" and during[0].decision == "match"  # the track keeps its name
-        assert during[1].decision == "pending"                         # a new track waits for the database
+        assert during[0].identity.name == "ann" and during[0].identity.decision == "match"  # the track keeps its name
+        assert during[1].identity.decision == "pending"                         # a new track waits for the database
         assert matcher.unsaved_windows == 2
         after, _ = matcher.decide([_window(8, 1.2)], near())
-        assert after[0].identity_name == "ann"                                   # and matching goes on afterwards
+        assert after[0].identity.name == "ann"                                   # and matching goes on afterwards
     finally:
         matcher.close()
 
@@ -70,7 +70,7 @@ def test_a_lock_when_matching_starts_does_not_stop_it(tmp_path):
         holder.execute("ROLLBACK")
         holder.close()
     try:
-        assert during[0].decision == "pending" and matcher.session_id is None and matcher.unsaved_windows == 1
+        assert during[0].identity.decision == "pending" and matcher.session_id is None and matcher.unsaved_windows == 1
         matcher.decide([_window(3, 0.2)], np.ones((1, 768), np.float32))
         assert matcher.session_id is not None  # registered once the database was free
         with matcher.recorder.gallery.db.read() as s:  # the queued window's sighting too, in order
@@ -98,7 +98,7 @@ def test_sightings_under_a_long_lock_are_queued_and_all_stored(tmp_path):
         try:
             for step in range(1, 4):  # three batches while the lock is held
                 during, _ = matcher.decide([_window(5, step * 0.2)], near())
-                assert during[0].identity_name == "ann"
+                assert during[0].identity.name == "ann"
         finally:
             holder.execute("ROLLBACK")
             holder.close()
