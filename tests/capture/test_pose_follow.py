@@ -14,7 +14,7 @@ import pytest
 
 from app.config import ConfigError, load_config
 from app.config.capture import PoseConfig
-from app.pipeline.build import estimator_factory
+from app.compose import estimator_factory
 from capture.frames import FrameBundle
 from capture.pose import PoseError, PoseEstimator, build_bundle
 from capture.pose.bundle import wheel_model_path
