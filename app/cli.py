@@ -6,6 +6,7 @@ import importlib
 import logging
 import sys
 from pathlib import Path
+from typing import Sequence
 
 from app.config import default_config_path, load_config
 from reid.errors import SkelwatchError
@@ -21,11 +22,13 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.replay",
     "app.commands.run",
     "app.commands.gallery",
-    "app.commands.gui",
 )
+GUI_COMMAND = "gui"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extra_commands: Sequence[str] = ()) -> tuple[argparse.ArgumentParser, frozenset[str]]:
+    """The parser with every command of COMMAND_MODULES and of `extra_commands` (modules above app/, such as
+    the window's `ui.command`, which main.py adds), and the names of those commands."""
     parser = argparse.ArgumentParser(
         prog="main.py",
         description="skelwatch: recognise people by the 3D motion of their skeleton (Hi-MPC). "
@@ -37,18 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="override one config key, e.g. --set train.epochs=5 (repeatable)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in (*COMMAND_MODULES, *extra_commands):
         importlib.import_module(name).register(subparsers)
-    return parser
+    return parser, frozenset(subparsers.choices)
 
 
-def _default_to_gui(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+def _default_to_gui(parser: argparse.ArgumentParser, commands: frozenset[str], argv: list[str]) -> list[str]:
     """Insert `gui` when no command is named, so `main.py --screenshot F` means `main.py gui --screenshot F`.
 
     The global options come first; the first token that is neither a global option nor its value is either a
     command (argv is left alone) or the start of the gui's own options (`gui` goes in front of it).
     """
-    commands = {name for action in parser._subparsers._group_actions for name in action.choices}  # type: ignore[union-attr]
     takes_value = {opt for action in parser._actions if action.option_strings and action.nargs != 0
                    for opt in action.option_strings}
     i = 0
@@ -60,15 +62,15 @@ def _default_to_gui(parser: argparse.ArgumentParser, argv: list[str]) -> list[st
             i += 1 if "=" in token else 2
             continue
         break
-    return [*argv[:i], "gui", *argv[i:]]
+    return [*argv[:i], GUI_COMMAND, *argv[i:]]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: list[str] | None = None, extra_commands: Sequence[str] = ()) -> int:
+    """Run one command; `extra_commands` are command modules of the layers above app/ (see build_parser)."""
+    parser, commands = build_parser(extra_commands)
     argv = list(sys.argv[1:] if argv is None else argv)
-    has_gui = "gui" in {name for action in parser._subparsers._group_actions for name in action.choices}  # type: ignore[union-attr]
-    if has_gui and not any(a in ("-h", "--help") for a in argv):
-        argv = _default_to_gui(parser, argv)
+    if GUI_COMMAND in commands and not any(a in ("-h", "--help") for a in argv):
+        argv = _default_to_gui(parser, commands, argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -76,10 +76,9 @@ def new_model(config: SkelwatchConfig, num_joints: int | None = None, seed: int 
     from reid.skeleton import NUM_CANONICAL
 
     m = config.model
-    if seed is None:
-        return HiMPC(num_joints or NUM_CANONICAL, m.hidden, m.heads, m.align_heading)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
         return HiMPC(num_joints or NUM_CANONICAL, m.hidden, m.heads, m.align_heading)
 
 

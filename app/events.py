@@ -41,6 +41,7 @@ class TrackView:
     match_confidence: float = 0.0   # in [0, 1]; 0 when unknown
     decision: Decision = Decision.PENDING
     level_distances: tuple[float, float, float] | None = None  # joint, component, limb distance of the best match
+    observed: bool = True           # a skeleton was assigned this frame (else: coasting or lost, last pose shown)
 
 
 @dataclass(frozen=True)

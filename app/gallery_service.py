@@ -7,40 +7,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Callable, Optional, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
-from sqlalchemy import func, select
 
 from storage.db import Database
 from storage.errors import StorageError
 from storage.gallery import EmbeddingInfo, Gallery, IdentitySummary
-from storage.models import Sighting
 from storage.unknowns import UnknownCandidate, cluster_unknowns
 
 logger = logging.getLogger(__name__)
 
-
-__all__ = ["ClusterParams", "GalleryService", "IdentityRow", "TrackNotStored", "UnknownCandidate", "Undo"]
+__all__ = ["ClusterParams", "GalleryService", "IdentitySummary", "TrackNotStored", "UnknownCandidate", "Undo"]
 
 
 class TrackNotStored(StorageError):
     """A track the operator picked has no database row (it belongs to a run that ended)."""
-
-
-@dataclass(frozen=True)
-class IdentityRow:
-    """One identity as the gallery panel lists it."""
-
-    id: int
-    name: str
-    watchlist: bool
-    embeddings: int
-    stale_embeddings: int
-    sightings: int
-    last_seen: Optional[datetime]
-    notes: str
 
 
 @dataclass(frozen=True)
@@ -62,21 +44,6 @@ class Undo:
     run: Callable[[], object]
 
 
-def identity_rows(gallery: Gallery) -> list[IdentityRow]:
-    """Every identity with its sightings count and last sighting (UTC)."""
-    summaries = gallery.list_identities()
-    with gallery.db.read() as s:
-        seen = {row[0]: (row[1], row[2]) for row in s.execute(
-            select(Sighting.identity_id, func.count(), func.max(Sighting.seen_at))
-            .where(Sighting.identity_id.is_not(None)).group_by(Sighting.identity_id))}
-    return [_row(i, *seen.get(i.id, (0, None))) for i in summaries]
-
-
-def _row(summary: IdentitySummary, sightings: int, last_seen: Optional[datetime]) -> IdentityRow:
-    return IdentityRow(summary.id, summary.name, summary.watchlist, summary.embeddings, summary.stale_embeddings,
-                       int(sightings), last_seen, summary.notes)
-
-
 class GalleryService:
     """The gallery of one model version and the operations of the panel. Each method is one storage call.
 
@@ -96,8 +63,9 @@ class GalleryService:
     def db(self) -> Database:
         return self.gallery.db
 
-    def rows(self) -> list[IdentityRow]:
-        return identity_rows(self.gallery)
+    def rows(self) -> list[IdentitySummary]:
+        """Every identity with its sightings count and last sighting (UTC)."""
+        return self.gallery.list_identities(sightings=True)
 
     def unknowns(self) -> list[UnknownCandidate]:
         """Unknown windows clustered with the configured parameters (the CLI's `gallery unknowns` uses the same)."""

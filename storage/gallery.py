@@ -33,7 +33,7 @@ from storage.errors import EmbeddingError, StorageError
 from storage.identities import IdentityRef, IndexDelta, Removed, check_vectors
 from storage.index import VectorIndex
 from storage.matching import Candidate, MatchResult, Thresholds, decide
-from storage.models import Embedding, Identity, ModelVersion, NegativePair, Session, Track
+from storage.models import Embedding, Identity, ModelVersion, NegativePair, Session, Sighting, Track
 from storage.portable import export_gallery, import_gallery
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ def stored_dim(db: Database, model_version: str) -> Optional[int]:
 
 @dataclass(frozen=True)
 class IdentitySummary:
+    """One identity as every front-end lists it (the CLI, the gallery panel)."""
+
     id: int
     name: str
     watchlist: bool
@@ -65,6 +67,8 @@ class IdentitySummary:
     created_at: datetime
     updated_at: datetime
     notes: str = ""
+    sightings: Optional[int] = None          # None when not asked for (`list_identities(sightings=True)`)
+    last_seen: Optional[datetime] = None     # UTC
 
 
 @dataclass(frozen=True)
@@ -358,15 +362,20 @@ class Gallery:
         return self._names.get(identity_id)
 
     # ---- queries ------------------------------------------------------------------------------------------
-    def list_identities(self) -> list[IdentitySummary]:
+    def list_identities(self, *, sightings: bool = False) -> list[IdentitySummary]:
+        """Every identity by name, with its embedding counts and, with `sightings`, its sightings and last one."""
         with self.db.read() as s:
             counts = dict(s.execute(select(Embedding.identity_id, func.count()).where(
                 Embedding.identity_id.is_not(None)).group_by(Embedding.identity_id)).all())
             stale = dict(s.execute(select(Embedding.identity_id, func.count()).where(
                 Embedding.identity_id.is_not(None), Embedding.model_version_id != self.model_version_id)
                 .group_by(Embedding.identity_id)).all())
+            seen = {row[0]: (int(row[1]), row[2]) for row in s.execute(
+                select(Sighting.identity_id, func.count(), func.max(Sighting.seen_at))
+                .where(Sighting.identity_id.is_not(None)).group_by(Sighting.identity_id))} if sightings else {}
             return [IdentitySummary(i.id, i.name, i.watchlist, counts.get(i.id, 0), stale.get(i.id, 0),
-                                    i.created_at, i.updated_at, i.notes)
+                                    i.created_at, i.updated_at, i.notes,
+                                    *(seen.get(i.id, (0, None)) if sightings else (None, None)))
                     for i in s.scalars(select(Identity).order_by(Identity.name))]
 
     def get(self, ref: IdentityRef) -> IdentitySummary:

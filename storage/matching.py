@@ -200,6 +200,11 @@ class TrackVoter:
             if self._current.get(track) == identity_id:
                 self._current[track] = by
 
+    @property
+    def tracks_held(self) -> int:
+        """Tracks with votes kept (what `drop` releases)."""
+        return len(self._votes)
+
     def drop(self, track: int) -> None:
         """Forget a track that ended."""
         self._votes.pop(track, None)

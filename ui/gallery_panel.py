@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QHBoxL
                                QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QSplitter,
                                QTableView, QVBoxLayout, QWidget)
 
-from app.gallery_service import GalleryService, IdentityRow, TrackNotStored, UnknownCandidate, Undo
+from app.gallery_service import GalleryService, IdentitySummary, TrackNotStored, UnknownCandidate, Undo
 from ui.models import IdentityTableModel
 from ui.skeleton_thumb import SkeletonThumb
 from ui.tasks import TaskRunner
@@ -132,7 +132,7 @@ class GalleryPanel(QWidget):
     def selected_ids(self) -> list[int]:
         return [self.model.rows[i.row()].id for i in self.table.selectionModel().selectedRows()]
 
-    def selected_rows(self) -> list[IdentityRow]:
+    def selected_rows(self) -> list[IdentitySummary]:
         return [self.model.rows[i.row()] for i in self.table.selectionModel().selectedRows()]
 
     def select_names(self, *names: str) -> None:
@@ -153,7 +153,7 @@ class GalleryPanel(QWidget):
         self.tasks.submit(lambda: (service.rows(), service.unknowns()),
                           lambda result: self._show(*result, selected), "reading the gallery")
 
-    def _show(self, rows: list[IdentityRow], candidates: list[UnknownCandidate], selected: set[str]) -> None:
+    def _show(self, rows: list[IdentitySummary], candidates: list[UnknownCandidate], selected: set[str]) -> None:
         self.model.set_rows(rows)
         self._candidates = candidates
         self.unknowns.clear()

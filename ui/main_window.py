@@ -167,6 +167,14 @@ class MainWindow(QMainWindow):
         index = self.source_picker.findData(current)
         self.source_picker.setCurrentIndex(max(index, 0))
 
+    def _show_in_picker(self, info: OpenedSource) -> None:
+        """The Source box names what is playing: its entry, or one added at the top for a file opened by path."""
+        index = self.source_picker.findData(info.spec)
+        if index < 0:
+            self.source_picker.insertItem(0, f"{Path(info.spec.removeprefix('video:')).name or info.name}", info.spec)
+            index = 0
+        self.source_picker.setCurrentIndex(index)
+
     def toolbar_button(self, text: str) -> QWidget:
         """The toolbar's button for the action named `text` (for keyboard-free use by scripts and tests)."""
         bar = self.findChild(QToolBar)
@@ -229,6 +237,7 @@ class MainWindow(QMainWindow):
         # out of the collector's sight, a full collection no longer walks it (measured: 340 ms stalls before).
         gc.freeze()
         self.source_label.setText(f"{'● live' if info.is_live else 'replay'}: {info.name}")
+        self._show_in_picker(info)
         if not (self._keep_marks and self.replay.timeline.duration_s == info.duration_s):
             self.replay.set_seekable(not info.is_live, info.duration_s)
         self.replay.set_paused(self.controller.paused)

@@ -29,7 +29,7 @@ class SettingsDialog(QDialog):
         self.image = QComboBox()
         self.image.addItems(["color", "depth"])
         self.image.setCurrentText(u.image)
-        self.show_lost = QCheckBox("Draw lost (coasting) tracks")
+        self.show_lost = QCheckBox("Draw tracks not seen this frame (dashed)")
         self.show_lost.setChecked(u.show_lost)
         self.loop = QCheckBox("Loop recordings")
         self.loop.setChecked(u.loop_replay)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from app.config import SkelwatchConfig
+from app.compose import new_model
+from app.config import SkelwatchConfig, with_changes
 from reid.baseline import BASELINES
 from reid.checkpoint import ModelMeta, load_model, write_meta
 from reid.datasets import load_dataset
@@ -52,8 +53,9 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     rows.update({f"{name} | Hi-MPC ({args.checkpoint})": m for name, m in results.items()})
     baselines: dict[str, dict] = {}
     if not args.no_baselines:
-        torch.manual_seed(config.train.seed)
-        random_model = HiMPC(meta.num_joints, meta.hidden, meta.heads, meta.align_heading)
+        random_model = new_model(with_changes(config, {"model.hidden": meta.hidden, "model.heads": meta.heads,
+                                                      "model.align_heading": meta.align_heading}),
+                                 meta.num_joints, seed=config.train.seed)
         extractors = {"random-init encoder": model_features(random_model)}
         if meta.num_joints == NUM_CANONICAL:
             extractors.update(BASELINES)

@@ -13,11 +13,10 @@ import torch
 
 from app.config import SkelwatchConfig, dump_config
 from app.session_dataset import register_format as register_session_format
-from app.compose import train_settings
+from app.compose import new_model, train_settings
 from reid.checkpoint import ModelMeta, load_model
 from reid.datasets import load_dataset
 from reid.errors import DatasetError
-from reid.model import HiMPC
 from reid.train import EpochStats, Trainer, dataset_windows
 
 logger = logging.getLogger(__name__)
@@ -77,7 +76,7 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
             raise DatasetError(f"--init {args.init} was trained on {init_meta.frames}-frame windows; "
                                f"set model.frames={init_meta.frames}")
     else:
-        model = HiMPC(num_joints, config.model.hidden, config.model.heads, config.model.align_heading)
+        model = new_model(config, num_joints)
     run_dir = args.runs_dir / args.run
     dump_config(config, run_dir / "config.yaml")
     meta = ModelMeta(num_joints, model.hidden, model.num_heads, frames, layout, trained_on=described)

@@ -108,6 +108,13 @@ class GalleryMatcher:
             return result.name
         return self.recorder.gallery.name(identity_id)
 
+    def state_sizes(self) -> dict[str, int]:
+        """Tracks each per-track structure holds (read from any thread: for a soak test and its guard)."""
+        recorder = self.recorder
+        return {"matcher decisions": len(self._last), "recorder tracks": recorder.tracks_held,
+                "voter tracks": recorder.voter.tracks_held,
+                "alert tracks": recorder.alerts.tracks_held if recorder.alerts is not None else 0}
+
     def end_track(self, track_id: int) -> None:
         """The tracker deleted `track_id`: release its votes, alert windows and last decision."""
         self._last.pop(track_id, None)

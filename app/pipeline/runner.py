@@ -253,6 +253,18 @@ class Pipeline:
     def dropped_frames(self) -> int:
         return self._source_w.dropped
 
+    @property
+    def frames_read(self) -> tuple[int, int]:
+        """(frames the source has handed over so far, index of the newest): a paused replay reads none more,
+        a step reads one."""
+        source = self._source_w
+        return source.frames, source.last_index
+
+    def state_sizes(self) -> dict[str, int]:
+        """How many tracks each per-track structure holds now, by name (tracker, buffer, identity table,
+        matcher, voter, sighting recorder, alerts): bounded by the people in view, not by the people seen."""
+        return {**self._track_w.state_sizes(), **self._encode_w.state_sizes()}
+
     # --- recording ------------------------------------------------------------------------------------------
     def start_recording(self, recorder: Recorder) -> None:
         """Record every frame processed from now on into `recorder` (an app.session.SessionRecorder).

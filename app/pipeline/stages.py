@@ -112,6 +112,7 @@ class SourceWorker(Worker):
         self.max_seconds = max_seconds
         self.dropped = 0
         self.frames = 0
+        self.last_index = -1  # the newest frame handed over
         self._first_s: float | None = None
 
     def run(self) -> None:
@@ -142,6 +143,7 @@ class SourceWorker(Worker):
                 return
             self.control.pace(bundle.timestamp_s, self.stop_event)
             self.frames += 1
+            self.last_index = bundle.index
             if self.drop_oldest:
                 self.dropped += put_drop_oldest(self.out, bundle)
             else:
@@ -308,8 +310,10 @@ class TrackWorker(Worker):
                     identity = self.identities.get_nowait()
                 except queue.Empty:
                     return
+            if identity.track_id not in live:  # the answer for a deleted track's last windows
+                continue
             self.table[identity.track_id] = identity
-            if identity.embedding is not None and identity.track_id in live:
+            if identity.embedding is not None:
                 self.tracker.set_embedding(identity.track_id, identity.embedding)
 
     def _next_item(self) -> Any:
@@ -354,6 +358,9 @@ class TrackWorker(Worker):
             self.awaiting += len(windows)
             put(self.windows_out, windows, self.stop_event)
             windows = self.buffer.drain(self.encode_batch)
+        if self._ended:
+            put(self.windows_out, TracksEnded(tuple(self._ended)), self.stop_event)
+            self._ended = []
 
     def _process(self, bundle: FrameBundle, skeletons: list[Skeleton3D]) -> None:
         start = time.perf_counter()
@@ -361,6 +368,9 @@ class TrackWorker(Worker):
         events = self.tracker.pop_events()
         tracked = time.perf_counter()
         self.buffer.update(updates, events)
+        for event in events:
+            if event.kind == "reacquired" and event.other_id is not None:
+                self._release(event.other_id)
         self._frames_since_flush += 1
         if self._frames_since_flush >= self.encode_every or self.buffer.pending >= self.encode_batch:
             self._flush_windows()  # on a fixed frame count, so a replay batches the same way every time
@@ -383,9 +393,7 @@ class TrackWorker(Worker):
     def _view(self, update: TrackUpdate) -> TrackView | None:
         """What the screen shows of one track; None for a deleted one."""
         if update.state is TrackState.DELETED:
-            self.last_seen.pop(update.track_id, None)
-            self.table.pop(update.track_id, None)
-            self._ended.append(update.track_id)
+            self._release(update.track_id)
             return None
         skeleton = update.skeleton or self.last_seen.get(update.track_id)
         if skeleton is None:
@@ -397,7 +405,19 @@ class TrackWorker(Worker):
                          confidence=skeleton.confidence, age_s=update.age_s,
                          identity_id=identity.identity_id, identity_name=identity.identity_name,
                          match_confidence=identity.confidence, decision=identity.decision,
-                         level_distances=identity.level_distances)
+                         level_distances=identity.level_distances, observed=update.skeleton is not None)
+
+    def _release(self, track_id: int) -> None:
+        """A track ended (deleted, or merged into the lost track it turned out to be): drop what this stage
+        keeps for it, and tell the encoder stage after the track's last windows."""
+        self.last_seen.pop(track_id, None)
+        self.table.pop(track_id, None)
+        self._ended.append(track_id)
+
+    def state_sizes(self) -> dict[str, int]:
+        """Tracks each per-track structure of this stage holds (what a long run must keep bounded)."""
+        return {"identity table": len(self.table), "last seen": len(self.last_seen),
+                "tracker tracks": len(self.tracker.tracks), "buffer tracks": len(self.buffer.track_ids)}
 
     def close(self) -> None:
         if self.recorder is not None:
@@ -411,6 +431,8 @@ class Matcher(Protocol):
     def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[Identity], list[AlertEvent]]: ...
 
     def end_track(self, track_id: int) -> None: ...
+
+    def state_sizes(self) -> dict[str, int]: ...
 
     def reset(self) -> None: ...
 
@@ -506,6 +528,13 @@ class EncodeWorker(Worker):
                                      identity_name=identity.identity_name, confidence=identity.confidence))
         for alert in alerts:
             self.on_alert(alert)
+
+    def state_sizes(self) -> dict[str, int]:
+        sizes = {"embedding sums": len(self._sums)}
+        matcher = self.matcher
+        if matcher is not None:
+            sizes.update(matcher.state_sizes())
+        return sizes
 
     def close(self) -> None:
         if self.matcher is not None:
