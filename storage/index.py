@@ -172,6 +172,7 @@ class VectorIndex:
         index = faiss.IndexIVFPQFastScan(self._quantizer, self.dim, nlist, _pq_size(self.dim), 4)
         index.cp.seed = self.seed
         index.cp.niter = 10
+        index.cp.min_points_per_centroid = 32  # as sampled above (faiss warns below 39)
         index.train(train)
         slots = np.arange(n, dtype=np.int64)
         index.add_with_ids(vecs, slots)
