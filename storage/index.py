@@ -4,13 +4,17 @@ Exact search (`IndexIDMap2` over `IndexFlatL2`) is used up to `approximate_above
 kept as float32 rows (the array given to `rebuild` itself, no copy) and an `IndexIVFPQFastScan` (4-bit PQ codes,
 one sub-quantizer per 4 dimensions, SIMD table look-ups) over the row numbers gives a shortlist that is
 re-ranked by exact distances to the kept rows. So distances, `reconstruct` and `export` stay exact, and only the
-shortlist is approximate. `nprobe` is tuned at build time: twice the smallest power of two whose recall@k against
-exact search, on a sample of the gallery's own vectors used as queries (self excluded), reaches `target_recall`.
+shortlist is approximate. The shortlist length, then `nprobe`, are tuned at build time: twice the smallest power
+of two whose recall@k against exact search, on a sample of the gallery's own vectors used as queries (self
+excluded), reaches `target_recall`.
 
-Chosen by measurement (`python -m bench.gallery`, 1M x 768 synthetic windows, one thread a query): IVF-Flat
-scanned full vectors (29 ms CPU a query at 1M); the PQ codes scan ~10x faster and the re-ranking of 64 rows
-costs ~50 us. faiss HNSW was not taken: it cannot remove ids, and building it at 1M takes several times longer
-than IVF-PQ on 2 cores (the app rebuilds the index on open). Distances are squared L2 (faiss convention).
+Chosen by measurement (`python -m bench.gallery`, 768-d synthetic windows, one thread a query, CPU time on a
+busy 2-core machine): at 1M, IVF-Flat scanned full vectors for 29 ms a query; IVF-PQ with re-ranking takes
+~2.5 ms (exact search 116 ms) at recall@5 0.999. faiss HNSW (M 32, efConstruction 40) reaches recall@5 0.999
+with efSearch 64 at 100k (0.3 ms; the default efSearch 16 gives 0.93), as fast as IVF-PQ, but it cannot
+remove ids and took 43 s CPU to build 100k vectors (IVF-PQ: 5 s for 60k), and the app rebuilds the index on
+open. The PQ codes take 96 bytes a 768-d vector; the kept rows (3 GB a million) are most of the memory.
+Distances are squared L2 (faiss convention).
 """
 from __future__ import annotations
 
@@ -77,10 +81,6 @@ class _Rows:
             out[rows] = self._blocks[b][slots[rows] - self._starts[b]]
         return out
 
-    @property
-    def nbytes(self) -> int:
-        return sum(b.nbytes for b in self._blocks)
-
 
 class VectorIndex:
     """Gallery vectors by id, searchable by squared L2 distance.
@@ -89,7 +89,7 @@ class VectorIndex:
         dim: vector size D.
         approximate_above: size past which the IVF-PQ shortlist replaces exact search (hysteresis: back to
             exact below half of it).
-        target_recall: recall@`tune_k` the IVF `nprobe` is tuned to reach against exact search.
+        target_recall: recall@`tune_k` the shortlist and `nprobe` are tuned to reach against exact search.
         tune_queries: number of gallery vectors used as queries when tuning.
         min_shortlist: the least number of rows re-ranked exactly for a top-k search (at least 2k); tuning
             raises it (`shortlist`) until the PQ codes alone reach the target recall.
@@ -135,12 +135,6 @@ class VectorIndex:
     def __contains__(self, embedding_id: int) -> bool:
         return int(embedding_id) in self._slots
 
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the vectors and the faiss index (not the id bookkeeping)."""
-        stored = self._rows.nbytes + self._slot_id.nbytes if self._rows is not None else 0
-        return stored + len(faiss.serialize_index(self._index))
-
     def rebuild(self, ids: np.ndarray | list[int], vectors: np.ndarray) -> None:
         """Replace the whole content; chooses exact or IVF-PQ by size (training and tuning it if needed).
 
@@ -168,12 +162,19 @@ class VectorIndex:
         # k-means on 32 points per list, 10 iterations: at 1M the quantizer's training and the assignment of
         # every vector are most of the build time; list sizes matter little when lists are scanned as PQ codes.
         train = vecs[rng.choice(n, size=32 * nlist, replace=False)] if n > 32 * nlist else vecs
+        kmeans = faiss.Kmeans(self.dim, nlist, niter=10, seed=self.seed, min_points_per_centroid=32)
+        kmeans.train(train)  # min_points_per_centroid: 32 a list is what is sampled (faiss warns below 39)
         self._quantizer = faiss.IndexFlatL2(self.dim)  # referenced here: the IVF index does not own it
+        self._quantizer.add(kmeans.centroids)
         index = faiss.IndexIVFPQFastScan(self._quantizer, self.dim, nlist, _pq_size(self.dim), 4)
-        index.cp.seed = self.seed
-        index.cp.niter = 10
-        index.cp.min_points_per_centroid = 32  # as sampled above (faiss warns below 39)
-        index.train(train)
+        # The PQ is trained on one thread: its many tiny k-means (16 centroids each) spent 97 % of the CPU in
+        # OpenMP start-up and spin-waits on a busy 2-core machine (46 s vs 1.5 s CPU for 192 sub-quantizers).
+        previous = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            index.train(train)  # the quantizer is trained: only the PQ codebooks are learnt here
+        finally:
+            faiss.omp_set_num_threads(previous)
         slots = np.arange(n, dtype=np.int64)
         index.add_with_ids(vecs, slots)
         self._index, self._rows, self._slot_id, self._params = index, _Rows(vecs), ids.copy(), None
@@ -290,7 +291,7 @@ class VectorIndex:
         """None while no slot is marked removed; else a selector of the live slots (one bit a slot)."""
         if self._params is None and len(self._slots) < len(self._slot_id):
             self._live_bits = np.packbits(self._slot_id >= 0, bitorder="little")  # referenced by the selector
-            selector = faiss.IDSelectorBitmap(len(self._slot_id), faiss.swig_ptr(self._live_bits))
+            selector = faiss.IDSelectorBitmap(len(self._live_bits), faiss.swig_ptr(self._live_bits))  # n: bytes
             self._params = faiss.SearchParametersIVF(sel=selector)
         if self._params is not None:
             self._params.nprobe = self._index.nprobe
