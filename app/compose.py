@@ -250,11 +250,12 @@ def gallery_matcher_factory(config: SkelwatchConfig, encoder: LoadedEncoder, ses
     """
 
     def make() -> GalleryMatcher:
+        from storage.db import shown_url
         from storage.sessions import create_session
 
         gallery = open_gallery(config, encoder.version, encoder.dim, meta=encoder.meta)
-        logger.info("matching against %s: model %s, %d embeddings indexed", gallery.db.url, encoder.version,
-                    len(gallery.index))
+        logger.info("matching against %s: model %s, %d embeddings indexed", shown_url(gallery.db.url),
+                    encoder.version, len(gallery.index))
         return make_matcher(config, gallery,
                             lambda: create_session(gallery.db, session_path, device=device, manifest=manifest or {}),
                             owns_database=True)
@@ -272,7 +273,6 @@ def tracker_factory(config: SkelwatchConfig) -> Callable[[], Tracker]:
 
 def buffer_factory(config: SkelwatchConfig, frames: int) -> Callable[[], WindowBuffer]:
     """Windows of `frames` frames (the loaded model's, which may differ from config.model.frames)."""
-    from app.gallery_service import ClusterParams
     from capture.buffer import WindowBuffer
 
     b = config.buffer
@@ -281,12 +281,14 @@ def buffer_factory(config: SkelwatchConfig, frames: int) -> Callable[[], WindowB
 
 
 def estimator_factory(config: SkelwatchConfig) -> Callable[[], PoseEstimator]:
-    """The pose estimator, built on the pose thread (MediaPipe's graph belongs to the thread that made it)."""
+    """The pose estimator with the `pose` section's settings, built on the pose thread (MediaPipe's graph
+    belongs to the thread that made it)."""
+    settings = config.pose.model_dump()
 
     def make() -> PoseEstimator:
         from capture.pose import PoseEstimator
 
-        return PoseEstimator()
+        return PoseEstimator(**settings)
 
     return make
 

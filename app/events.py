@@ -13,7 +13,7 @@ import numpy as np
 
 from capture.tracking import TrackState
 
-__all__ = ["AlertEvent", "Decision", "FrameResult", "MatchEvent", "TrackState", "TrackView"]
+__all__ = ["AlertEvent", "Decision", "FrameResult", "IdentityDecision", "MatchEvent", "TrackState", "TrackView"]
 
 
 class Decision(StrEnum):
@@ -27,6 +27,25 @@ class Decision(StrEnum):
 
 
 @dataclass(frozen=True)
+class IdentityDecision:
+    """Who a track is, as the voter last decided: the one record of it that the matcher, the events, the CLI
+    and the window all pass along."""
+
+    decision: Decision = Decision.PENDING
+    id: int | None = None           # the gallery identity named (None: nobody)
+    name: str | None = None
+    confidence: float = 0.0         # in [0, 1]; 0 when nobody is named
+    level_distances: tuple[float, float, float] | None = None  # joint, component, limb distance of the best match
+
+    @property
+    def label(self) -> str:
+        """The name, or what the decision says when there is none."""
+        if self.name:
+            return self.name
+        return {Decision.PENDING: "…", Decision.AMBIGUOUS: "ambiguous"}.get(self.decision, "unknown")
+
+
+@dataclass(frozen=True)
 class TrackView:
     """One tracked person as shown on screen."""
 
@@ -36,12 +55,9 @@ class TrackView:
     keypoints_2d: np.ndarray | None  # (20, 2) float32 pixels in the color image, or None when not projectable
     confidence: np.ndarray          # (20,) float32 per-joint confidence in [0, 1]
     age_s: float                    # time since the track was created
-    identity_id: int | None = None  # gallery identity decided by the voter, None = unknown
-    identity_name: str | None = None
-    match_confidence: float = 0.0   # in [0, 1]; 0 when unknown
-    decision: Decision = Decision.PENDING
-    level_distances: tuple[float, float, float] | None = None  # joint, component, limb distance of the best match
+    identity: IdentityDecision = field(default_factory=IdentityDecision)
     observed: bool = True           # a skeleton was assigned this frame (else: coasting or lost, last pose shown)
+    box: tuple[float, float, float, float] | None = None  # (x0, y0, x1, y1) pixels of this frame's skeleton
 
 
 @dataclass(frozen=True)
@@ -80,7 +96,4 @@ class MatchEvent:
     track_id: int
     start_s: float                  # start of the window
     frames: int                     # frames in the window
-    decision: Decision              # the track's decision after this window
-    identity_id: int | None = None
-    identity_name: str | None = None
-    confidence: float = 0.0         # in [0, 1]
+    identity: IdentityDecision      # the track's decision after this window

@@ -122,7 +122,10 @@ class GalleryService:
     def delete(self, identity_ids: Sequence[int], forget: bool) -> None:
         """Delete (past sightings stay, as unknown) or forget (every trace) identities. Not undoable."""
         for i in identity_ids:
-            (self.gallery.forget if forget else self.gallery.delete)(i)
+            if forget:
+                self.gallery.forget(i, command="GUI gallery panel: Forget")
+            else:
+                self.gallery.delete(i)
 
     def not_this(self, identity_id: int, track_db_id: int) -> int:
         return self.gallery.not_this(identity_id, track_db_id)

@@ -12,7 +12,9 @@ A session is a folder that a crash cannot spoil:
 
 Both JSON-lines files are append-only and flushed at least every `flush_interval_s` (< 1 s), so a `kill -9` loses
 at most that much (the recording thread also flushes while no frame comes, e.g. paused); a half-written last line
-is ignored on reading. JSON-lines rather than SQLite: a reader needs nothing but the standard library, and
+is ignored on reading (`app/session_records.py` validates every record; `session repair` drops such a line and
+finalises the manifest). Only the recorder writes these files: replay and training never change a session.
+Folders are created 0700 and files 0600 (they hold biometric data). JSON-lines rather than SQLite: a reader needs nothing but the standard library, and
 appending a line is the whole transaction. `recording.db3.json` beside the .db3 is the SDK recording's sidecar.
 
 Replaying a session (cache only, or images from the recording): `app/session_replay.py`.
@@ -28,13 +30,16 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Iterable
 
 import numpy as np
 
+from app.session_records import (SessionError, SkeletonLine, SkeletonRecord, TrackLine, nan_joints, parse_manifest,
+                                 read_lines)
 from capture.frames import Intrinsics, Skeleton3D
 from capture.sources import Source
-from reid.errors import SkelwatchError
+from reid.datasets.base import RepairReport
+from storage.files import commit_temp, make_private_dir, open_private_append, private_temp_path, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +49,6 @@ SKELETONS = "skeletons.jsonl"
 TRACKS = "tracks.jsonl"
 FORMAT_VERSION = 1
 _DECIMALS = 4  # 0.1 mm and 0.1 px: far below sensor noise, and it keeps the lines short
-
-
-class SessionError(SkelwatchError):
-    """A session folder is missing, not a session, or its files cannot be read."""
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Manifest:
     software: dict[str, str] = field(default_factory=dict)
     has_recording: bool = False
     format_version: int = FORMAT_VERSION
+    color_recorded: bool = True  # False in the skeleton-only privacy mode: the recording's colour frames are black
     ended_utc: str | None = None
     frames: int | None = None
     duration_s: float | None = None
@@ -117,9 +119,7 @@ def new_manifest(source: str, device: str, fps: float, intrinsics: Intrinsics | 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:
     """Write the manifest atomically: a kill mid-write leaves the old one, never half a file."""
-    tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(asdict(manifest), indent=2), encoding="utf-8")
-    os.replace(tmp, folder / MANIFEST)
+    write_atomic(Path(folder) / MANIFEST, json.dumps(asdict(manifest), indent=2).encode("utf-8"))
 
 
 def read_manifest(folder: Path) -> Manifest:
@@ -127,13 +127,9 @@ def read_manifest(folder: Path) -> Manifest:
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise SessionError(f"{folder} is not a skelwatch session: it has no {MANIFEST}; record one with "
-                           "`python main.py record --source SOURCE --out DIR`")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return Manifest(**data)
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise SessionError(f"{path} is corrupt ({exc}); the skeletons and tracks beside it are still readable, "
-                           "but the manifest must be restored or rewritten") from None
+                           "`./skelwatch record --source SOURCE --out DIR`")
+    record = parse_manifest(path)
+    return Manifest(**record.model_dump())
 
 
 def is_session(path: Path) -> bool:
@@ -150,22 +146,25 @@ def skeleton_to_json(skeleton: Skeleton3D) -> dict[str, Any]:
             "k": _round(skeleton.keypoints_2d)}
 
 
-def skeleton_from_json(item: dict[str, Any], frame_index: int, timestamp_s: float) -> Skeleton3D:
-    keypoints = item.get("k")
-    box = item.get("b")
-    return Skeleton3D(joints=np.asarray(item["j"], dtype=np.float32),
-                      confidence=np.asarray(item["c"], dtype=np.float32),
-                      box=None if box is None else tuple(float(v) for v in box),
+def skeleton_from_record(item: SkeletonRecord, frame_index: int, timestamp_s: float) -> Skeleton3D:
+    return Skeleton3D(joints=np.asarray(nan_joints(item.j), dtype=np.float32),
+                      confidence=np.asarray(item.c, dtype=np.float32),
+                      box=None if item.b is None else tuple(item.b),  # type: ignore[arg-type]
                       timestamp_s=timestamp_s, frame_index=frame_index,
-                      keypoints_2d=None if keypoints is None else np.asarray(keypoints, dtype=np.float32))
+                      keypoints_2d=None if item.k is None else np.asarray(nan_joints(item.k), dtype=np.float32))
 
 
-class _JsonLines:
+def skeleton_line(frame_index: int, timestamp_s: float, skeletons: Iterable[Skeleton3D]) -> dict[str, Any]:
+    """One frame of the skeleton cache as it is stored (a `SkeletonLine`)."""
+    return {"frame": int(frame_index), "t": round(float(timestamp_s), 6), "s": [skeleton_to_json(s) for s in skeletons]}
+
+
+class JsonLinesWriter:
     """An append-only JSON-lines file flushed to the OS at least every `flush_interval_s`."""
 
     def __init__(self, path: Path, flush_interval_s: float) -> None:
         self.path = path
-        self._file: IO[str] = path.open("a", encoding="utf-8")
+        self._file: IO[str] = open_private_append(path)
         self._interval = flush_interval_s
         self._last_flush = time.monotonic()
         self._dirty = False
@@ -198,24 +197,28 @@ class SessionWriter:
     """
 
     def __init__(self, folder: Path, manifest: Manifest, flush_interval_s: float = 0.5) -> None:
-        self.folder = Path(folder)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SessionError(f"cannot create the session folder {self.folder}: {exc}; pick a writable --out") from None
+        self.folder = self.make_folder(Path(folder))
         self.manifest = manifest
         write_manifest(self.folder, manifest)
-        self._skeletons = _JsonLines(self.folder / SKELETONS, flush_interval_s)
-        self._tracks = _JsonLines(self.folder / TRACKS, flush_interval_s)
+        self._skeletons = JsonLinesWriter(self.folder / SKELETONS, flush_interval_s)
+        self._tracks = JsonLinesWriter(self.folder / TRACKS, flush_interval_s)
         self.frames = 0
         self._first_ts: float | None = None
         self._last_ts: float | None = None
 
+    @staticmethod
+    def make_folder(folder: Path) -> Path:
+        """Create the session folder (0700). Raises SessionError naming the folder and the reason."""
+        try:
+            return make_private_dir(folder)
+        except OSError as exc:
+            raise SessionError(f"cannot create the session folder {folder} ({exc.strerror}); pick a writable "
+                               "--out of at most 255 bytes per name") from None
+
     def append(self, frame_index: int, timestamp_s: float, skeletons: Iterable[Skeleton3D],
                tracks: Iterable[tuple[int, str, np.ndarray]]) -> None:
         """Record one frame: its skeletons and its observed (track_id, state, joints) tracks."""
-        self._skeletons.append({"frame": int(frame_index), "t": round(float(timestamp_s), 6),
-                                "s": [skeleton_to_json(s) for s in skeletons]})
+        self._skeletons.append(skeleton_line(frame_index, timestamp_s, skeletons))
         self._tracks.append({"frame": int(frame_index), "t": round(float(timestamp_s), 6),
                                  "tracks": [{"id": int(i), "state": st, "j": _round(j)} for i, st, j in tracks]})
         self.frames += 1
@@ -238,56 +241,75 @@ class SessionWriter:
         return self.manifest
 
 
-def _read_lines(path: Path) -> Iterator[dict[str, Any]]:
-    """Parsed lines of a JSON-lines file; a torn last line (kill -9 mid-write) is skipped with a warning.
-
-    Raises:
-        SessionError: a corrupt line before the last one (the file was damaged, not just cut short).
-    """
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
-        lines = handle.readlines()
-    for number, line in enumerate(lines, start=1):
-        try:
-            yield json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines):
-                logger.warning("%s: last line %d is cut short (the recording was killed); ignoring it", path, number)
-                return
-            raise SessionError(f"{path}: line {number} is corrupt; the lines before it are intact. Cut the file "
-                               f"before line {number} (head -n {number - 1}) to keep them") from None
-
-
-def load_skeleton_cache(folder: Path) -> dict[int, list[Skeleton3D]]:
-    """The session's skeletons by frame index; empty when it has no cache yet."""
-    path = Path(folder) / SKELETONS
-    if not path.is_file():
-        return {}
-    cache: dict[int, list[Skeleton3D]] = {}
-    for record in _read_lines(path):
-        index, ts = int(record["frame"]), float(record["t"])
-        cache[index] = [skeleton_from_json(item, index, ts) for item in record["s"]]
-    return cache
+def load_skeleton_cache(folder: Path, report: RepairReport | None = None) -> dict[int, list[Skeleton3D]]:
+    """The session's skeletons by frame index; empty when it has no cache yet. Skipped lines go to `report`."""
+    return {line.frame: [skeleton_from_record(item, line.frame, line.t) for item in line.s]
+            for line in _cache_lines(folder, report)}
 
 
 def cache_timestamps(folder: Path) -> list[tuple[int, float]]:
     """(frame index, timestamp s) of every cached frame in recorded order: what a skeleton-only replay plays."""
+    return [(line.frame, line.t) for line in _cache_lines(folder, None)]
+
+
+def _cache_lines(folder: Path, report: RepairReport | None) -> list[SkeletonLine]:
     path = Path(folder) / SKELETONS
-    if not path.is_file():
-        return []
-    return [(int(r["frame"]), float(r["t"])) for r in _read_lines(path)]
+    return read_lines(path, SkeletonLine, report) if path.is_file() else []
 
 
-def load_tracks(folder: Path) -> list[TrackRecord]:
-    """Every stored (frame, track) record in file order."""
+def load_tracks(folder: Path, report: RepairReport | None = None) -> list[TrackRecord]:
+    """Every stored (frame, track) record in file order; skipped lines (torn, out of order) go to `report`."""
     path = Path(folder) / TRACKS
     if not path.is_file():
         return []
-    out = []
-    for record in _read_lines(path):
-        for item in record["tracks"]:
-            out.append(TrackRecord(int(record["frame"]), float(record["t"]), int(item["id"]), str(item["state"]),
-                                   np.asarray(item["j"], dtype=np.float32)))
-    return out
+    return [TrackRecord(line.frame, line.t, item.id, item.state, np.asarray(nan_joints(item.j), dtype=np.float32))
+            for line in read_lines(path, TrackLine, report) for item in line.tracks]
+
+
+class CacheBuilder:
+    """Builds the skeleton cache a session lacks while a replay runs pose on it, without touching the session.
+
+    The lines go to a hidden temporary file beside the session's files; `commit()` (after a replay that reached
+    the end) fsyncs it and links it in as `skeletons.jsonl` only if no cache appeared meanwhile; `discard()`
+    removes it. So the session's own files are never written, and the cache is there whole or not at all.
+    A pipeline recorder (record / flush_if_due / close), owned by the tracking worker until closed.
+    """
+
+    def __init__(self, folder: Path, flush_interval_s: float = 0.5) -> None:
+        self.path = Path(folder) / SKELETONS
+        self.tmp = private_temp_path(self.path)
+        self._lines = JsonLinesWriter(self.tmp, flush_interval_s)
+        self.frames = 0
+
+    def record(self, bundle: Any, skeletons: list[Skeleton3D], tracks: list[tuple[int, str, np.ndarray]]) -> None:
+        self._lines.append(skeleton_line(bundle.index, bundle.timestamp_s, skeletons))
+        self.frames += 1
+
+    def flush_if_due(self) -> None:
+        self._lines.flush_if_due()
+
+    def close(self, dropped_frames: int = 0) -> None:
+        self._lines.close()
+
+    def commit(self) -> bool:
+        """Put the finished cache in place; False (and a warning) when a cache exists or the folder refuses it."""
+        self.close()
+        try:
+            commit_temp(self.tmp, self.path)
+        except FileExistsError:
+            logger.warning("%s exists now; the cache built by this replay was not kept (the session is unchanged)",
+                           self.path)
+            return False
+        except OSError as exc:
+            logger.warning("could not save the skeleton cache %s (%s); the next replay runs pose again",
+                           self.path, exc.strerror)
+            return False
+        logger.info("saved the skeleton cache %s (%d frames); later replays skip pose", self.path, self.frames)
+        return True
+
+    def discard(self) -> None:
+        self.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 def recording_path(folder: Path) -> Path | None:
@@ -305,15 +327,19 @@ class SessionRecorder:
     by the source's own frame index and time (a video replays with its own numbering).
     """
 
-    def __init__(self, writer: SessionWriter, raw: Any | None) -> None:
-        self.writer, self.raw = writer, raw
+    def __init__(self, writer: SessionWriter, raw: Any | None, *, keep_color: bool = True) -> None:
+        self.writer, self.raw, self.keep_color = writer, raw, keep_color
         self._t0: float | None = None
+        self._black: np.ndarray | None = None
 
     @classmethod
     def create(cls, folder: Path, source: Source, spec: str | None = None, *, record_raw: bool = True,
-               flush_interval_s: float = 0.5) -> "SessionRecorder":
+               flush_interval_s: float = 0.5, keep_color: bool = True) -> "SessionRecorder":
         """Start a session in `folder` for frames of `source`, opened from `spec` (kept in the manifest, so a
         session without a raw recording, e.g. of a video, can replay its images from the original file).
+
+        `keep_color` False is the skeleton-only privacy mode: the recording keeps depth, skeletons and tracks,
+        and its colour frames are black (the stream stays, so every RealSense player still opens the file).
 
         Raises:
             SessionError: the folder already holds a session, or cannot be written.
@@ -323,16 +349,19 @@ class SessionRecorder:
         if is_session(folder):
             raise SessionError(f"{folder} already holds a recorded session; choose a new --out folder "
                                "(sessions are never overwritten)")
+        if folder.exists() and not folder.is_dir():
+            raise SessionError(f"{folder} is a file, not a folder; name a new folder for the session with --out")
         raw = None
         fps = float(source.fps or 30.0)
         if record_raw and source.has_depth and source.intrinsics is not None:
             from capture.sources.realsense import RealSenseRecorder  # pyrealsense2 only when recording raw
 
-            folder.mkdir(parents=True, exist_ok=True)
+            SessionWriter.make_folder(folder)
             raw = RealSenseRecorder(folder / RECORDING, source.intrinsics, fps, device_name=f"skelwatch: {source.name}")
-        manifest = new_manifest(source=spec or source.name, device=_device_of(source), fps=fps,
-                                intrinsics=source.intrinsics, has_recording=raw is not None)
-        return cls(SessionWriter(folder, manifest, flush_interval_s), raw)
+        manifest = replace(new_manifest(source=spec or source.name, device=_device_of(source), fps=fps,
+                                        intrinsics=source.intrinsics, has_recording=raw is not None),
+                           color_recorded=keep_color)
+        return cls(SessionWriter(folder, manifest, flush_interval_s), raw, keep_color=keep_color)
 
     @property
     def folder(self) -> Path:
@@ -344,6 +373,10 @@ class SessionRecorder:
             index = self.raw.frames_written
             if self._t0 is None:
                 self._t0 = bundle.timestamp_s
+            if not self.keep_color and bundle.color is not None:
+                if self._black is None or self._black.shape != bundle.color.shape:
+                    self._black = np.zeros_like(bundle.color)
+                bundle = replace(bundle, color=self._black)
             self.raw.write(bundle)
             timestamp = bundle.timestamp_s - self._t0
         else:

@@ -36,6 +36,9 @@ class CachedSkeletonSource(Source):
     name = property(lambda self: f"{self._folder.name} (skeleton cache)")
     is_live = property(lambda self: False)
     has_depth = property(lambda self: False)
+    # No images here, but the cached skeletons were placed through depth when the session's source had it (then
+    # the session recorded it): the tracker must treat them as it did live.
+    metric_skeletons = property(lambda self: self._manifest.has_recording)
     intrinsics = property(lambda self: _intrinsics_from(self._manifest.intrinsics))
     fps = property(lambda self: self._manifest.fps)
     duration_s = property(lambda self: self._frames[-1][1] - self._frames[0][1] + 1.0 / max(self._manifest.fps, 1e-6))
@@ -67,7 +70,7 @@ class SessionInput:
     manifest: Manifest
     source: Source
     cache: dict[int, list[Skeleton3D]]
-    fill_cache: bool  # the session has no cache yet: the replay runs pose and records it (once)
+    fill_cache: bool  # no cache yet: a replay may build one beside the session (app.session.CacheBuilder)
 
 
 def open_session(folder: Path, *, images: bool = False) -> SessionInput:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reid.errors import SkeletonError, SkelwatchError
+from core.errors import SkelwatchError
+from reid.errors import SkeletonError
 from reid.skeleton import NUM_CANONICAL
 
 

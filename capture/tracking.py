@@ -1,160 +1,57 @@
-"""Multi-person tracking in metric 3D: one motion filter per person, Hungarian assignment, states in seconds.
+"""Multi-person tracking: Hungarian assignment in metric 3D where depth is valid, in the image where it is not.
 
-Each `Skeleton3D` is reduced to a body centre (the mean of its confident torso joints, camera-frame metres) and
-a bone-length vector (body shape). Every frame the tracker predicts each track's centre and assigns detections
-to tentative and confirmed tracks with `scipy.optimize.linear_sum_assignment` on a centre distance plus an
-optional bone-length term, inside two gates: a plausible walking speed (a person unseen for dt seconds is at
-most max_speed_mps * dt plus a noise margin from where they were last seen) and `gate_sigmas` standard
-deviations of the prediction (so a coasting track does not take over someone who enters where it left).
+Each `Skeleton3D` is reduced to a body centre (the mean of its confident torso joints, camera-frame metres), a
+bone-length vector (body shape), an image box and a score (its mean joint confidence). Every frame the tracker
+predicts each track and assigns detections with `scipy.optimize.linear_sum_assignment`:
+
+- with valid depth (`update(..., metric=True)`, the default) on a centre distance plus an optional bone-length
+  term, inside two gates: a plausible walking speed (a person unseen for dt seconds is at most
+  max_speed_mps * dt plus a noise margin from where they were last seen) and `gate_sigmas` standard deviations
+  of the prediction (so a coasting track does not take over someone who enters where it left);
+- without it (a video; `metric=False`) on box overlap with each track's predicted box (`capture.association`):
+  a skeleton lifted by an assumed height has a 3D centre that jumps by metres when its legs are cut off, its
+  box does not.
+
+As in ByteTrack, skeletons scoring under `high_score` only get a second pass against the confirmed tracks the
+first pass left unmatched (a tighter gate), and never start a track. An unassigned confident skeleton starts a
+tentative track unless a track already assigned this frame explains it (a duplicate detection of the same
+person). In the image, a lost track is offered the skeletons nobody took before any birth (re-acquisition by
+position, within the reach of its last box).
 
 States: a new person starts `tentative`; seen for `confirm_after_s` (in two frames at least) it is `confirmed`;
 unseen for `lost_after_s` it is `lost` (before that it coasts: reported with no skeleton); unseen for
-`delete_after_s` it is `deleted`. A lost track is never matched frame to frame (its position is too
-uncertain). Instead a new tentative track that starts within a larger gate of it lists it as a candidate, and
-at confirmation is merged into the candidate whose appearance embedding (given by `set_embedding`, e.g. the
-gait encoder's MSMR of the track's first windows) is closest, or, without embeddings, whose predicted centre is
-closest and within `reacquire_margin_m`. Deciding at confirmation rather than at the first detection lets the
-slow embedding arrive; the tracker never computes one itself, so it stays free of torch. The motion filter and
-the centre distance sit behind small ABCs (`capture.motion`) and are chosen by name (`MOTION_FILTERS`,
-`DISTANCES`).
+`delete_after_s` it is `deleted`. A new tentative track that starts within a larger gate of a lost one lists it
+as a candidate, and at confirmation is merged into the candidate whose appearance embedding (given by
+`set_embedding`, e.g. the gait encoder's MSMR of the track's first windows) is closest, or, without embeddings,
+whose position is closest and within `reacquire_margin_m` (in the image: `image_reacquire_h` body heights).
+Deciding at confirmation rather than at the first detection lets the slow embedding arrive; the tracker never
+computes one itself, so it stays free of torch. The motion filter and the centre distance sit behind small
+ABCs (`capture.motion`) and are chosen by name (`MOTION_FILTERS`, `DISTANCES`). `stats` counts where the
+skeletons went (`capture.stats.TrackerStats`).
 """
 from __future__ import annotations
 
 import logging
-from collections import deque
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
-from capture.motion import (ConstantVelocityFilter, Distance, EuclideanDistance, MahalanobisDistance, MotionFilter,
-                            StaticFilter)
-from reid.errors import SkelwatchError
+from capture.association import INFEASIBLE, BoxMotion, box_iou, image_cost, skeleton_box, solve
+from capture.body import BONES, body_centres, bone_lengths, shape_cost
+from capture.stats import TrackerStats
+from capture.track_types import (DISTANCES, MOTION_FILTERS, Track, TrackEvent, TrackingError, TrackState, TrackUpdate,
+                                 get_distance, get_motion_filter)
 
 if TYPE_CHECKING:
     from capture.frames import Skeleton3D
 
+__all__ = ["DISTANCES", "MOTION_FILTERS", "Track", "TrackEvent", "Tracker", "TrackingError", "TrackState",
+           "TrackUpdate"]
+
 logger = logging.getLogger(__name__)
 
-TORSO_JOINTS = (0, 1, 2, 12, 16)  # HipCenter, Spine, ShoulderCenter, HipLeft, HipRight (canonical order)
-# Bones whose lengths describe a body: spine, neck, arms, legs, shoulder and hip widths (canonical indices).
-BONES = np.array([(0, 1), (1, 2), (2, 3), (4, 5), (5, 6), (8, 9), (9, 10), (12, 13), (13, 14), (16, 17),
-                  (17, 18), (4, 8), (12, 16)])
 _BONE_SMOOTHING = 0.1  # weight of a new observation in a track's running bone lengths
-_INFEASIBLE = 1e6  # stands in for +inf in the assignment (scipy rejects rows that are all inf)
-
-EventKind = Literal["created", "confirmed", "lost", "reacquired", "deleted"]
-
-
-class TrackingError(SkelwatchError):
-    """The tracker was given unusable input (time going backwards, an unknown track id)."""
-
-
-MOTION_FILTERS: dict[str, type[MotionFilter]] = {
-    "constant_velocity": ConstantVelocityFilter, "static": StaticFilter}
-DISTANCES: dict[str, type[Distance]] = {"mahalanobis": MahalanobisDistance, "euclidean": EuclideanDistance}
-
-
-def get_motion_filter(name: str) -> type[MotionFilter]:
-    """Look a motion filter up by name; the error lists the valid names."""
-    if name not in MOTION_FILTERS:
-        raise TrackingError(f"unknown motion filter {name!r}; valid: {', '.join(MOTION_FILTERS)}")
-    return MOTION_FILTERS[name]
-
-
-def get_distance(name: str) -> Distance:
-    """Make the centre distance called `name`; the error lists the valid names."""
-    if name not in DISTANCES:
-        raise TrackingError(f"unknown distance {name!r}; valid: {', '.join(DISTANCES)}")
-    return DISTANCES[name]()
-
-
-class TrackState(StrEnum):
-    TENTATIVE = "tentative"
-    CONFIRMED = "confirmed"
-    LOST = "lost"
-    DELETED = "deleted"
-
-
-@dataclass(frozen=True)
-class TrackUpdate:
-    """What happened to one track in one `Tracker.update` call."""
-
-    track_id: int
-    state: TrackState
-    skeleton: Skeleton3D | None  # the detection assigned this frame; None while coasting, lost or deleted
-    centre: np.ndarray  # (3,) observed or predicted body centre, camera frame metres
-    age_s: float  # since the track was created
-    time_since_update_s: float  # since it was last seen
-
-
-@dataclass(frozen=True)
-class TrackEvent:
-    """A state change. For "reacquired", `track_id` is the lost track that came back and `other_id` the
-    tentative id under which it was seen meanwhile (that id ends here; its frames now belong to `track_id`)."""
-
-    kind: EventKind
-    track_id: int
-    timestamp_s: float
-    other_id: int | None = None
-
-
-@dataclass(eq=False)
-class Track:
-    """One person's track. `history` holds the assigned skeletons of the last `history_s` seconds."""
-
-    track_id: int
-    state: TrackState
-    start_s: float
-    last_seen_s: float
-    end_s: float | None = None
-    history: deque[tuple[float, Skeleton3D]] = field(default_factory=deque, repr=False)
-    embedding: np.ndarray | None = field(default=None, repr=False)  # (D,) unit vector
-    motion: MotionFilter | None = field(default=None, repr=False)
-    centre: np.ndarray = field(default_factory=lambda: np.zeros(3), repr=False)  # (3,) last observed
-    bones: np.ndarray = field(default_factory=lambda: np.full(len(BONES), np.nan), repr=False)  # (B,) metres
-    hits: int = 0
-    candidates: tuple[int, ...] = ()  # lost tracks this tentative track may turn out to be
-
-
-_TORSO_MASK = np.isin(np.arange(20), TORSO_JOINTS)  # (20,)
-
-
-def body_centres(joints: np.ndarray, confidence: np.ndarray, min_confidence: float) -> np.ndarray:
-    """Per skeleton, the mean of its confident finite torso joints, else of all its confident finite joints.
-
-    Batched over skeletons: one skeleton at a time costs ~10x more in numpy call overhead.
-    Args:
-        joints: (M, 20, 3) canonical joints, metres.  confidence: (M, 20) in [0, 1].
-    Returns:
-        (M, 3) float64 centres; a row is NaN for a skeleton without any confident finite joint.
-    """
-    usable = (confidence >= min_confidence) & np.isfinite(joints).all(axis=2)  # (M, 20)
-    torso = usable & _TORSO_MASK
-    weight = np.where(torso.any(axis=1, keepdims=True), torso, usable).astype(np.float64)  # (M, 20)
-    total = np.einsum("mj,mjd->md", weight, np.where(usable[..., None], joints, 0.0))  # (M, 3)
-    count = weight.sum(axis=1, keepdims=True)
-    return np.divide(total, count, out=np.full_like(total, np.nan), where=count > 0)
-
-
-def bone_lengths(joints: np.ndarray, confidence: np.ndarray, min_confidence: float) -> np.ndarray:
-    """(M, 20, 3), (M, 20) -> (M, B) lengths of `BONES` in metres; NaN where an end is unsure or not finite."""
-    ends = joints[:, BONES]  # (M, B, 2, 3)
-    sure = (confidence[:, BONES] >= min_confidence).all(axis=2)  # (M, B)
-    lengths = np.linalg.norm(ends[:, :, 0] - ends[:, :, 1], axis=2)
-    return np.where(sure, lengths, np.nan)
-
-
-def shape_cost(track_bones: np.ndarray, det_bones: np.ndarray) -> np.ndarray:
-    """Mean absolute bone-length difference over the bones both sides know: (N, B), (M, B) -> (N, M) metres."""
-    diff = np.abs(track_bones[:, None, :] - det_bones[None, :, :])  # (N, M, B)
-    known = np.isfinite(diff)
-    count = known.sum(axis=2)
-    total = np.where(known, diff, 0.0).sum(axis=2)
-    return np.divide(total, count, out=np.zeros_like(total), where=count > 0)
-
+_DUPLICATE_IOU = 0.6  # an unassigned box overlapping an assigned one this much is the same person seen twice
 
 class Tracker:
     """Assigns each frame's skeletons to persistent track ids (module docstring for the rules).
@@ -171,6 +68,14 @@ class Tracker:
         embedding_wait_s: how long past `confirm_after_s` a tentative track waits for its embedding when a
             candidate lost track has one.
         history_s: seconds of skeletons each track keeps.
+        high_score: skeletons whose mean joint confidence is below it get the second pass only.
+        min_iou: image gate, the least overlap of a track's predicted box with a skeleton's box.
+        image_speed_hps: image gate for moving or coasting tracks: body heights per second a box centre may
+            travel (plus `image_margin_h` heights).
+        image_shape_weight: in the image, cost per metre of bone-length difference (an assumed-height lift
+            keeps a body's proportions, which tell two people walking side by side apart).
+        image_reacquire_h: in the image, how close (in body heights) a new track must start to where a lost
+            one was last seen to be merged into it without an embedding.
     Raises:
         TrackingError: for durations out of order.
     """
@@ -182,7 +87,9 @@ class Tracker:
                  measurement_noise_m: float = 0.05, acceleration_noise_mps2: float = 0.5,
                  min_joint_confidence: float = 0.3, shape_weight: float = 2.0,
                  max_embedding_distance: float = 0.3, embedding_wait_s: float = 0.5,
-                 history_s: float = 30.0) -> None:
+                 history_s: float = 30.0, high_score: float = 0.5, min_iou: float = 0.2,
+                 image_speed_hps: float = 1.0, image_margin_h: float = 0.3, image_shape_weight: float = 2.0,
+                 image_reacquire_h: float = 0.3) -> None:
         if not 0.0 < lost_after_s < delete_after_s:
             raise TrackingError(f"tracker: need 0 < lost_after_s ({lost_after_s}) < delete_after_s "
                                 f"({delete_after_s}); raise delete_after_s")
@@ -194,12 +101,16 @@ class Tracker:
         self.confirm_after_s, self.lost_after_s, self.delete_after_s = confirm_after_s, lost_after_s, delete_after_s
         self.min_joint_confidence, self.shape_weight = min_joint_confidence, shape_weight
         self.max_embedding_distance, self.embedding_wait_s = max_embedding_distance, embedding_wait_s
-        self.history_s = history_s
+        self.history_s, self.high_score, self.min_iou = history_s, high_score, min_iou
+        self.image_speed_hps, self.image_margin_h = image_speed_hps, image_margin_h
+        self.image_shape_weight, self.image_reacquire_h = image_shape_weight, image_reacquire_h
+        self.stats = TrackerStats()
         self._tracks: dict[int, Track] = {}
         self._events: list[TrackEvent] = []
         self._next_id = 1
         self._merged: dict[int, int] = {}  # tentative id -> the lost track it turned out to be
         self._now: float | None = None
+        self._image = False  # this frame is associated in the image
 
     @property
     def tracks(self) -> list[Track]:
@@ -238,9 +149,12 @@ class Tracker:
         track.embedding = vec / norm
         return track_id
 
-    def update(self, skeletons: list[Skeleton3D], timestamp_s: float) -> list[TrackUpdate]:
+    def update(self, skeletons: list[Skeleton3D], timestamp_s: float, metric: bool = True) -> list[TrackUpdate]:
         """Assign this frame's skeletons and advance every track to `timestamp_s`.
 
+        Args:
+            metric: the skeletons' 3D positions come from valid depth; False (a colour-only source)
+                associates in the image wherever the skeletons have boxes.
         Returns:
             One `TrackUpdate` per track alive before or after this frame (deleted ones once, with that state).
         Raises:
@@ -253,58 +167,129 @@ class Tracker:
             raise TrackingError(f"tracker: frame time {t:.3f} s is before the previous one {self._now:.3f} s; "
                                 f"feed frames in order (or make a new Tracker after a seek)")
         self._now = t
-        dets, centres, bones = self._measure(skeletons)
+        dets, centres, bones, boxes, high = self._measure(skeletons)
+        image = not metric and len(dets) > 0 and bool(np.isfinite(boxes).all())
+        self.stats.frames += 1
+        self.stats.image_frames += image
+        self._image = image
         for track in self._tracks.values():
             track.motion.predict_to(t)
         active = [tr for tr in self._tracks.values() if tr.state in (TrackState.TENTATIVE, TrackState.CONFIRMED)]
-        pairs = self._assign(active, centres, bones, t)
+        free = list(np.flatnonzero(high))
+        pairs = self._match(active, free, centres, bones, boxes, t, image, self.min_iou, 1.0)
+        taken = {r for r, _ in pairs}
+        confirmed_left = [i for i, tr in enumerate(active) if i not in taken and tr.state is TrackState.CONFIRMED]
+        low = list(np.flatnonzero(~high))
+        second = self._match([active[i] for i in confirmed_left], low, centres, bones, boxes, t, image,
+                             max(0.5, self.min_iou), 0.0)
+        self.stats.second_pass += len(second)
+        pairs += [(confirmed_left[r], c) for r, c in second]
         assigned: dict[int, Skeleton3D] = {}
         for row, col in pairs:
-            self._observe(active[row], dets[col], centres[col], bones[col], t)
+            self._observe(active[row], dets[col], centres[col], bones[col], boxes[col], t)
             assigned[active[row].track_id] = dets[col]
-        matched_cols = {col for _, col in pairs}
-        for col in range(len(dets)):
-            if col not in matched_cols:
-                track = self._create(dets[col], centres[col], bones[col], t)
-                assigned[track.track_id] = dets[col]
+        used = {col for _, col in pairs}
+        self.stats.low_unassigned += sum(1 for c in low if c not in used)
+        unused = [c for c in free if c not in used]
+        if image and unused:
+            unused = self._reacquire_in_image(unused, dets, centres, bones, boxes, t, assigned)
+        for col in unused:
+            if len(used) and box_iou(boxes[col], boxes[sorted(used)]).max() >= _DUPLICATE_IOU:
+                self.stats.births_refused += 1
+                continue
+            track = self._create(dets[col], centres[col], bones[col], boxes[col], t)
+            assigned[track.track_id] = dets[col]
         return self._advance(t, assigned)
 
-    def _measure(self, skeletons: list[Skeleton3D]) -> tuple[list[Skeleton3D], np.ndarray, np.ndarray]:
-        """The skeletons that have a body centre, their (M, 3) centres and (M, B) bone lengths."""
+    def _measure(self, skeletons: list[Skeleton3D]
+                 ) -> tuple[list[Skeleton3D], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The skeletons that have a body centre, their (M, 3) centres, (M, B) bone lengths, (M, 4) boxes (NaN
+        rows without one) and (M,) whether each scores high enough for the first pass and a birth."""
+        self.stats.skeletons += len(skeletons)
         if not skeletons:
-            return [], np.zeros((0, 3)), np.zeros((0, len(BONES)))
+            return [], np.zeros((0, 3)), np.zeros((0, len(BONES))), np.zeros((0, 4)), np.zeros(0, bool)
         joints = np.stack([s.joints for s in skeletons])  # (M, 20, 3)
         conf = np.stack([s.confidence for s in skeletons])  # (M, 20)
         centres = body_centres(joints, conf, self.min_joint_confidence)
         bones = bone_lengths(joints, conf, self.min_joint_confidence)
-        keep = np.isfinite(centres[:, 0])
+        keep = np.isfinite(centres).all(axis=1)
         if not keep.all():
+            self.stats.unusable += int((~keep).sum())
             logger.debug("%d skeleton(s) without a confident finite joint skipped", int((~keep).sum()))
-        return [s for s, k in zip(skeletons, keep) if k], centres[keep], bones[keep]
+        dets = [s for s, k in zip(skeletons, keep) if k]
+        boxes = np.array([skeleton_box(s, self.min_joint_confidence) for s in dets]).reshape(-1, 4)
+        high = conf[keep].mean(axis=1) >= self.high_score
+        self.stats.low_score += int((~high).sum())
+        return dets, centres[keep], bones[keep], boxes, high
 
-    def _assign(self, active: list[Track], centres: np.ndarray, bones: np.ndarray,
-                t: float) -> list[tuple[int, int]]:
-        """Hungarian assignment of detections (M, 3) to active tracks inside the speed gate."""
-        if not active or not len(centres):
+    def _match(self, tracks: list[Track], cols: list[int], centres: np.ndarray, bones: np.ndarray,
+               boxes: np.ndarray, t: float, image: bool, min_iou: float, reach_scale: float
+               ) -> list[tuple[int, int]]:
+        """Hungarian assignment of the detections `cols` to `tracks`; pairs of (track row, detection index)."""
+        if not tracks or not cols:
             return []
-        predicted = np.array([tr.motion.position for tr in active])  # (N, 3)
-        variance = np.array([tr.motion.variance for tr in active])  # (N,)
+        cols_arr = np.asarray(cols)
+        boxed = image and all(tr.box is not None for tr in tracks)
+        if boxed:
+            cost = self._image_cost(tracks, boxes[cols_arr], t, min_iou, reach_scale)
+            if self.image_shape_weight > 0.0:  # body proportions: an assumed-height lift keeps them
+                shape = shape_cost(np.array([tr.bones for tr in tracks]), bones[cols_arr])
+                cost = np.where(cost < INFEASIBLE, cost + self.image_shape_weight * shape, cost)
+        else:
+            cost = self._metric_cost(tracks, centres[cols_arr], bones[cols_arr], t)
+        return [(r, int(cols_arr[c])) for r, c in solve(cost)]
+
+    def _image_cost(self, tracks: list[Track], boxes: np.ndarray, t: float, min_iou: float,
+                    reach_scale: float) -> np.ndarray:
+        predicted = np.array([tr.box.predict(t) for tr in tracks])  # (N, 4)
+        heights = np.array([tr.box.height for tr in tracks])
+        unseen = t - np.array([tr.last_seen_s for tr in tracks])
+        reach = reach_scale * (self.image_speed_hps * np.minimum(unseen, BoxMotion.MAX_COAST_S)
+                               + self.image_margin_h)
+        return image_cost(predicted, heights, boxes, min_iou, reach)
+
+    def _metric_cost(self, tracks: list[Track], centres: np.ndarray, bones: np.ndarray, t: float) -> np.ndarray:
+        """Centre distance (+ shape) of detections (M, 3) to tracks inside the speed and sigma gates."""
+        predicted = np.array([tr.motion.position for tr in tracks])  # (N, 3)
+        variance = np.array([tr.motion.variance for tr in tracks])  # (N,)
         cost = self._distance(predicted, variance, centres)  # (N, M)
         if self.shape_weight > 0.0:
-            cost = cost + self.shape_weight * shape_cost(np.array([tr.bones for tr in active]), bones)
-        last = np.array([tr.centre for tr in active])  # (N, 3)
-        reach = self.max_speed_mps * (t - np.array([tr.last_seen_s for tr in active])) + self.gate_margin_m
+            cost = cost + self.shape_weight * shape_cost(np.array([tr.bones for tr in tracks]), bones)
+        last = np.array([tr.centre for tr in tracks])  # (N, 3)
+        reach = self.max_speed_mps * (t - np.array([tr.last_seen_s for tr in tracks])) + self.gate_margin_m
         moved = np.linalg.norm(last[:, None, :] - centres[None, :, :], axis=2)  # (N, M)
         # Both gates: physically reachable from where last seen, and statistically near the prediction (which
         # keeps a coasting track from taking over someone entering where it left).
         offset2 = ((predicted[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)  # (N, M)
         near = offset2 <= self.gate_sigmas ** 2 * variance[:, None]
-        cost = np.where((moved <= reach[:, None]) & near, cost, _INFEASIBLE)
-        rows, cols = linear_sum_assignment(cost)
-        return [(r, c) for r, c in zip(rows, cols) if cost[r, c] < _INFEASIBLE]
+        return np.where((moved <= reach[:, None]) & near, cost, INFEASIBLE)
 
-    def _observe(self, track: Track, skel: Skeleton3D, centre: np.ndarray, bones: np.ndarray, t: float) -> None:
+    def _reacquire_in_image(self, cols: list[int], dets: list[Skeleton3D], centres: np.ndarray,
+                            bones: np.ndarray, boxes: np.ndarray, t: float,
+                            assigned: dict[int, Skeleton3D]) -> list[int]:
+        """Offer the unassigned detections to the lost tracks that have a box; returns the ones left."""
+        lost = [tr for tr in self._tracks.values() if tr.state is TrackState.LOST and tr.box is not None]
+        if not lost:
+            return cols
+        pairs = self._match(lost, cols, centres, bones, boxes, t, True, self.min_iou, 1.0)
+        for row, col in pairs:
+            track = lost[row]
+            self._observe(track, dets[col], centres[col], bones[col], boxes[col], t)
+            track.state = TrackState.CONFIRMED
+            assigned[track.track_id] = dets[col]
+            self.stats.reacquisitions += 1
+            self._events.append(TrackEvent("reacquired", track.track_id, t))
+        taken = {col for _, col in pairs}
+        return [c for c in cols if c not in taken]
+
+    def _observe(self, track: Track, skel: Skeleton3D, centre: np.ndarray, bones: np.ndarray, box: np.ndarray,
+                 t: float) -> None:
         track.motion.update(centre)
+        if np.isfinite(box).all():
+            if track.box is None:
+                track.box = BoxMotion(box, t)
+            else:
+                track.box.update(box, t)
         track.centre = centre
         track.last_seen_s = t
         track.hits += 1
@@ -316,18 +301,31 @@ class Tracker:
         while track.history and track.history[0][0] < t - self.history_s:
             track.history.popleft()
 
-    def _create(self, skel: Skeleton3D, centre: np.ndarray, bones: np.ndarray, t: float) -> Track:
+    def _create(self, skel: Skeleton3D, centre: np.ndarray, bones: np.ndarray, box: np.ndarray, t: float) -> Track:
         track = Track(self._next_id, TrackState.TENTATIVE, start_s=t, last_seen_s=t,
                       motion=self._filter_cls(centre, t, *self._noise))
         self._next_id += 1
-        self._observe(track, skel, centre, bones, t)
-        track.candidates = tuple(
-            lost.track_id for lost in self._tracks.values() if lost.state is TrackState.LOST
-            and np.linalg.norm(lost.centre - centre)
-            <= self.max_speed_mps * (t - lost.last_seen_s) + self.reacquire_margin_m)
+        self._observe(track, skel, centre, bones, box, t)
+        track.candidates = tuple(lost.track_id for lost in self._tracks.values()
+                                 if lost.state is TrackState.LOST and self._may_be(lost, track, t))
         self._tracks[track.track_id] = track
         self._events.append(TrackEvent("created", track.track_id, t))
+        self.stats.births += 1
         return track
+
+    def _may_be(self, lost: Track, new: Track, t: float) -> bool:
+        """Whether the lost track could have walked to where `new` starts (the larger re-acquisition gate)."""
+        unseen = t - lost.last_seen_s
+        if self._image and lost.box is not None and new.box is not None:
+            return self._image_gap(lost, new) <= self.image_speed_hps * unseen + self.image_reacquire_h
+        return bool(np.linalg.norm(lost.centre - new.centre)
+                    <= self.max_speed_mps * unseen + self.reacquire_margin_m)
+
+    @staticmethod
+    def _image_gap(lost: Track, new: Track) -> float:
+        """Distance between the lost track's last box centre and the new one's, in the lost track's heights."""
+        a, b = lost.box.state, new.box.state
+        return float(np.hypot(a[0] - b[0], a[1] - b[1]) / lost.box.height)
 
     def _advance(self, t: float, assigned: dict[int, Skeleton3D]) -> list[TrackUpdate]:
         """Apply the state rules after assignment and report every track (tentative decisions first, so a
@@ -336,6 +334,7 @@ class Tracker:
         for track in [tr for tr in self._tracks.values() if tr.state is TrackState.TENTATIVE]:
             if t - track.last_seen_s > self.lost_after_s:
                 self._end(track, t)
+                self.stats.tentative_dropped += 1
                 out.append(self._report(track, t, None))
             elif track.hits >= 2 and t - track.start_s >= self.confirm_after_s and self._ready(track, t):
                 survivor = self._confirm(track, t)
@@ -345,10 +344,17 @@ class Tracker:
             unseen = t - track.last_seen_s
             if track.state is TrackState.CONFIRMED and unseen > self.lost_after_s:
                 track.state = TrackState.LOST
+                self.stats.lost += 1
                 self._events.append(TrackEvent("lost", track.track_id, t))
             elif track.state is TrackState.LOST and unseen > self.delete_after_s:
                 self._end(track, t)
             out.append(self._report(track, t, assigned.get(track.track_id)))
+        for upd in out:
+            if upd.skeleton is not None:
+                if upd.state is TrackState.CONFIRMED:
+                    self.stats.to_confirmed += 1
+                else:
+                    self.stats.to_tentative += 1
         return out
 
     @staticmethod
@@ -378,10 +384,12 @@ class Tracker:
         if target is None:
             track.state = TrackState.CONFIRMED
             track.candidates = ()
+            self.stats.confirmations += 1
             self._events.append(TrackEvent("confirmed", track.track_id, t))
             return track
         target.history.extend(track.history)
         target.motion, target.centre, target.last_seen_s = track.motion, track.centre, track.last_seen_s
+        target.box = track.box or target.box
         target.bones = np.where(np.isfinite(target.bones), target.bones, track.bones)
         target.hits += track.hits
         target.state = TrackState.CONFIRMED
@@ -389,13 +397,14 @@ class Tracker:
             target.embedding = track.embedding
         del self._tracks[track.track_id]
         self._merged[track.track_id] = target.track_id
+        self.stats.reacquisitions += 1
         self._events.append(TrackEvent("reacquired", target.track_id, t, other_id=track.track_id))
         logger.debug("track %d reacquired as tentative %d", target.track_id, track.track_id)
         return target
 
     def _pick_lost(self, track: Track) -> Track | None:
-        """The candidate lost track that `track` is: closest embedding if both have one, else closest predicted
-        centre within `reacquire_margin_m`; None for a new person."""
+        """The candidate lost track that `track` is: closest embedding if both have one, else closest position
+        within `reacquire_margin_m` metres (`image_reacquire_h` body heights in the image); None for a new person."""
         candidates = [self._tracks[c] for c in self._live_candidates(track)]
         if not candidates:
             return None
@@ -409,8 +418,12 @@ class Tracker:
                 candidates = [c for c in candidates if c.embedding is None]  # the embedding says: none of those
                 if not candidates:
                     return None
-        # Without an embedding, only a lost track whose predicted centre is close is trusted: the speed gate
+        # Without an embedding, only a lost track whose predicted position is close is trusted: the speed gate
         # alone grows by metres per second unseen and would hand a lost id to anyone entering the room.
-        gaps = [float(np.linalg.norm(c.motion.position - track.motion.position)) for c in candidates]
+        if track.box is not None and all(c.box is not None for c in candidates) and self._image:
+            gaps, margin = [self._image_gap(c, track) for c in candidates], self.image_reacquire_h
+        else:
+            gaps = [float(np.linalg.norm(c.motion.position - track.motion.position)) for c in candidates]
+            margin = self.reacquire_margin_m
         best = int(np.argmin(gaps))
-        return candidates[best] if gaps[best] <= self.reacquire_margin_m else None
+        return candidates[best] if gaps[best] <= margin else None

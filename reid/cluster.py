@@ -28,7 +28,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 from sklearn.cluster import DBSCAN
 
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from typing import Iterator, Literal
 
 import numpy as np
 
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 
 logger = logging.getLogger(__name__)
 

@@ -2,8 +2,11 @@
 
 SQLite (the default, one file) is opened with WAL, foreign keys and a busy timeout; write transactions start
 with `BEGIN IMMEDIATE`, so two writers queue on the busy timeout instead of failing half way, and one process
-lock keeps a single writer per process. Any other SQLAlchemy URL works; for PostgreSQL install a driver and
-pass e.g. ``postgresql+psycopg://user:secret@host/skelwatch`` (as `--db` or `storage.url` in the config).
+lock keeps a single writer per process. PostgreSQL (``postgresql+psycopg://user:secret@host/skelwatch``, as
+`--db` or `storage.url`) gets the same guarantees by its own means: every write transaction first takes one
+transaction-scoped advisory lock, so writers on every machine queue as SQLite's do, `lock_timeout` plays the
+busy timeout (DatabaseLockedError), and pooled connections are pinged before use, so a server that restarted
+is reconnected to without reopening.
 
 The schema is versioned by Alembic (`storage/migrations`); opening runs `upgrade head` inside one transaction.
 A database stamped by a revision this code does not know (a newer skelwatch) is refused, never recreated.
@@ -11,28 +14,36 @@ A database stamped by a revision this code does not know (a newer skelwatch) is 
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.errors import DatabaseLockedError, SchemaError, StorageError
+from storage.errors import DatabaseLockedError, DatabaseUnavailableError, SchemaError, StorageError
+from storage.files import create_private_file, make_private_dir
+
+# alembic loads when a database is opened (the GUI opens it on a worker), not with every module that names one:
+# the window's first paint waits for the imports of what it shows.
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_MAGIC = b"SQLite format 3\x00"
+# The PostgreSQL writers' lock ("skelwatc" as a bigint): one key for every skelwatch on the server's database.
+WRITER_LOCK_KEY = 0x736B656C77617463
+# SQLSTATEs that mean "another writer held a lock too long" and "the server is gone or going away".
+PG_LOCKED = {"55P03", "40P01"}
+PG_GONE_PREFIXES = ("08", "57P")
 
 
 def to_url(path_or_url: str | Path) -> str:
@@ -44,34 +55,77 @@ def to_url(path_or_url: str | Path) -> str:
 
 
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
 
 
 def _check_sqlite_file(path: Path) -> None:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return
-    if path.is_dir():
-        raise StorageError(f"database path {path} is a folder; pass a file path such as {path / 'skelwatch.db'}")
-    with path.open("rb") as fh:
-        head = fh.read(len(SQLITE_MAGIC))
-    if head and head != SQLITE_MAGIC:
+    """Refuse what is not a SQLite database; create a missing one owner-only (0600 in a 0700 folder).
+
+    An existing empty file is refused too: it is someone's file (a typo in --db, a placeholder), not a gallery,
+    and SQLite would silently turn it into one. The -wal and -shm files SQLite adds copy the database's mode.
+    """
+    try:
+        if not path.exists():
+            make_private_dir(path.parent)
+            if create_private_file(path):
+                return
+        if path.is_dir():
+            raise StorageError(f"database path {path} is a folder; pass a file path such as {path / 'skelwatch.db'}")
+        with path.open("rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise StorageError(f"database file {path} cannot be opened ({exc.strerror}); pass a writable file path "
+                           "(at most 255 bytes per name)") from None
+    if not head:
+        raise StorageError(f"{path} is an empty file, not a skelwatch gallery; pass the right file, or delete "
+                           "this one to start a new gallery there")
+    if head != SQLITE_MAGIC:
         raise StorageError(f"{path} is not a SQLite database (the file starts with {head[:8]!r}); "
                            "pass the right file, or move this one away to start a new database")
 
 
+def shown_url(url: str) -> str:
+    """The URL as messages and logs show it: the password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL has no password part to find
+        return url
+
+
 def _describe(exc: BaseException, url: str) -> StorageError:
     """Turn a driver error into a message naming the database, the problem and the fix."""
-    text = str(getattr(exc, "orig", exc) or exc).lower()
+    url = shown_url(url)
+    orig = getattr(exc, "orig", exc)
+    text = str(orig or exc).lower()
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    if sqlstate in PG_LOCKED:
+        return DatabaseLockedError(
+            f"database {url} is locked by another skelwatch (or another client) for longer than the lock timeout "
+            f"({sqlstate}); nothing was changed: wait and retry, or raise storage.busy_timeout_s")
+    if sqlstate.startswith(PG_GONE_PREFIXES) or getattr(exc, "connection_invalidated", False) or (
+            url.startswith("postgresql") and "connection" in text and not sqlstate):
+        reason = text.strip().splitlines()[0] if text.strip() else sqlstate
+        return DatabaseUnavailableError(
+            f"database server of {url} cannot be reached ({reason}); nothing stored was lost and an unfinished "
+            "change was not saved: start the server or check storage.url and the network, then retry (the "
+            "connection is re-made on the next use)")
+    if sqlstate == "53100":
+        return StorageError(f"database {url}: the server's disk is full, so the change was not saved (nothing "
+                            "stored was lost); free space on the server, or prune with `python main.py gallery "
+                            "retention`")
+    if not url.startswith("sqlite"):  # the checks below read SQLite's own messages
+        return StorageError(f"database {url}: {orig}")
     if "locked" in text or "busy" in text:
         return DatabaseLockedError(
             f"database {url} is locked by another process for longer than the busy timeout; close the other "
             "skelwatch (or wait) and retry, or raise storage.busy_timeout_s")
     if "disk is full" in text or "disk full" in text or "no space" in text:
         return StorageError(f"database {url}: the disk is full, so the change was not saved (nothing stored was "
-                            "lost); free space, or run `python main.py gallery retention` to prune old sessions")
+                            "lost); free space, or run `./skelwatch gallery retention` to prune old sessions")
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         return StorageError(f"database {url} is corrupt or not a database ({exc.__class__.__name__}: {text}); "
                             "restore it from a backup or move it away to start a new one")
@@ -99,11 +153,27 @@ class Database:
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": self.busy_timeout_s, "check_same_thread": False}
-        self.engine: Engine = create_engine(self.url, **kwargs)
+        elif url.get_backend_name() == "postgresql":
+            # libpq's own options, so every pooled connection has them without a SET that a rollback would undo
+            kwargs["connect_args"] = {"options": f"-c lock_timeout={int(self.busy_timeout_s * 1000)}",
+                                      "connect_timeout": max(2, int(math.ceil(self.busy_timeout_s)))}
+            kwargs["pool_pre_ping"] = True
+        try:
+            self.engine: Engine = create_engine(self.url, **kwargs)
+        except ImportError as exc:
+            raise StorageError(f"database URL {shown_url(self.url)} needs the driver "
+                               f"{getattr(exc, 'name', None) or exc}, which is not installed; install it (PostgreSQL: "
+                               "pip install 'psycopg[binary]') or set storage.url to a SQLite file path") from None
         if self.is_sqlite:
             self._install_sqlite_listeners()
+        elif url.get_backend_name() == "postgresql":
+            self._install_postgres_listeners()
         self._write_engine = self.engine.execution_options(skelwatch_immediate=True)
-        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        # Readers see one snapshot, as a SQLite WAL read does (a gallery rebuild counts, then reads, the rows). Not
+        # writers: their snapshot would predate the writer lock they wait for, so they stay READ COMMITTED.
+        read_engine = (self.engine if self.is_sqlite
+                       else self.engine.execution_options(isolation_level="REPEATABLE READ"))
+        self._reader = sessionmaker(read_engine, expire_on_commit=False)
         self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
         self._write_lock = threading.RLock()
         try:
@@ -130,7 +200,21 @@ class Database:
             immediate = conn.get_execution_options().get("skelwatch_immediate", False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    def _install_postgres_listeners(self) -> None:
+        @event.listens_for(self.engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            # BEGIN IMMEDIATE's counterpart: one writer at a time across processes and machines, so checks such as
+            # "is this name free" and the gallery revision bump stay true until commit. Rejected: SERIALIZABLE
+            # (every unit of work would need a retry loop) and a row lock on gallery_state (sightings and the
+            # name checks that run before the bump would still race).
+            if conn.get_execution_options().get("skelwatch_immediate", False):
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK_KEY})")
+
     def _check_schema(self, *, upgrade: bool) -> None:
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
         cfg = _alembic_config()
         script = ScriptDirectory.from_config(cfg)
         known = {rev.revision for rev in script.walk_revisions()}
@@ -140,19 +224,19 @@ class Database:
                 unknown = [rev for rev in current if rev not in known]
                 if unknown:
                     raise SchemaError(
-                        f"database {self.url} has schema revision {', '.join(unknown)}, which this skelwatch does "
-                        f"not know (it knows up to {script.get_current_head()}): it was written by a newer "
-                        "skelwatch. Upgrade skelwatch, or open another database file")
+                        f"database {shown_url(self.url)} has schema revision {', '.join(unknown)}, which this "
+                        f"skelwatch does not know (it knows up to {script.get_current_head()}): it was written by a "
+                        "newer skelwatch. Upgrade skelwatch, or open another database file")
                 if not current:
-                    tables = set(inspect(conn).get_table_names())
+                    tables = set(inspect(conn).get_table_names()) - {"alembic_version"}  # empty: downgraded to base
                     if tables:
                         raise SchemaError(
-                            f"database {self.url} holds tables ({', '.join(sorted(tables)[:5])}) but no skelwatch "
-                            "schema version: it is not a skelwatch database; pass another file or URL")
+                            f"database {shown_url(self.url)} holds tables ({', '.join(sorted(tables)[:5])}) but no "
+                            "skelwatch schema version: it is not a skelwatch database; pass another file or URL")
                 if upgrade and set(current) != {script.get_current_head()}:
                     cfg.attributes["connection"] = conn
                     command.upgrade(cfg, "head")
-                    logger.info("database %s migrated from %s to %s", self.url, current or "empty",
+                    logger.info("database %s migrated from %s to %s", shown_url(self.url), current or "empty",
                                 script.get_current_head())
         except StorageError:
             raise
@@ -174,14 +258,15 @@ class Database:
             except OperationalError as exc:
                 raise _describe(exc, self.url) from None
             except IntegrityError as exc:
-                raise StorageError(f"database {self.url}: the change conflicts with stored data ({exc.orig}); "
-                                   "nothing was changed") from None
+                raise StorageError(f"database {shown_url(self.url)}: the change conflicts with stored data "
+                                   f"({exc.orig}); nothing was changed") from None
             except DBAPIError as exc:
                 raise _describe(exc, self.url) from None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only session (a consistent snapshot on SQLite WAL); never blocks the writer."""
+        """A read-only session on one consistent snapshot (SQLite WAL, PostgreSQL REPEATABLE READ); never blocks
+        the writer."""
         try:
             with self._reader.begin() as session:
                 yield session
@@ -189,6 +274,8 @@ class Database:
             raise _describe(exc, self.url) from None
 
     def schema_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
         with self.engine.connect() as conn:
             heads = MigrationContext.configure(conn).get_current_heads()
         return heads[0] if heads else None
@@ -197,7 +284,7 @@ class Database:
         self.engine.dispose()
 
     def __repr__(self) -> str:
-        return f"Database({self.url!r})"
+        return f"Database({shown_url(self.url)!r})"
 
 
 def open_database(path_or_url: str | Path, *, busy_timeout_s: float = 5.0) -> Database:

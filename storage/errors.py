@@ -1,5 +1,5 @@
 """Errors of the storage layer: each names the database, the problem and what to do about it."""
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 
 
 class StorageError(SkelwatchError):
@@ -8,6 +8,10 @@ class StorageError(SkelwatchError):
 
 class DatabaseLockedError(StorageError):
     """Another process held the write lock for longer than the busy timeout."""
+
+
+class DatabaseUnavailableError(StorageError):
+    """The database server cannot be reached (down, restarting, network); committed data is safe on it."""
 
 
 class SchemaError(StorageError):

@@ -24,17 +24,18 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session as OrmSession
 
 from storage import identities as ops
 from storage.db import Database
 from storage.errors import EmbeddingError, StorageError
+from storage.forget import ForgetReport, clean_files, forget_log_path, log_entry, wipe_free_pages, write_log
 from storage.identities import IdentityRef, IndexDelta, Removed, check_vectors
 from storage.index import VectorIndex
 from storage.matching import Candidate, MatchResult, Thresholds, decide
 from storage.models import Embedding, Identity, ModelVersion, NegativePair, Session, Sighting, Track
-from storage.portable import export_gallery, import_gallery
+from storage.portable import DEFAULT_MAX_BYTES, export_gallery, import_gallery
 
 logger = logging.getLogger(__name__)
 
@@ -334,12 +335,31 @@ class Gallery:
         """Delete an identity and its embeddings; its past sightings stay, as unknown."""
         return self._remove(ref, forget=False)
 
-    def forget(self, ref: IdentityRef) -> Removed:
-        """Remove every trace of a person: identity, embeddings, sightings, its tracks and windows, alerts."""
-        return self._remove(ref, forget=True)
+    def forget(self, ref: IdentityRef, *, drop_raw: bool = False, command: str = "api") -> ForgetReport:
+        """Remove every trace of a person (see storage.forget): the person's skeletons in session folders (and
+        with `drop_raw` the raw recordings there); in one transaction the identity, embeddings, sightings, the
+        tracks it was voted for or enrolled from with their windows and alerts; then the index, the database's
+        free pages and WAL, and a line in the forget log naming `command`."""
+        with self.db.read() as s:
+            locations = ops.track_locations(s, ops.person_tracks(s, ops.resolve(s, ref).id))
+        files = clean_files(self.db, locations, drop_raw=drop_raw)  # first: see storage.forget
+        removed = self._remove(ref, forget=True)
+        wiped, why = wipe_free_pages(self.db)
+        log = forget_log_path(self.db)
+        report = ForgetReport(removed, wiped, tuple(files["sessions_scrubbed"]), files["track_lines_removed"],
+                              files["skeletons_removed"], tuple(files["raw_deleted"]), tuple(files["raw_left"]),
+                              None if log is None else str(log), tuple(files["notes"]) + ((why,) if why else ()))
+        try:
+            write_log(log, log_entry(self.db, report, command))
+        except OSError as exc:  # everything is removed already: say so rather than fail
+            report = replace(report, log_path=None, notes=report.notes + (f"the forget log {log} could not be "
+                                                                          f"written ({exc})",))
+        return report
 
     def _remove(self, ref: IdentityRef, *, forget: bool) -> Removed:
         def op(s: OrmSession) -> tuple[Any, IndexDelta]:
+            if forget and self.db.is_sqlite:  # zero what this delete frees, in the file and in the WAL frames
+                s.execute(text("PRAGMA secure_delete = ON"))
             return ops.remove_identity(s, ref, forget=forget)
         with self._lock:
             before = len(self.index)
@@ -440,9 +460,10 @@ class Gallery:
         """Write identities (all, or `refs`) to a portable .zip; returns how many. See storage.portable."""
         return export_gallery(self.db, Path(path), refs)
 
-    def import_file(self, path: Path, *, on_conflict: str = "error") -> list[int]:
-        """Read a file written by `export` (on_conflict: error | merge | skip); returns the identity ids."""
+    def import_file(self, path: Path, *, on_conflict: str = "error", max_bytes: int = DEFAULT_MAX_BYTES) -> list[int]:
+        """Read a file written by `export` (on_conflict: error | merge | skip; a file inflating past `max_bytes`
+        is refused unread); returns the identity ids."""
         with self._lock:
-            ids = import_gallery(self.db, Path(path), on_conflict=on_conflict)
+            ids = import_gallery(self.db, Path(path), on_conflict=on_conflict, max_bytes=max_bytes)
             self.rebuild_index()
             return ids

@@ -80,8 +80,19 @@ class SightingRecorder:
                       seen_at: Optional[datetime] = None) -> list[Observation]:
         """`observe` for several windows (track_key, vector (D,), t_start_s, t_end_s) in one transaction, in order.
 
-        One commit per batch instead of per window: what an encoder that works in batches should call.
+        One commit per batch instead of per window: what an encoder that works in batches should call. When
+        nothing could be stored (a locked database), the votes are put back too, so the same windows can be
+        observed again later (the pipeline queues them) without counting twice.
         """
+        votes = self.voter.snapshot()
+        try:
+            return self._observe_batch(session_id, windows, seen_at)
+        except BaseException:
+            self.voter.restore(votes)
+            raise
+
+    def _observe_batch(self, session_id: int, windows: Sequence[tuple[int, np.ndarray, float, float]],
+                       seen_at: Optional[datetime]) -> list[Observation]:
         vecs = [check_vectors(w[1], self.gallery.dim) for w in windows]  # all checked before anything is stored
         now = seen_at or utcnow()
         planned = []

@@ -211,7 +211,8 @@ class PipelineController(QObject):
 
         def start() -> Path:
             recorder = SessionRecorder.create(target, pipeline.source, current.spec,
-                                              flush_interval_s=self.config.pipeline.flush_interval_s)
+                                              flush_interval_s=self.config.pipeline.flush_interval_s,
+                                              keep_color=not self.config.storage.privacy_skeleton_only)
             pipeline.start_recording(recorder)
             return target
 

@@ -49,6 +49,7 @@ class LiveView(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(320, 240)
         self.image_kind = "color"
+        self.privacy = False  # skeleton-only privacy mode: never paint the colour image (depth, or a dark canvas)
         self.depth_max_m = 6.0
         self.show_skeletons = True
         self.show_lost = False
@@ -75,9 +76,9 @@ class LiveView(QWidget):
         self.update()
 
     def _make_image(self, frame: FrameResult) -> QImage | None:
-        if self.image_kind == "depth" and frame.depth_m is not None:
+        if (self.image_kind == "depth" or self.privacy) and frame.depth_m is not None:
             bgr = depth_to_bgr(frame.depth_m, self.depth_max_m)
-        elif frame.color is not None:
+        elif frame.color is not None and not self.privacy:
             bgr = frame.color
         elif frame.depth_m is not None:
             bgr = depth_to_bgr(frame.depth_m, self.depth_max_m)
@@ -147,12 +148,11 @@ class LiveView(QWidget):
             self._draw_label(painter, view, QPointF(finite[:, 0].min(), finite[:, 1].min() - 8), color)
 
     def _draw_label(self, painter: QPainter, view: TrackView, anchor: QPointF, color: QColor) -> None:
-        name = view.identity_name or ("unknown" if view.decision in ("unknown", "ambiguous") else "…")
-        text = f"#{view.track_id}  {name}"
+        text = f"#{view.track_id}  {view.identity.label}"
         if not view.observed:
             text += "  (not seen)"
-        elif view.identity_name:
-            text += f"  {view.match_confidence:.2f}"
+        elif view.identity.name:
+            text += f"  {view.identity.confidence:.2f}"
         font = QFont(self.font().family(), 10, QFont.Weight.DemiBold)
         painter.setFont(font)
         metrics = painter.fontMetrics()
@@ -163,7 +163,7 @@ class LiveView(QWidget):
         painter.setBrush(QColor(20, 22, 26, 200))
         painter.drawRoundedRect(box, 4, 4)
         painter.fillRect(QRectF(box.left(), box.top(), 4, box.height()), color)
-        painter.setPen(QColor("#ffffff") if view.identity_name else QColor("#c8ced4"))
+        painter.setPen(QColor("#ffffff") if view.identity.name else QColor("#c8ced4"))
         painter.drawText(box.adjusted(8, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter, text)
 
     def _free_box(self, box: QRectF) -> QRectF:

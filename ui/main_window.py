@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
     def _build_widgets(self) -> None:
         self.view = LiveView()
         self.view.image_kind = self.config.ui.image
+        self.view.privacy = self.config.storage.privacy_skeleton_only
         self.view.depth_max_m = self.config.ui.depth_max_m
         self.view.show_skeletons = self.config.ui.show_skeletons
         self.view.show_lost = self.config.ui.show_lost
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         self.tracks = TracksPanel(self.track_model)
         self.gallery = GalleryPanel(self.storage_tasks, self._selected_track)
         self.alerts = AlertsPanel()
+        self.alerts.privacy = self.config.storage.privacy_skeleton_only
         self.training = TrainingPanel(self.config, self.errors)
         self.tabs = QTabWidget()
         for widget, title in ((self.tracks, "Tracks"), (self.gallery, "Gallery"), (self.alerts, "Alerts"),
@@ -254,13 +256,13 @@ class MainWindow(QMainWindow):
         self.view.show_frame(frame)
         self.replay.set_position(frame.timestamp_s)
         for view in frame.tracks:
-            if view.identity_id is not None and view.state is TrackState.CONFIRMED:
-                self.gallery.remember_pose(view.identity_id, view.joints_3d)
+            if view.identity.id is not None and view.state is TrackState.CONFIRMED:
+                self.gallery.remember_pose(view.identity.id, view.joints_3d)
         self.explainer.maybe()
 
     def _on_match(self, event: MatchEvent) -> None:
         self.track_model.apply_match(event)
-        if event.decision is Decision.MATCH:
+        if event.identity.decision is Decision.MATCH:
             self.replay.timeline.add_sighting(event.timestamp_s, event.track_id)
 
     def _on_alert(self, event: AlertEvent) -> None:
@@ -358,6 +360,7 @@ class MainWindow(QMainWindow):
         self.config = config
         u = config.ui
         self.view.image_kind, self.view.depth_max_m, self.view.show_lost = u.image, u.depth_max_m, u.show_lost
+        self.view.privacy = self.alerts.privacy = config.storage.privacy_skeleton_only
         self.image_toggle.setChecked(u.image == "depth")
         self.replay.loop.setChecked(u.loop_replay)
         self.book.keep_recent_s = u.recent_tracks_s
@@ -382,7 +385,7 @@ class MainWindow(QMainWindow):
             return None
         record = self.book.records[track_id]
         history = list(record.joints)
-        return SelectedTrack(track_id, record.identity_id, lambda: backend.track_windows(history),
+        return SelectedTrack(track_id, record.identity.id, lambda: backend.track_windows(history),
                              lambda: backend.track_db_id(track_id))
 
     def _on_track_selected(self, track_id: int | None) -> None:

@@ -73,14 +73,15 @@ class TrackTableModel(_Table):
         r = self.book.record_at(index.row())
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return (f"#{r.track_id}", r.state, f"{r.duration_s:.1f} s", r.label,
-                    f"{r.confidence:.2f}" if r.identity_name else "—", _fmt_distances(r.level_distances),
+            return (f"#{r.track_id}", r.state, f"{r.duration_s:.1f} s", r.identity.label,
+                    f"{r.identity.confidence:.2f}" if r.identity.name else "—",
+                    _fmt_distances(r.identity.level_distances),
                     str(len(r.windows)))[col]
         if role == Qt.ItemDataRole.ForegroundRole:
             if col == 1:
                 return QBrush(QColor(STATE_COLORS.get(r.state, "#e0e0e0")))
             if col == 3:
-                return QBrush(QColor(DECISION_COLORS.get(r.decision, "#e0e0e0")))
+                return QBrush(QColor(DECISION_COLORS.get(r.identity.decision, "#e0e0e0")))
             if not r.present:
                 return QBrush(QColor("#757575"))
         if role == Qt.ItemDataRole.UserRole:

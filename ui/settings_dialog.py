@@ -33,6 +33,8 @@ class SettingsDialog(QDialog):
         self.show_lost.setChecked(u.show_lost)
         self.loop = QCheckBox("Loop recordings")
         self.loop.setChecked(u.loop_replay)
+        self.privacy = QCheckBox("Privacy: skeletons only (no colour image recorded, shown or in snapshots)")
+        self.privacy.setChecked(config.storage.privacy_skeleton_only)
         self.depth_max = QDoubleSpinBox(minimum=0.5, maximum=50.0, singleStep=0.5, value=u.depth_max_m, suffix=" m")
         self.top_k = QSpinBox(minimum=1, maximum=50, value=u.top_k)
         self.recent = QDoubleSpinBox(minimum=0.0, maximum=3600.0, value=u.recent_tracks_s, suffix=" s")
@@ -49,6 +51,7 @@ class SettingsDialog(QDialog):
         form.addRow("Image", self.image)
         form.addRow("", self.show_lost)
         form.addRow("", self.loop)
+        form.addRow("", self.privacy)
         form.addRow("Depth colour range", self.depth_max)
         form.addRow("Neighbours listed", self.top_k)
         form.addRow("Keep ended tracks", self.recent)
@@ -68,6 +71,7 @@ class SettingsDialog(QDialog):
         changes = {
             "ui.image": self.image.currentText(), "ui.show_lost": self.show_lost.isChecked(),
             "ui.loop_replay": self.loop.isChecked(), "ui.depth_max_m": self.depth_max.value(),
+            "storage.privacy_skeleton_only": self.privacy.isChecked(),
             "ui.top_k": self.top_k.value(), "ui.recent_tracks_s": self.recent.value(),
             "ui.sessions_dir": self.sessions.text().strip(),
             "pipeline.source": self.source.text().strip() or "demo",

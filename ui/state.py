@@ -6,11 +6,11 @@ The Qt models in `ui.models` adapt this state; they never compute. `TrackBook.ap
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from app.events import FrameResult, MatchEvent, TrackView
+from app.events import FrameResult, IdentityDecision, MatchEvent, TrackView
 
 JOINT_HISTORY = 90  # frames of joints kept per track for the explanation of the selected track
 
@@ -21,10 +21,7 @@ class WindowMark:
 
     start_s: float
     end_s: float
-    decision: str
-    identity_id: int | None
-    identity_name: str | None
-    confidence: float
+    identity: IdentityDecision
 
 
 @dataclass
@@ -35,11 +32,7 @@ class TrackRecord:
     first_s: float
     last_s: float
     state: str = "tentative"
-    decision: str = "pending"
-    identity_id: int | None = None
-    identity_name: str | None = None
-    confidence: float = 0.0
-    level_distances: tuple[float, float, float] | None = None
+    identity: IdentityDecision = field(default_factory=IdentityDecision)
     frames: int = 0
     present: bool = True
     windows: list[WindowMark] = field(default_factory=list)
@@ -49,12 +42,6 @@ class TrackRecord:
     def duration_s(self) -> float:
         return self.last_s - self.first_s
 
-    @property
-    def label(self) -> str:
-        """The name, or what the decision says when there is none."""
-        if self.identity_name:
-            return self.identity_name
-        return {"pending": "…", "ambiguous": "ambiguous"}.get(self.decision, "unknown")
 
 
 @dataclass(frozen=True)
@@ -136,17 +123,16 @@ class TrackBook:
         record = self.records.get(event.track_id)
         if record is None:
             return None
-        record.windows.append(WindowMark(event.start_s, event.timestamp_s, event.decision, event.identity_id,
-                                         event.identity_name, event.confidence))
+        record.windows.append(WindowMark(event.start_s, event.timestamp_s, event.identity))
         return event.track_id
 
 
 def _fold_view(record: TrackRecord, view: TrackView, t_s: float) -> None:
     record.last_s, record.present, record.state = t_s, True, view.state
     record.frames += 1
-    record.decision, record.identity_id, record.identity_name = view.decision, view.identity_id, view.identity_name
-    record.confidence = view.match_confidence
-    if view.level_distances is not None:
-        record.level_distances = view.level_distances
+    identity = view.identity
+    if identity.level_distances is None and record.identity.level_distances is not None:
+        identity = replace(identity, level_distances=record.identity.level_distances)  # keep showing the last
+    record.identity = identity
     if view.state != "lost":
         record.joints.append((t_s, np.asarray(view.joints_3d, dtype=np.float32)))

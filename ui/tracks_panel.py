@@ -105,7 +105,7 @@ class TracksPanel(QWidget):
             return
         self.explanation = exp
         record = self.model.book.records.get(exp.track_id)
-        who = record.label if record is not None else "?"
+        who = record.identity.label if record is not None else "?"
         self.title.setText(f"Track #{exp.track_id} ({who}): {len(exp.neighbours)} nearest identities"
                            if exp.neighbours else f"Track #{exp.track_id}: no gallery neighbours yet "
                            "(needs a full window and an enrolled gallery)")

@@ -5,22 +5,16 @@ import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from app.compose import new_model
 from app.config import SkelwatchConfig, with_changes
-from reid.baseline import BASELINES
-from reid.checkpoint import ModelMeta, load_model, write_meta
-from reid.datasets import load_dataset
-from reid.datasets.base import SkeletonDataset
 from reid.errors import DatasetError
-from reid.evaluate import Metrics, format_table
-from reid.model import HiMPC
-from reid.protocol import evaluate_dataset, model_features
-from reid.skeleton import NUM_CANONICAL
-from reid.windows import make_windows, window_identities
-from storage.matching import calibrate_threshold
+
+if TYPE_CHECKING:  # torch and the evaluation stack load when the command runs, not for --help
+    from reid.checkpoint import ModelMeta
+    from reid.datasets.base import SkeletonDataset
+    from reid.evaluate import Metrics
+    from reid.model import HiMPC
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,6 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
+    import torch
+
+    from app.compose import new_model
+    from reid.baseline import BASELINES
+    from reid.checkpoint import load_model
+    from reid.datasets import load_dataset
+    from reid.evaluate import format_table
+    from reid.protocol import evaluate_dataset, model_features
+    from reid.skeleton import NUM_CANONICAL
+
     torch.set_num_threads(config.train.threads)
     protocol = args.protocol or config.evaluate.protocol
     dataset = load_dataset(args.data, args.format)
@@ -79,13 +83,21 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
 def _calibrate(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset, checkpoint: Path, far: float,
                seed: int) -> None:
     """Store the distance at which `far` of impostor windows would be accepted, measured on every identity."""
+    from reid.checkpoint import write_meta
+    from reid.protocol import model_features
+    from reid.windows import make_windows, window_identities
+    from storage.matching import calibrate_threshold
+
     windows = make_windows(dataset.sequences, meta.frames)
     ids = window_identities(windows, dataset.sequences)
     try:
         cal = calibrate_threshold(model_features(model)(windows.data), ids, target_far=far, seed=seed)
     except ValueError as exc:
         raise DatasetError(f"cannot calibrate on {dataset.name}: {exc}") from None
+    for warning in cal.warnings:
+        print(f"WARNING: {warning}")
+    measured = (f"match distance {cal.accept_distance:.4f} at a window false-accept rate of "
+                f"{cal.false_accept_rate:.4f} (target {far:g}; false rejects {cal.false_reject_rate:.4f}; "
+                f"{cal.impostor} probe windows of {len(set(ids))} people)")
     write_meta(checkpoint, replace(meta, accept_distance=round(cal.accept_distance, 4)))
-    print(f"match distance {cal.accept_distance:.4f} at a window false-accept rate of {cal.false_accept_rate:.4f} "
-          f"(false rejects {cal.false_reject_rate:.4f}; {cal.impostor} probe windows of {len(set(ids))} people) "
-          f"written to {checkpoint}: used when gallery.accept_distance is not set")
+    print(f"{measured} written to {checkpoint}: used when gallery.accept_distance is not set")

@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
+from app.commands.options import add_output_switches
 from app.config import SkelwatchConfig
-from app.compose import build_pipeline, gives_skeletons
-from app.pipeline.headless import HeadlessListener, add_output_switches, open_input, run_to_end, summary_line
-from app.session import SessionRecorder, SessionWriter, is_session, recording_path
-from app.session_replay import open_session
+
+if TYPE_CHECKING:
+    from app.session import CacheBuilder
+
+logger = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,36 +21,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "replay", help="replay a session or recording headless and print its tracks",
         description="Replay a recorded session folder (its skeleton cache replaces pose) or a file (a .db3/.bag "
         "recording, a video, a skeleton file) through tracking and re-ID; prints a progress line, the tracks "
-        "and, with --windows, every encoded window. A session without a cache gets one on its first replay.")
+        "and, with --windows, every encoded window. A session is never changed; one without a skeleton cache gets "
+        "one beside it (written whole) when its first replay reaches the end.")
     parser.add_argument("input", help="a session folder, a recording or video file, or demo / synthetic")
     parser.add_argument("--speed", type=float, default=None,
                         help="multiple of real time, 0.25 to 8 (default: as fast as possible)")
     parser.add_argument("--windows", action="store_true", help="print every encoded window")
     parser.add_argument("--images", action="store_true",
                         help="decode the session's recording even when its skeleton cache is complete")
-    add_output_switches(parser, scene_size=False)
+    add_output_switches(parser, scene_size=False, tracks_out=True)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
+    from app.compose import build_pipeline, gives_skeletons
+    from app.pipeline.headless import HeadlessListener, open_input, print_ending, run_to_end
+    from app.session import is_session, recording_path
+    from app.session_replay import open_session
+
     listener = HeadlessListener(windows=args.windows)
-    recorder = None
+    fill_cache: Path | None = None
     if is_session(Path(args.input)):
         session = open_session(Path(args.input), images=args.images)
         source, cache = session.source, session.cache
         raw = recording_path(session.folder)
         given = raw is not None and gives_skeletons(str(raw))
-        if session.fill_cache:
-            recorder = SessionRecorder(SessionWriter(session.folder, session.manifest,
-                                                     config.pipeline.flush_interval_s), raw=None)
+        fill_cache = session.folder if session.fill_cache else None
     else:
         (source, given), cache = open_input(args.input), None
     pipeline = build_pipeline(config, source, speed=args.speed, skeleton_cache=cache, skeletons_given=given,
                               gallery=not args.no_gallery, session_label=str(args.input), listeners=(listener,))
-    if recorder is not None:
-        pipeline.start_recording(recorder)
-    summary = run_to_end(pipeline, listener)
+    recorder = None if fill_cache is None else _cache_builder(fill_cache, config.pipeline.flush_interval_s)
+    try:
+        if recorder is not None:
+            pipeline.start_recording(recorder)
+        summary = run_to_end(pipeline, listener)
+        if recorder is not None:
+            recorder.commit()
+    finally:
+        if recorder is not None:
+            recorder.discard()
     print(f"replayed {source.name}")
     listener.print_tracks()
-    print(summary_line(summary))
+    print_ending(summary, listener, args.tracks_out)
     return 0
+
+
+def _cache_builder(folder: Path, flush_interval_s: float) -> CacheBuilder | None:
+    """A builder for the session's missing cache, or None (replay goes on) when its folder is read-only."""
+    from app.session import CacheBuilder
+
+    try:
+        return CacheBuilder(folder, flush_interval_s)
+    except OSError as exc:
+        logger.warning("%s: cannot build a skeleton cache here (%s); replaying without one", folder, exc.strerror)
+        return None

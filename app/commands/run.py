@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from app.commands.options import add_output_switches
 from app.config import SkelwatchConfig
-from app.compose import build_pipeline
-from app.pipeline.headless import HeadlessListener, add_output_switches, open_input, run_to_end, summary_line
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,11 +19,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--speed", type=float, default=1.0,
                         help="pace of a file source as a multiple of real time (default 1)")
     parser.add_argument("--windows", action="store_true", help="print every encoded window")
-    add_output_switches(parser, scene_size=True)
+    add_output_switches(parser, scene_size=True, tracks_out=True)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
+    from app.compose import build_pipeline
+    from app.pipeline.headless import HeadlessListener, open_input, print_ending, run_to_end
+
     source, given = open_input(args.source or config.pipeline.source, seconds=args.seconds, size=args.size)
     listener = HeadlessListener(windows=args.windows)
     pipeline = build_pipeline(config, source, speed=args.speed, skeletons_given=given,
@@ -34,5 +36,5 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     except KeyboardInterrupt:
         summary = pipeline.stop()
     listener.print_tracks()
-    print(summary_line(summary))
+    print_ending(summary, listener, args.tracks_out)
     return 0

@@ -12,7 +12,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from app.config.base import Section
-from app.config.capture import BufferConfig, TrackingConfig
+from app.config.capture import BufferConfig, PoseConfig, TrackingConfig
 from app.config.pipeline import PipelineConfig
 from app.config.ui import UIConfig
 from app.config.reid import ClusterConfig, EvaluateConfig, LossConfig, ModelConfig, TrainConfig
@@ -33,6 +33,7 @@ class SkelwatchConfig(Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     gallery: GalleryConfig = Field(default_factory=GalleryConfig)
+    pose: PoseConfig = Field(default_factory=PoseConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     buffer: BufferConfig = Field(default_factory=BufferConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
@@ -72,24 +73,42 @@ def _format_validation(exc: ValidationError, origin: str) -> str:
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown key '{key}'")
         else:
-            lines.append(f"'{key}' = {err.get('input')!r}: {err['msg']}")
-    return f"config ({origin}): " + "; ".join(lines) + ". Run `python main.py config show` to see every key."
+            shown = repr(err.get("input"))
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
+            lines.append(f"'{key}' = {shown}: {err['msg']}")
+    return f"config ({origin}): " + "; ".join(lines) + ". Run `./skelwatch config show` to see every key."
 
 
-def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> SkelwatchConfig:
+def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                must_exist: bool = False) -> SkelwatchConfig:
     """Load the defaults, merge the YAML file at `path` (if it exists) and apply the overrides in order.
 
+    Args:
+        must_exist: `path` was named by the user (`--config`), so its absence is an error, not the defaults.
     Raises:
-        ConfigError: unreadable YAML, an unknown key (named by its dotted path) or a value out of range.
+        ConfigError: a named file that is missing, unreadable YAML, an unknown key (named by its dotted path) or
+            a value out of range.
     """
+    if must_exist and path is not None and not Path(path).exists():
+        raise ConfigError(f"config file {path} does not exist; name an existing YAML file, or leave out --config "
+                          f"to use {default_config_path()} (or the defaults when it is absent)")
     tree: dict[str, Any] = {}
     origin = "defaults"
     if path is not None and Path(path).exists():
         origin = str(path)
         try:
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except IsADirectoryError:
+            raise ConfigError(f"config file {path} is a folder; pass a YAML file (see `./skelwatch config "
+                              "show`)") from None
+        except OSError as exc:
+            raise ConfigError(f"config file {path} cannot be read ({exc.strerror}); check its permissions") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path} is not text (not UTF-8); pass a YAML file") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+            raise ConfigError(f"config file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+        except RecursionError:
+            raise ConfigError(f"config file {path} nests too deeply to be a skelwatch config") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping of sections, not {type(loaded).__name__}")
         tree = loaded or {}

@@ -1,4 +1,4 @@
-"""Config sections of capture/: multi-person tracking and the streaming window buffer."""
+"""Config sections of capture/: multi-person pose, multi-person tracking and the streaming window buffer."""
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -65,3 +65,31 @@ class BufferConfig(Section):
         True, description="Fill missed frames of a short gap by linear interpolation (else the gap ends the window).")
     max_pending: int = Field(
         256, ge=1, le=100000, description="Windows waiting for the encoder; the oldest are dropped beyond this.")
+
+
+class PoseConfig(Section):
+    """Multi-person pose on color frames: `capture.pose.PoseEstimator`'s arguments."""
+
+    proposer: Literal["auto", "depth", "motion", "none"] = Field(
+        "auto", description="Where newcomers are looked for: depth foreground, motion + HOG (fixed RGB camera), "
+        "the whole image (people over ~150 px tall), or auto (depth when the frame has depth, else motion).")
+    min_person_px: float = Field(
+        40.0, ge=8.0, le=2000.0, description="Shortest person looked for or followed (pixels).")
+    num_poses: int = Field(16, ge=1, le=64, description="Most people returned per frame (the most visible).")
+    crop_scale: float = Field(
+        1.6, ge=1.0, le=4.0, description="Side of a newcomer's square crop over its proposal's height.")
+    min_visibility: float = Field(
+        0.3, ge=0.0, le=1.0, description="Skeletons whose mean landmark visibility is below this are dropped.")
+    min_presence: float = Field(
+        0.5, ge=0.0, le=1.0, description="A followed person whose pose presence (landmark model) falls below "
+        "this is lost until proposals find them again.")
+    nms_iou: float = Field(
+        0.4, gt=0.0, le=1.0, description="Two skeletons whose keypoint boxes overlap more than this are one person.")
+    follow_s: float = Field(
+        0.5, ge=0.0, le=10.0, description="People found at most this long ago are followed from their landmarks.")
+    propose_every_s: float = Field(
+        0.2, ge=0.0, le=10.0, description="Seconds between two searches for newcomers (0 = every frame).")
+    threads: int = Field(
+        2, ge=1, le=64, description="Landmark passes run at once (people side by side; one per CPU core).")
+    person_height_m: float = Field(
+        1.70, ge=0.5, le=2.5, description="Assumed stature when lifting to metres without depth.")

@@ -3,7 +3,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.config.base import Section
+from app.config.base import Section, TorchDevice
 
 
 class PipelineConfig(Section):
@@ -20,7 +20,7 @@ class PipelineConfig(Section):
     encode_every_frames: int = Field(
         3, ge=1, le=300, description="Frames between two hand-overs of windows to the encoder: one forward pass "
         "per few frames is cheaper; identities arrive up to this many frames later.")
-    device: str = Field("cpu", description="Torch device of the encoder; CPU always works.")
+    device: TorchDevice = Field("cpu", description="Torch device of the encoder; CPU always works.")
     threads: int = Field(1, ge=1, le=256, description="CPU threads torch may use in the encoder worker.")
     model_dir: str = Field(
         "", description="Checkpoint folder of the encoder; empty = the shipped models/default.")

@@ -3,7 +3,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from app.config.base import Section
+from app.config.base import Section, TorchDevice
 
 
 class ModelConfig(Section):
@@ -56,7 +56,7 @@ class TrainConfig(Section):
     selection: Literal["label-free", "last"] = Field(
         "label-free", description="Model selection: a label-free cluster-quality score, or simply the last epoch.")
     stride: int = Field(3, ge=1, description="Stride in frames between training windows.")
-    device: str = Field("cpu", description="Torch device; CPU always works.")
+    device: TorchDevice = Field("cpu", description="Torch device; CPU always works.")
     threads: int = Field(2, ge=1, le=256, description="CPU threads torch may use.")
 
 

@@ -16,8 +16,15 @@ class StorageConfig(Section):
         None, gt=0.0, description="Delete ended sessions (and their sightings) older than this; None keeps all.")
     retention_max_bytes: Optional[int] = Field(
         None, gt=0, description="Delete the oldest ended sessions until their files fit in this many bytes.")
+    import_max_bytes: int = Field(
+        1 << 30, ge=1024, description="Largest inflated size of a gallery file `gallery import` reads (bytes); "
+        "a larger one is refused before it is unpacked.")
     skeleton_only: bool = Field(
         False, description="Drop the raw camera/video files of ended sessions, keeping skeletons and embeddings.")
+    privacy_skeleton_only: bool = Field(
+        False, description="Skeleton-only privacy mode: recordings keep depth and skeletons but no colour image "
+        "(their colour frames are black), the GUI shows skeletons over depth only and alert snapshots are "
+        "skeleton drawings. Colour is still read in memory for pose estimation.")
 
 
 class GalleryConfig(Section):

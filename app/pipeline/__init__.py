@@ -1,6 +1,6 @@
 """The pipeline runner: source -> pose -> tracking + buffer -> encoder + gallery, one worker thread per stage.
 
-Threads and queues (app/pipeline/stages.py)::
+Threads and queues (app/pipeline/stages.py, track_stage.py, encode_stage.py; their values in seams.py)::
 
     source --frames(q=pipeline.frame_queue)--> pose --skeletons(q)--> tracking+buffer --windows(q)--> encoder
     tracking <--identities-- encoder           tracking: on_frame      encoder: on_match, on_alert

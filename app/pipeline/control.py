@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 
 MIN_SPEED, MAX_SPEED = 0.25, 8.0
 _WAKE_S = 0.05  # longest sleep between looks at the stop event while paused or pacing
@@ -45,6 +45,7 @@ class PlaybackControl:
         self._steps = 0
         self._seek: float | None = None
         self._anchor: tuple[float, float] | None = None  # (wall clock s, media timestamp s) when pacing began
+        self._holding = False  # the source waits in `wait_turn` for a resume, a step or a seek
 
     # --- requests from the caller's thread -------------------------------------------------------------------
     def pause(self) -> None:
@@ -84,6 +85,11 @@ class PlaybackControl:
     def speed(self) -> float | None:
         return self._speed
 
+    @property
+    def holding(self) -> bool:
+        """The source is paused between frames: nothing more is read until a resume, a step or a seek."""
+        return self._holding
+
     # --- used by the source worker ---------------------------------------------------------------------------
     def take_seek(self) -> float | None:
         with self._cond:
@@ -99,7 +105,9 @@ class PlaybackControl:
             while self._paused and self._steps == 0 and self._seek is None:
                 if stop.is_set():
                     return False
+                self._holding = True
                 self._cond.wait(_WAKE_S)
+            self._holding = False
             if self._paused and self._steps > 0:
                 self._steps -= 1
             return not stop.is_set()

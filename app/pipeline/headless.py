@@ -4,7 +4,6 @@ Kept out of the command modules so the three stay thin and read the same way.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -14,10 +13,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from app.config import home_dir
-from app.events import FrameResult, MatchEvent
+from app.events import FrameResult, IdentityDecision, MatchEvent
 from app.compose import gives_skeletons
 from app.pipeline.runner import Listener, Pipeline, PipelineSummary
-from reid.errors import SkelwatchError
+from capture.stats import accounting_lines
+from core.errors import SkelwatchError
 
 logger = logging.getLogger(__name__)
 
@@ -71,15 +71,15 @@ class _TrackLine:
     last_s: float
     frames: int = 0
     state: str = ""
-    decision: str = "pending"
-    name: str | None = None
+    identity: IdentityDecision = field(default_factory=IdentityDecision)
 
 
 @dataclass
 class HeadlessListener(Listener):
     """Prints a progress line (stderr) and collects per-track and per-window facts for the summary.
 
-    With `windows=True` every encoded window is printed on stdout as it comes.
+    With `windows=True` every encoded window is printed on stdout as it comes. `mot_rows` collects every
+    confirmed track's box per frame for `write_mot` (a track's tentative frames join it when it is confirmed).
     """
 
     out: IO[str] = field(default_factory=lambda: sys.stdout)
@@ -89,27 +89,61 @@ class HeadlessListener(Listener):
     window_counts: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     last: FrameResult | None = None
     failure: tuple[str, BaseException] | None = None
+    mot_rows: list[tuple[int, int, tuple[float, float, float, float]]] = field(default_factory=list)
+    _tentative_rows: dict[int, list] = field(default_factory=lambda: defaultdict(list))
+    _frames_seen: int = 0
     _last_print: float = 0.0
 
     def on_frame(self, result: FrameResult) -> None:
         self.last = result
+        self._frames_seen += 1
+        self._collect_boxes(result)
         for view in result.tracks:
             line = self.tracks.get(view.track_id)
             if line is None:
                 line = self.tracks[view.track_id] = _TrackLine(result.timestamp_s, result.timestamp_s)
             line.last_s, line.state = result.timestamp_s, view.state
             line.frames += 1
-            line.decision, line.name = view.decision, view.identity_name
+            line.identity = view.identity
         now = time.monotonic()
         if now - self._last_print >= PROGRESS_INTERVAL_S:
             self._last_print = now
             self.err.write(progress_line(result) + ("\r" if self.err.isatty() else "\n"))
             self.err.flush()
 
+    def _collect_boxes(self, result: FrameResult) -> None:
+        """MOT rows: frames numbered 1, 2, ... in decoding order; tentative boxes wait for confirmation."""
+        for view in result.tracks:
+            if view.box is None:
+                continue
+            row = (self._frames_seen, view.track_id, view.box)
+            if view.state == "confirmed":
+                self.mot_rows.extend(self._tentative_rows.pop(view.track_id, ()))
+                self.mot_rows.append(row)
+            elif view.state == "tentative":
+                self._tentative_rows[view.track_id].append(row)
+        present = {view.track_id for view in result.tracks}
+        for track_id in [t for t in self._tentative_rows if t not in present]:
+            del self._tentative_rows[track_id]  # deleted (or merged) before confirmation
+
+    def write_mot(self, path: Path) -> int:
+        """Write the confirmed tracks' boxes in MOTChallenge text format; returns the number of rows.
+
+        Raises:
+            SkelwatchError: the file cannot be written.
+        """
+        lines = [f"{frame},{track_id},{x0:.1f},{y0:.1f},{x1 - x0:.1f},{y1 - y0:.1f},1,-1,-1,-1\n"
+                 for frame, track_id, (x0, y0, x1, y1) in sorted(self.mot_rows)]
+        try:
+            Path(path).write_text("".join(lines))
+        except OSError as exc:
+            raise SkelwatchError(f"--tracks-out {path}: cannot write it ({exc}); pick a writable path") from None
+        return len(lines)
+
     def on_match(self, event: MatchEvent) -> None:
         self.window_counts[event.track_id] += 1
         if self.windows:
-            who = event.identity_name or event.decision
+            who = event.identity.name or event.identity.decision
             self.out.write(f"window track {event.track_id:3d}  {event.start_s:8.2f}-{event.timestamp_s:8.2f} s  "
                            f"{event.frames} frames  {who} ({event.confidence:.2f})\n")
 
@@ -130,26 +164,9 @@ class HeadlessListener(Listener):
     def print_tracks(self) -> None:
         self.out.write(f"{len(self.tracks)} tracks:\n")
         for track_id, line in sorted(self.tracks.items()):
-            who = line.name or line.decision
+            who = line.identity.name or line.identity.decision
             self.out.write(f"  track {track_id:3d}  {line.first_s:8.2f}-{line.last_s:8.2f} s  {line.frames:5d} frames  "
                            f"{self.window_counts.get(track_id, 0):4d} windows  {line.state:9s}  {who}\n")
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """argparse type for WIDTHxHEIGHT (pixels)."""
-    width, sep, height = text.lower().partition("x")
-    if not (sep and width.isdigit() and height.isdigit() and int(width) >= 16 and int(height) >= 16):
-        raise argparse.ArgumentTypeError(f"{text!r}: give the image size as WIDTHxHEIGHT, e.g. 640x480")
-    return int(width), int(height)
-
-
-def add_output_switches(parser: argparse.ArgumentParser, *, scene_size: bool) -> None:
-    """The options record, run and replay share: --no-gallery, and --size for the synthetic scene."""
-    if scene_size:
-        parser.add_argument("--size", type=parse_size, default=None, metavar="WxH",
-                            help="image size of the synthetic scene (default 640x480)")
-    parser.add_argument("--no-gallery", action="store_true",
-                        help="do not match against the gallery database (every track stays unknown)")
 
 
 def progress_line(result: FrameResult) -> str:
@@ -166,6 +183,17 @@ def summary_line(summary: PipelineSummary) -> str:
             f"{summary.dropped_frames} dropped, {len(summary.confirmed_tracks)} confirmed tracks, "
             f"{summary.windows_encoded}/{summary.windows} windows encoded, pose: {summary.pose_estimated} frames "
             f"estimated, {summary.pose_cache_hits} from the skeleton cache; ms/frame: {stages}")
+
+
+def print_ending(summary: PipelineSummary, listener: HeadlessListener, tracks_out: Path | None) -> None:
+    """The summary line, the per-stage account of where skeletons went, and the MOT file if asked for."""
+    out = listener.out
+    out.write(summary_line(summary) + "\n")
+    for line in accounting_lines(summary.tracker_stats, summary.buffer_stats):
+        out.write(line + "\n")
+    if tracks_out is not None:
+        rows = listener.write_mot(tracks_out)
+        out.write(f"wrote {rows} track boxes to {tracks_out}\n")
 
 
 def run_to_end(pipeline: Pipeline, listener: HeadlessListener) -> PipelineSummary:

@@ -7,14 +7,17 @@ Everything it keeps per track is released when the tracker deletes the track (`e
 from __future__ import annotations
 
 import logging
+from collections import deque
+from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from app.events import AlertEvent, Decision
-from app.pipeline.stages import Identity
+from app.events import AlertEvent, Decision, IdentityDecision
+from app.pipeline.seams import TrackDecision
 from capture.buffer import Window
-from storage.errors import DatabaseLockedError
+from storage.errors import DatabaseLockedError, DatabaseUnavailableError
+from storage.models import utcnow
 
 if TYPE_CHECKING:
     from storage.live import SightingRecorder
@@ -25,6 +28,7 @@ logger = logging.getLogger(__name__)
 LEVELS = ("joint", "component", "limb")
 # Tracker ids restart at 1 after a seek; the n-th restart files tracker id k under key n * TRACK_KEY_BLOCK + k.
 TRACK_KEY_BLOCK = 1_000_000
+MAX_UNSAVED_WINDOWS = 20_000  # sightings queued under a lock: ~60 MB of 768-d embeddings, hours of windows
 
 
 def track_key(epoch: int, track_id: int) -> int:
@@ -57,23 +61,28 @@ class GalleryMatcher:
         self.session_id: int | None = None
         self.owns_database = owns_database
         self._epoch = 0
-        self._last: dict[int, Identity] = {}  # each track's latest decision, shown while the database is locked
-        self.unsaved_windows = 0
+        self._last: dict[int, TrackDecision] = {}  # each track's latest decision, shown while the database is locked
+        self.unsaved_windows = 0  # windows whose sightings wait in `_unsaved` for the database
+        self._unsaved: deque[tuple[list[tuple[int, np.ndarray, float, float]], datetime]] = deque()
+        self._ended_keys: list[int] = []  # tracks that ended while their windows waited in `_unsaved`
 
-    def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[Identity], list[AlertEvent]]:
+    def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[TrackDecision], list[AlertEvent]]:
         keys = [track_key(self._epoch, w.track_id) for w in windows]
+        batch = [(k, e, w.t_start_s, w.t_end_s) for k, e, w in zip(keys, embeddings, windows)]
+        seen_at = utcnow()
         try:
             if self.session_id is None:
                 self.session_id = self._start_session()
-            observations = self.recorder.observe_batch(
-                self.session_id, [(k, e, w.t_start_s, w.t_end_s) for k, e, w in zip(keys, embeddings, windows)])
-        except DatabaseLockedError as exc:
-            # Another process holds the database (a gallery edit, a backup): live matching must not stop for
-            # it. The batch's sightings are not stored; tracks keep the names they had until the lock goes.
-            self.unsaved_windows += len(windows)
-            logger.warning("%s; %d windows' sightings not saved so far, tracks keep their last names",
+            self._write_unsaved()
+            observations = self.recorder.observe_batch(self.session_id, batch, seen_at=seen_at)
+        except (DatabaseLockedError, DatabaseUnavailableError) as exc:
+            # Another process holds the database (a gallery import, a backup), or its server is away: live
+            # matching must not stop for it. The batch waits in memory and is stored, in order, once the
+            # database answers again; tracks keep their names.
+            self._queue(batch, seen_at)
+            logger.warning("%s; %d windows' sightings wait until it is free, tracks keep their last names",
                            exc, self.unsaved_windows)
-            return [self._last.get(w.track_id, Identity(w.track_id)) for w in windows], []
+            return [self._last.get(w.track_id, TrackDecision(w.track_id)) for w in windows], []
         identities, alerts = [], []
         for window, obs in zip(windows, observations):
             voted = obs.track_identity
@@ -88,9 +97,9 @@ class GalleryMatcher:
             levels = None
             if result.identity_id is not None and result.identity_id == voted.identity_id and result.level_distances:
                 levels = tuple(float(result.level_distances[k]) for k in LEVELS)
-            identities.append(Identity(window.track_id, decision=decision, identity_id=voted.identity_id,
-                                       identity_name=name, level_distances=levels,
-                                       confidence=float(voted.support) if voted.identity_id is not None else 0.0))
+            support = float(voted.support) if voted.identity_id is not None else 0.0
+            identities.append(TrackDecision(window.track_id, IdentityDecision(decision, voted.identity_id, name,
+                                                                              support, levels)))
             self._last[window.track_id] = identities[-1]
             for fired in obs.alerts:
                 who = self._name(fired.identity_id, obs.result)
@@ -98,6 +107,26 @@ class GalleryMatcher:
                                          track_id=window.track_id, identity_id=fired.identity_id,
                                          identity_name=who, rule=fired.rule_name))
         return identities, alerts
+
+    def _queue(self, batch: list[tuple[int, np.ndarray, float, float]], seen_at: datetime) -> None:
+        self._unsaved.append((batch, seen_at))
+        self.unsaved_windows += len(batch)
+        while self.unsaved_windows > MAX_UNSAVED_WINDOWS:  # bounded memory under a lock held for hours
+            lost, _ = self._unsaved.popleft()
+            self.unsaved_windows -= len(lost)
+            logger.error("the database stayed locked: %d windows' sightings dropped to bound memory", len(lost))
+
+    def _write_unsaved(self) -> None:
+        """Store the queued batches, oldest first (their alerts are stored, not shown: they are late)."""
+        while self._unsaved:
+            batch, seen_at = self._unsaved[0]
+            self.recorder.observe_batch(self.session_id, batch, seen_at=seen_at)
+            self._unsaved.popleft()
+            self.unsaved_windows -= len(batch)
+            logger.info("stored %d queued windows' sightings; %d still wait", len(batch), self.unsaved_windows)
+        for key in self._ended_keys:
+            self.recorder.end_track(self.session_id, key)
+        self._ended_keys.clear()
 
     def _name(self, identity_id: int | None, result: MatchResult) -> str | None:
         """The identity's current name: the window's own match, else the gallery's name cache (never a query,
@@ -116,10 +145,14 @@ class GalleryMatcher:
                 "alert tracks": recorder.alerts.tracks_held if recorder.alerts is not None else 0}
 
     def end_track(self, track_id: int) -> None:
-        """The tracker deleted `track_id`: release its votes, alert windows and last decision."""
+        """The tracker deleted `track_id`: release its votes, alert windows and last decision (after its queued
+        windows, if the database is locked: storing them would bring the state back)."""
         self._last.pop(track_id, None)
-        if self.session_id is not None:
-            self.recorder.end_track(self.session_id, track_key(self._epoch, track_id))
+        key = track_key(self._epoch, track_id)
+        if self._unsaved:
+            self._ended_keys.append(key)
+        elif self.session_id is not None:
+            self.recorder.end_track(self.session_id, key)
 
     def reset(self) -> None:
         """A seek: tracker ids start again, so they get a new block of keys (and no old decision applies).
@@ -137,6 +170,10 @@ class GalleryMatcher:
         db = self.recorder.gallery.db
         try:
             if self.session_id is not None:
+                try:
+                    self._write_unsaved()
+                except (DatabaseLockedError, DatabaseUnavailableError) as exc:
+                    logger.error("%s; %d windows' sightings could not be stored", exc, self.unsaved_windows)
                 end_session(db, self.session_id)
         finally:
             if self.owns_database:

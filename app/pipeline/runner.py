@@ -10,9 +10,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from app.events import AlertEvent, FrameResult, MatchEvent
 from app.pipeline.control import ControlError, PlaybackControl
-from app.pipeline.stages import (EncodeWorker, Estimator, Matcher, PoseWorker, Recorder, SourceWorker, StartRecording,
-                                 StopRecording, TrackWorker)
+from app.pipeline.encode_stage import EncodeWorker
+from app.pipeline.seams import Estimator, Matcher, Recorder, StartRecording, StopRecording
+from app.pipeline.stages import PoseWorker, SourceWorker
+from app.pipeline.track_stage import TrackWorker
 from app.pipeline.workers import Worker, drain
+from capture.stats import BufferStats, TrackerStats
 
 if TYPE_CHECKING:
     from capture.buffer import WindowBuffer
@@ -111,6 +114,8 @@ class PipelineSummary:
     pose_cache_hits: int
     pose_estimated: int
     stage_ms_per_frame: dict[str, float] = field(default_factory=dict)
+    tracker_stats: TrackerStats = field(default_factory=TrackerStats)  # where the skeletons went
+    buffer_stats: BufferStats = field(default_factory=BufferStats)  # windows made and refused, with reasons
     errors: tuple[str, ...] = ()
     completed: bool = True           # the stream reached its end (False: stopped early or failed)
 
@@ -165,7 +170,8 @@ class Pipeline:
                                   self._on_error)
         self._track_w = TrackWorker(make_tracker, make_buffer, self._skeletons_q, self._windows_q, self._identities_q,
                                     self._commands_q, self._emit_frame, self._live_stats, o.encode_batch,
-                                    o.encode_every, not source.is_live, self._on_error)
+                                    o.encode_every, not source.is_live, self._on_error,
+                                    metric=source.metric_skeletons)
         self._encode_w = EncodeWorker(make_encoder, make_matcher, self._windows_q, self._identities_q,
                                       self._emit_match, self._emit_alert, o.encode_batch, self._on_end,
                                       self._on_error)
@@ -254,6 +260,11 @@ class Pipeline:
         return self._source_w.dropped
 
     @property
+    def holding(self) -> bool:
+        """Paused between frames: the source reads nothing more until a resume, a step or a seek."""
+        return self.control.holding
+
+    @property
     def frames_read(self) -> tuple[int, int]:
         """(frames the source has handed over so far, index of the newest): a paused replay reads none more,
         a step reads one."""
@@ -330,6 +341,7 @@ class Pipeline:
                 wall_s=time.monotonic() - (self._started_at or time.monotonic()),
                 pose_cache_hits=self._pose_w.cache_hits, pose_estimated=self._pose_w.estimated,
                 stage_ms_per_frame={k: 1000.0 * v / frames for k, v in stage_s.items()},
+                tracker_stats=track.counters()[0], buffer_stats=track.counters()[1],
                 errors=tuple(self._errors), completed=completed or (self._encode_w.ended and not self._errors))
         for listener in self.listeners:
             listener.on_finished(self._summary)

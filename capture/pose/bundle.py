@@ -12,7 +12,7 @@ import logging
 import zipfile
 from pathlib import Path
 
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 
 logger = logging.getLogger(__name__)
 
@@ -33,18 +33,25 @@ def default_bundle_path() -> Path:
     return home_dir() / "models" / BUNDLE_NAME
 
 
-def _wheel_models() -> tuple[bytes, bytes]:
-    """The detector and the full landmark model as shipped in the installed mediapipe wheel."""
+def wheel_model_path(module: str) -> Path:
+    """A model file the installed mediapipe wheel ships: `pose_detection` or `pose_landmark` (the full one).
+
+    Raises:
+        PoseError: the file is not there (another mediapipe than the pinned one).
+    """
     import mediapipe
 
-    root = Path(mediapipe.__file__).parent / "modules"
-    detector = root / "pose_detection" / "pose_detection.tflite"
-    landmarks = root / "pose_landmark" / "pose_landmark_full.tflite"
-    for path in (detector, landmarks):
-        if not path.is_file():
-            raise PoseError(f"the installed mediapipe has no {path}; reinstall the pinned version with "
-                            "`bash scripts/setup.sh`")
-    return detector.read_bytes(), landmarks.read_bytes()
+    name = {"pose_detection": "pose_detection.tflite", "pose_landmark": "pose_landmark_full.tflite"}[module]
+    path = Path(mediapipe.__file__).parent / "modules" / module / name
+    if not path.is_file():
+        raise PoseError(f"the installed mediapipe has no {path}; reinstall the pinned version with "
+                        "`bash scripts/setup.sh`")
+    return path
+
+
+def _wheel_models() -> tuple[bytes, bytes]:
+    """The detector and the full landmark model as shipped in the installed mediapipe wheel."""
+    return wheel_model_path("pose_detection").read_bytes(), wheel_model_path("pose_landmark").read_bytes()
 
 
 def _with_image_metadata(model: bytes) -> bytes:

@@ -1,9 +1,19 @@
-"""Multi-person 3D pose, top-down: propose person regions, run the landmarker per crop, merge, lift to metres."""
+"""Multi-person 3D pose, top-down: follow known people with the landmark model alone, find newcomers from
+proposals, merge, lift to metres.
+
+Per frame: every person found in the last frame is looked for in the region their landmarks give (MediaPipe's
+own tracking: hip centre, body axis, size), by the landmark model alone, several people at once on a few
+threads. A person the model loses there (presence too low) gets one more pass in an upright crop around their
+last box, then the Tasks landmarker. Every `propose_every_s` the proposer runs too, and only its regions that
+no followed person explains go through the Tasks landmarker (its person detector plus the landmark model: it
+aligns a person it has never seen). Between two proposals the proposer does not see the frames: its background
+learns from the frames it proposes on (a slower clock, not a wrong one).
+"""
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -11,24 +21,34 @@ import numpy as np
 
 from capture.frames import FrameBundle, Intrinsics, Skeleton3D
 from capture.pose.bundle import PoseError, check_bundle, default_bundle_path
+from capture.pose.faults import FaultLog
 from capture.pose.landmarker import CropLandmarker, Landmarks
 from capture.pose.lift import default_intrinsics, lift_with_depth, lift_without_depth
-from capture.pose.proposals import PROPOSERS, Box, Proposer, box_iou, make_proposer, nms
+from capture.pose.pool import LandmarkPool
+from capture.pose.proposals import PROPOSERS, Box, Proposer, make_proposer, nms
+from capture.pose.roi import Roi, roi_from_box, roi_from_landmarks
 from reid.skeleton import MEDIAPIPE_33, confidence_to_canonical, to_canonical
 
 logger = logging.getLogger(__name__)
 
 PROPOSER_NAMES = ("auto", *PROPOSERS)
+RETRY_SCALE = 1.4  # side over box height of the upright crop a lost person is looked for in once more
+FOLLOW_MARGIN = 0.1  # of the height, around a followed person's last box: how far they may move in a frame
+EXPLAINED = 0.5  # a proposal this much covered by a followed person's box is that person, not a newcomer
 
 
 @dataclass(frozen=True)
 class StageTimes:
-    """Seconds spent on the last estimated frame, for benchmarks and the status line."""
+    """The last estimated frame: seconds per step, regions looked at, and CPU seconds in all pose threads."""
 
     proposal_s: float
     landmarker_s: float
     lift_s: float
     proposals: int
+    followed: int = 0  # regions from the last frame's people (landmark model alone)
+    newcomers: int = 0  # proposals no followed person explained, and lost people's boxes (Tasks landmarker)
+    people: int = 0  # skeletons returned
+    cpu_s: float = 0.0
 
 
 class PoseEstimator:
@@ -40,28 +60,36 @@ class PoseEstimator:
     Args:
         bundle_path: the `.task` bundle; default `<home>/models/pose_landmarker_full.task` made by set-up.
         num_poses: most skeletons returned per frame (the best by mean landmark visibility).
-        min_person_px: shortest region proposed (pixels); people smaller than this are not looked for.
+        min_person_px: shortest region proposed or followed (pixels); people smaller than this are not looked for.
         proposer: "depth" (depth foreground), "motion" (background subtraction + HOG, fixed RGB camera),
-            "none" (whole image: MediaPipe's own detector, people over ~150 px tall), or "auto" (depth when the
-            frame has depth, else motion).
+            "none" (whole image: MediaPipe's own detector, people over ~150 px tall), "auto" (depth when the
+            frame has depth, else motion), or a `Proposer` of one's own.
         person_height_m: assumed stature for lifting without depth (see `capture.pose.lift`).
         nms_iou: two skeletons whose keypoint boxes overlap more than this are one person.
         min_visibility: skeletons whose mean landmark visibility is below this are dropped.
-        carry_s: people found by the last estimate at most this long ago are looked for again where they were,
-            so someone standing still (faded into the motion background) stays found between HOG scans.
+        min_presence: a followed person whose pose presence (the landmark model's) falls below this is lost.
+        crop_scale: side of a newcomer's crop over its proposal's height.
+        follow_s: people found at most this long ago are looked for where their landmarks were (so someone
+            standing still, faded into the motion background, stays found between HOG scans).
+        propose_every_s: seconds between proposals (newcomers); 0 = every frame.
+        threads: landmark passes at once (people side by side; LiteRT releases the GIL).
     Raises:
-        PoseError: missing or unreadable bundle (run `bash scripts/setup.sh`), or an unknown proposer.
+        PoseError: missing or unreadable bundle (run `bash scripts/setup.sh`), an unknown proposer, or a
+            setting out of range.
     """
 
     def __init__(self, bundle_path: str | Path | None = None, *, num_poses: int = 16, min_person_px: float = 40.0,
-                 proposer: str = "auto", person_height_m: float = 1.70, nms_iou: float = 0.4,
-                 min_visibility: float = 0.3, carry_s: float = 0.5):
-        if proposer not in PROPOSER_NAMES:
+                 proposer: str | Proposer = "auto", person_height_m: float = 1.70, nms_iou: float = 0.4,
+                 min_visibility: float = 0.3, min_presence: float = 0.5, crop_scale: float = 1.6,
+                 follow_s: float = 0.5, propose_every_s: float = 0.2, threads: int = 2):
+        if not isinstance(proposer, Proposer) and proposer not in PROPOSER_NAMES:
             raise PoseError(f"unknown proposer {proposer!r}; valid: {', '.join(PROPOSER_NAMES)}")
         if num_poses < 1:
             raise PoseError(f"num_poses={num_poses} must be at least 1")
         if not 0.5 <= person_height_m <= 2.5:
             raise PoseError(f"person_height_m={person_height_m} is not a human height (0.5 to 2.5 m)")
+        if threads < 1:
+            raise PoseError(f"threads={threads} must be at least 1")
         self.bundle_path = check_bundle(Path(bundle_path) if bundle_path is not None else default_bundle_path())
         self.num_poses = num_poses
         self.min_person_px = float(min_person_px)
@@ -69,17 +97,26 @@ class PoseEstimator:
         self.person_height_m = person_height_m
         self.nms_iou = nms_iou
         self.min_visibility = min_visibility
-        self.carry_s = carry_s
-        self._carried: tuple[float, list[Box]] | None = None  # (timestamp_s, boxes) of the last estimate
+        self.min_presence = min_presence
+        self.follow_s = follow_s
+        self.propose_every_s = propose_every_s
+        self.faults = FaultLog()
+        # (timestamp_s, [(region, grown keypoint box)]) of the people of the last estimate
+        self._followed: tuple[float, list[tuple[Roi, Box]]] | None = None
+        self._last_proposal_s: float | None = None
+        self._size: tuple[int, int] | None = None
         self._proposers: dict[str, Proposer] = {}
-        self._crop = CropLandmarker(self.bundle_path, num_poses=1)
+        self._crop = CropLandmarker(self.bundle_path, num_poses=1, crop_scale=crop_scale)
         self._whole: CropLandmarker | None = None  # made on first whole-image proposal (several people per call)
+        self._pool = LandmarkPool(threads, self.faults)
         self.last_times = StageTimes(0.0, 0.0, 0.0, 0)
         self._closed = False
 
     def proposer_for(self, frame: FrameBundle) -> Proposer:
         """The proposer used for this frame (`auto`: depth when the frame has depth, else motion)."""
         name = self.proposer_name
+        if isinstance(name, Proposer):
+            return name
         if name == "auto":
             name = "depth" if frame.depth_m is not None else "motion"
         if name not in self._proposers:
@@ -103,30 +140,93 @@ class PoseEstimator:
         if frame.color is None:
             raise PoseError(f"frame {frame.index} has no color image; pose estimation needs one (sources that "
                             "already carry skeletons skip pose)")
+        cpu0, workers0 = time.thread_time(), self._pool.worker_cpu_s
         t0 = time.perf_counter()
-        boxes = self.proposer_for(frame).propose(frame)
-        boxes += self._carried_boxes(frame.timestamp_s, boxes)
+        h, w = frame.color.shape[:2]
+        if self._size is not None and self._size != (h, w):
+            self.faults.note("frame_size", f"frame {frame.index} is {w}x{h}, the stream was "
+                                           f"{self._size[1]}x{self._size[0]}; people are looked for afresh")
+            self._followed, self._last_proposal_s = None, None
+        self._size = (h, w)
+        followed, lost = self._follow(frame)
         t1 = time.perf_counter()
-        rgb = cv2.cvtColor(frame.color, cv2.COLOR_BGR2RGB)
-        people = self._landmarks(rgb, boxes)
+        boxes = lost + self._proposals(frame, followed)
         t2 = time.perf_counter()
+        people = self._merge(followed + self._newcomers(frame.color, boxes))
+        t3 = time.perf_counter()
         skeletons = [s for s in (self._skeleton(frame, p) for p in people) if s is not None]
-        self._carried = (frame.timestamp_s, [_grown(s.box) for s in skeletons if s.box is not None])
-        self.last_times = StageTimes(t1 - t0, t2 - t1, time.perf_counter() - t2, len(boxes))
+        self._followed = (frame.timestamp_s, [(roi, _grown(p.box)) for p in people
+                                              if (roi := self._usable(p.next_roi, w, h)) is not None])
+        cpu = time.thread_time() - cpu0 + self._pool.worker_cpu_s - workers0
+        self.last_times = StageTimes(t2 - t1, (t1 - t0) + (t3 - t2), time.perf_counter() - t3, len(boxes),
+                                     len(followed), len(boxes), len(skeletons), cpu)
         return skeletons
 
-    def _carried_boxes(self, timestamp_s: float, proposed: list[Box]) -> list[Box]:
-        """Last estimate's people not already covered by a proposal, if that estimate is recent."""
-        if self._carried is None or not 0.0 < timestamp_s - self._carried[0] <= self.carry_s:
-            return []
-        carried = self._carried[1]
-        if not carried or not proposed:
-            return list(carried)
-        overlap = box_iou(np.array(carried), np.array(proposed)).max(axis=1)
-        return [b for b, o in zip(carried, overlap) if o < 0.5]
+    def _follow(self, frame: FrameBundle) -> tuple[list[Landmarks], list[Box]]:
+        """The last estimate's people, each looked for by the landmark model alone: in the region their
+        landmarks gave, then, for those it loses (presence too low: small people are sensitive to the crop), in
+        an upright crop around their last box. Returns those found, and the last boxes of those still lost, to
+        look for again as newcomers at once."""
+        if self._followed is None or not 0.0 < frame.timestamp_s - self._followed[0] <= self.follow_s:
+            return [], []
+        found, lost = self._pass(frame.color, self._followed[1])
+        if lost:
+            retried, lost = self._pass(frame.color, [(roi_from_box(box, RETRY_SCALE), box) for box in lost])
+            found += retried
+        return found, lost
 
-    def _landmarks(self, rgb: np.ndarray, boxes: list[Box]) -> list[Landmarks]:
-        """Landmarks of every proposal, duplicates merged (NMS on keypoint boxes), best first."""
+    def _pass(self, image: np.ndarray, regions: list[tuple[Roi, Box]]) -> tuple[list[Landmarks], list[Box]]:
+        """One landmark pass per (region, last box), the crop grey outside the box plus a step's motion."""
+        found, lost = [], []
+        masked = [(roi, _widened(box, FOLLOW_MARGIN)) for roi, box in regions]
+        for (_, box), result in zip(regions, self._pool.run(image, masked)):
+            if result is not None and result[1] >= self.min_presence:
+                found.append(result[0])
+            else:
+                lost.append(box)
+        return found, lost
+
+    def _usable(self, roi: Roi | None, width: int, height: int) -> Roi | None:
+        """The region to follow a person in next frame, or None if it is degenerate, tiny or off the image."""
+        if roi is None:
+            return None
+        if not np.isfinite([roi.cx, roi.cy, roi.side, roi.angle]).all():
+            self.faults.note("bad_region", "the landmark model gave a non-finite region; that person is looked "
+                                           "for by proposals again")
+            return None
+        if roi.side < self.min_person_px:  # walked away below the smallest person looked for
+            return None
+        inside = roi.overlap(width, height)
+        if inside < 0.25:  # walked out of the image
+            return None
+        if inside < 1.0:
+            self.faults.note("partly_outside", "a person's region reaches past the image border; the part "
+                                               "outside is filled with the border pixels")
+        return roi
+
+    def _proposals(self, frame: FrameBundle, followed: list[Landmarks]) -> list[Box]:
+        """When due, the proposer's regions that no followed person explains and that are not too small."""
+        last = self._last_proposal_s
+        if last is not None and 0.0 <= frame.timestamp_s - last < self.propose_every_s - 1e-9:
+            return []
+        self._last_proposal_s = frame.timestamp_s
+        boxes = []
+        for box in self.proposer_for(frame).propose(frame):
+            if min(box[2] - box[0], box[3] - box[1]) < max(2.0, 0.25 * self.min_person_px):
+                self.faults.note("tiny_region", f"a {box[2] - box[0]:.0f}x{box[3] - box[1]:.0f} px proposal is "
+                                                "too small to hold a person; skipped")
+                continue
+            boxes.append(box)
+        if not boxes or not followed:
+            return boxes
+        covered = _covered(np.array(boxes), np.array([_grown(p.box) for p in followed]))
+        return [b for b, c in zip(boxes, covered) if c < EXPLAINED]
+
+    def _newcomers(self, bgr: np.ndarray, boxes: list[Box]) -> list[Landmarks]:
+        """People in unexplained proposals, through the Tasks landmarker (detector + landmark model)."""
+        if not boxes:
+            return []
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         h, w = rgb.shape[:2]
         found: list[Landmarks] = []
         for box in boxes:
@@ -136,6 +236,10 @@ class PoseEstimator:
                 found += self._whole.detect(rgb)
             else:
                 found += self._crop.detect(rgb, box)
+        return [replace(p, next_roi=roi_from_landmarks(p.keypoints)) for p in found]
+
+    def _merge(self, found: list[Landmarks]) -> list[Landmarks]:
+        """Confident people, duplicates merged (NMS on keypoint boxes), best first."""
         found = [p for p in found if p.score >= self.min_visibility]
         if not found:
             return []
@@ -169,8 +273,9 @@ class PoseEstimator:
         return joints, person.visibility
 
     def close(self) -> None:
-        """Release the MediaPipe graphs; closing twice is harmless."""
+        """Release the MediaPipe graphs and the landmark threads; closing twice is harmless."""
         self._closed = True
+        self._pool.close()
         self._crop.close()
         if self._whole is not None:
             self._whole.close()
@@ -188,3 +293,18 @@ def _grown(box: Box) -> Box:
     x0, y0, x1, y1 = box
     h = y1 - y0
     return x0 - 0.1 * h, y0 - 0.1 * h, x1 + 0.1 * h, y1 + 0.05 * h
+
+
+def _covered(boxes: np.ndarray, by: np.ndarray) -> np.ndarray:
+    """(N,) the largest share of each of (N, 4) boxes' area inside one of (M, 4) boxes."""
+    lo = np.maximum(boxes[:, None, :2], by[None, :, :2])
+    hi = np.minimum(boxes[:, None, 2:], by[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0.0, None), axis=-1)  # (N, M)
+    area = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 1e-9, None), axis=-1)
+    return (inter / area[:, None]).max(axis=1)
+
+
+def _widened(box: Box, margin: float) -> Box:
+    x0, y0, x1, y1 = box
+    m = margin * (y1 - y0)
+    return x0 - m, y0 - m, x1 + m, y1 + m

@@ -1,4 +1,5 @@
-"""MediaPipe's Tasks `PoseLandmarker` run on a whole image or on one proposed person's enlarged crop.
+"""MediaPipe's Tasks `PoseLandmarker` run on a whole image or on one proposed person's enlarged crop: for people
+not followed yet (its detector aligns the crop); people already found go through `capture.pose.landmark_model`.
 
 A crop is a square around the proposal, `crop_scale` times its height, resized to `CROP_PX` (the landmark model's
 own input is 256 px), so a 60 px person is upscaled about 2.7 times. Outside the proposal (plus a margin) the crop
@@ -17,6 +18,7 @@ import numpy as np
 
 from capture.pose.bundle import PoseError
 from capture.pose.proposals import Box
+from capture.pose.roi import Roi
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +36,13 @@ class Landmarks:
     visibility: (33,) in [0, 1], MediaPipe's visibility (in view and not occluded).
     world: (33, 3) MediaPipe world landmarks: metres, origin between the hips, axes as the camera (x right,
         y down, z away), scale from MediaPipe's average body.
+    next_roi: where the landmark model should look for this person in the next frame (None: not known yet).
     """
 
     keypoints: np.ndarray
     visibility: np.ndarray
     world: np.ndarray
+    next_roi: Roi | None = None
 
     @property
     def box(self) -> Box:

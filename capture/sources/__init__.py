@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Iterator
 
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 
 if TYPE_CHECKING:
     from capture.frames import FrameBundle, Intrinsics
@@ -51,6 +51,12 @@ class Source(ABC):
     @abstractmethod
     def has_depth(self) -> bool:
         """Whether frames carry `depth_m` aligned to color."""
+
+    @property
+    def metric_skeletons(self) -> bool:
+        """Whether this source's skeletons are placed in 3D through depth (else by an assumed body height), so
+        whether the tracker may trust their 3D positions; a replayed skeleton cache says what its session had."""
+        return self.has_depth
 
     @property
     @abstractmethod

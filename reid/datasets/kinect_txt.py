@@ -111,7 +111,7 @@ def load(path: str | Path, *, layout: str = "kinect_v1", name_pattern: str = DEF
     if source.is_file():
         files = [source]
     elif source.is_dir():
-        files = sorted(source.rglob(glob))
+        files = sorted(p for p in source.rglob(glob) if p.is_file())  # a folder named like a file is not one
     else:
         raise DatasetError(f"kinect-txt: {source} does not exist; give a skeleton .txt file or a folder of them")
     if not files:

@@ -78,7 +78,7 @@ def read_positions(csv_path: Path) -> np.ndarray:
 
 def _run_file(run_dir: Path, report: RepairReport) -> Path | None:
     """The run's GeometricPositions file, or None (recorded in the report) when missing or empty."""
-    files = sorted(run_dir.glob("*GeometricPositions*.csv"))
+    files = sorted(p for p in run_dir.glob("*GeometricPositions*.csv") if p.is_file())  # not a folder so named
     if not files:
         report.skip(str(run_dir), "no *GeometricPositions*.csv file in the run folder")
         return None

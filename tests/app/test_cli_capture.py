@@ -77,6 +77,28 @@ def test_replay_gives_the_same_tracks_as_the_live_run(recorded: tuple[Path, str]
     assert tracks_printed(decoded) == tracks_printed(record_out) and "replayed recording.db3" in decoded
 
 
+def test_replay_accounts_for_skeletons_and_writes_mot_tracks(recorded: tuple[Path, str], tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    folder, _ = recorded
+    mot = tmp_path / "tracks.txt"
+    assert main(["replay", str(folder), "--no-gallery", "--tracks-out", str(mot)]) == 0
+    out = capsys.readouterr().out
+    summary = re.search(r"^45 frames in [\d.]+ s \([\d.]+ fps\), 0 dropped, (\d+) confirmed tracks, (\d+)/(\d+) windows "
+                        r"encoded, ", out, re.MULTILINE)
+    assert summary and int(summary.group(1)) >= 2
+    made = re.search(r"^windows: (\d+) made from (\d+) frames", out, re.MULTILINE)
+    assert made and made.group(1) == summary.group(3)  # the buffer's count is the summary's
+    skeletons = re.search(r"^skeletons: (\d+) \([\d.]+/frame\), (\d+) to a confirmed track", out, re.MULTILINE)
+    assert skeletons and 0 < int(skeletons.group(2)) <= int(skeletons.group(1))
+    assert re.search(r"^tracks: \d+ born, \d+ confirmed, \d+ reacquired", out, re.MULTILINE)
+    rows = [line.split(",") for line in mot.read_text().splitlines()]
+    assert rows and all(len(r) == 10 and r[6:] == ["1", "-1", "-1", "-1"] for r in rows)
+    frames = [int(r[0]) for r in rows]
+    assert min(frames) >= 1 and max(frames) <= 45 and frames == sorted(frames)
+    assert {int(r[1]) for r in rows} <= {int(t.split()[1]) for t in tracks_printed(out)}
+    assert all(float(r[4]) > 0 and float(r[5]) > 0 for r in rows)
+
+
 def test_first_replay_fills_a_missing_cache_and_the_second_uses_it(recorded: tuple[Path, str], tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     folder, record_out = recorded

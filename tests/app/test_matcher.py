@@ -2,7 +2,8 @@
 import sqlite3
 
 import numpy as np
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import select
 
 from app.config import load_config
 from app.compose import make_matcher, open_gallery
@@ -36,7 +37,7 @@ def test_locked_database_does_not_stop_matching(tmp_path):
         named = []
         for step in range(3):
             identities, _ = matcher.decide([_window(7, step * 0.2)], near())
-            named.append(identities[0].identity_name)
+            named.append(identities[0].identity.name)
         assert named[-1] == "ann"
         holder = sqlite3.connect(db_path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
@@ -45,11 +46,11 @@ def test_locked_database_does_not_stop_matching(tmp_path):
         finally:
             holder.execute("ROLLBACK")
             holder.close()
-        assert during[0].identity_name == "ann" and during[0].decision == "match"  # the track keeps its name
-        assert during[1].decision == "pending"                         # a new track waits for the database
+        assert during[0].identity.name == "ann" and during[0].identity.decision == "match"  # the track keeps its name
+        assert during[1].identity.decision == "pending"                         # a new track waits for the database
         assert matcher.unsaved_windows == 2
         after, _ = matcher.decide([_window(8, 1.2)], near())
-        assert after[0].identity_name == "ann"                                   # and matching goes on afterwards
+        assert after[0].identity.name == "ann"                                   # and matching goes on afterwards
     finally:
         matcher.close()
 
@@ -69,10 +70,45 @@ def test_a_lock_when_matching_starts_does_not_stop_it(tmp_path):
         holder.execute("ROLLBACK")
         holder.close()
     try:
-        assert during[0].decision == "pending" and matcher.session_id is None and matcher.unsaved_windows == 1
+        assert during[0].identity.decision == "pending" and matcher.session_id is None and matcher.unsaved_windows == 1
         matcher.decide([_window(3, 0.2)], np.ones((1, 768), np.float32))
         assert matcher.session_id is not None  # registered once the database was free
+        with matcher.recorder.gallery.db.read() as s:  # the queued window's sighting too, in order
+            assert s.scalars(select(Sighting.t_start_s).order_by(Sighting.id)).all() == [0.0, 0.2]
+        assert matcher.unsaved_windows == 0
+    finally:
+        matcher.close()
+
+
+def test_sightings_under_a_long_lock_are_queued_and_all_stored(tmp_path):
+    """A gallery import holding the database across several batches: every window's sighting is stored once the
+    lock goes, in order, and the queued windows are voted once (not again on the retry)."""
+    db_path = tmp_path / "gallery.db"
+    config = load_config(None, [f"storage.url=sqlite:///{db_path}", "storage.busy_timeout_s=0.1",
+                                "gallery.accept_distance=5.0", "gallery.vote_min_windows=1"])
+    rng = np.random.default_rng(1)
+    person = rng.normal(size=768).astype(np.float32)
+    near = lambda: (person + 0.01 * rng.normal(size=768)).astype(np.float32)[None]  # noqa: E731
+    matcher = _matcher(config, tmp_path)
+    try:
+        matcher.recorder.gallery.enrol("ann", np.stack([near()[0] for _ in range(3)]))
+        matcher.decide([_window(5, 0.0)], near())
+        holder = sqlite3.connect(db_path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            for step in range(1, 4):  # three batches while the lock is held
+                during, _ = matcher.decide([_window(5, step * 0.2)], near())
+                assert during[0].identity.name == "ann"
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert matcher.unsaved_windows == 3
+        matcher.decide([_window(5, 0.8)], near())
+        assert matcher.unsaved_windows == 0
         with matcher.recorder.gallery.db.read() as s:
-            assert s.scalar(select(func.count()).select_from(Sighting)) == 1
+            starts = s.scalars(select(Sighting.t_start_s).order_by(Sighting.id)).all()
+        assert starts == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
+        track = matcher.recorder.track_id(matcher.session_id, 5)
+        assert matcher.recorder.voter.current(track).windows == 5  # each window voted once
     finally:
         matcher.close()

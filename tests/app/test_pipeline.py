@@ -90,7 +90,7 @@ def test_replay_processes_every_frame_in_order_and_encodes_every_window(frames: 
     assert [r.frame_index for r in collect.frames] == [b.index for b in frames]
     assert summary.completed and not summary.errors and summary.dropped_frames == 0
     assert summary.frames == len(frames) and summary.windows > 0 and summary.windows_encoded == summary.windows
-    assert len(collect.matches) == summary.windows and {m.decision for m in collect.matches} == {"unknown"}
+    assert len(collect.matches) == summary.windows and {m.identity.decision for m in collect.matches} == {"unknown"}
     assert len(summary.confirmed_tracks) >= 2
     assert collect.summaries == [summary]  # on_finished exactly once, with the same totals
     # A track view carries its skeleton; people in view are confirmed after a while.
@@ -103,7 +103,7 @@ def test_replay_is_deterministic(frames: list[FrameBundle]) -> None:
     second, _ = replay(frames)
 
     def ids(collect: Collect) -> list[tuple[int, ...]]:
-        return [tuple((v.track_id, v.state, v.decision) for v in r.tracks) for r in collect.frames]
+        return [tuple((v.track_id, v.state, v.identity.decision) for v in r.tracks) for r in collect.frames]
 
     assert ids(first) == ids(second)
     assert [(m.track_id, m.start_s, m.timestamp_s) for m in first.matches] == \
@@ -243,7 +243,7 @@ def test_gallery_names_a_track_once_its_windows_are_enrolled(tmp_path: Path, mon
 
     monkeypatch.setenv("SKELWATCH_HOME", str(tmp_path))
     first, summary = replay(frames, gallery=True, session_label="first run")
-    assert not summary.errors and {m.decision for m in first.matches} <= {"pending", "unknown", "ambiguous"}
+    assert not summary.errors and {m.identity.decision for m in first.matches} <= {"pending", "unknown", "ambiguous"}
     config = load_config()
     encoder = load_encoder(config)
     gallery = open_gallery(config, encoder.version, encoder.dim, meta=encoder.meta)
@@ -257,10 +257,10 @@ def test_gallery_names_a_track_once_its_windows_are_enrolled(tmp_path: Path, mon
     finally:
         db.dispose()
     second, _ = replay(frames, gallery=True, session_label="second run")
-    named = [v for r in second.frames for v in r.tracks if v.track_id == 1 and v.identity_name == "alice"]
-    assert named and all(v.decision == "match" and 0 < v.match_confidence <= 1 for v in named)
+    named = [v.identity for r in second.frames for v in r.tracks if v.track_id == 1 and v.identity.name == "alice"]
+    assert named and all(i.decision == "match" and 0 < i.confidence <= 1 for i in named)
     assert named[0].level_distances is not None and len(named[0].level_distances) == 3
-    assert any(m.track_id == 1 and m.identity_name == "alice" for m in second.matches)
+    assert any(m.track_id == 1 and m.identity.name == "alice" for m in second.matches)
 
 
 def test_hold_at_end_waits_for_a_seek_and_plays_again() -> None:

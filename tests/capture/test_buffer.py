@@ -98,7 +98,7 @@ def test_short_gaps_are_interpolated_and_flagged():
                                                       (True, range(10, 16), 120.0)])
 def test_no_window_spans_a_long_gap(interpolate, missed, fps):
     """Too long (0.27 s), not interpolated, or too many frames to make up (6 of 6, though only 0.06 s)."""
-    buffer = WindowBuffer(frames=6, stride=1, max_gap_s=0.2, interpolate=interpolate)
+    buffer = WindowBuffer(frames=6, stride=1, max_gap_s=0.2, interpolate=interpolate, fps=fps)
     feed(buffer, [i for i in range(40) if i not in set(missed)], fps=fps)
     windows = buffer.drain(1000)
     assert windows
@@ -163,3 +163,46 @@ def test_bad_settings_and_out_of_order_frames_are_refused():
     feed(buffer, [3])
     with pytest.raises(BufferError, match="frame 2 after frame 3"):
         feed(buffer, [2])
+
+
+def test_windows_keep_the_encoder_rate_whatever_the_source_rate():
+    """A 10 fps video and a 30 fps camera give windows of the same span (f samples at 30 fps), resampled by
+    timestamp; a 10 fps stream gives three samples per frame, the observed frames exactly among them."""
+    spans = {}
+    for fps in (10.0, 30.0):
+        buffer = WindowBuffer(frames=6, stride=3)
+        feed(buffer, range(int(2 * fps)), fps=fps)  # 2 s of walking
+        windows = buffer.drain(1000)
+        spans[fps] = {round(w.t_end_s - w.t_start_s, 6) for w in windows}
+        expected = {10.0: 18, 30.0: 19}[fps]  # samples at 0 .. 57 (1.9 s) and 0 .. 59 (59/30 s)
+        assert len(windows) == buffer.stats.windows == expected and not any(w.filled.any() for w in windows)
+    assert spans[10.0] == spans[30.0] == {round(5 / 30, 6)}
+    first = WindowBuffer(frames=6, stride=3)
+    feed(first, range(4), fps=10.0)
+    window = first.drain(10)[0]
+    np.testing.assert_allclose(window.raw[3], camera_to_model(skel(1, fps=10.0).joints), atol=1e-5)
+    np.testing.assert_allclose(window.raw[1], (2 * window.raw[0] + window.raw[3]) / 3, atol=1e-5)
+
+
+def test_unsure_joints_are_filled_and_bad_frames_counted_not_fatal():
+    buffer = WindowBuffer(frames=4, stride=4)
+    for i in range(6):
+        conf = np.ones(20, np.float32)
+        if i == 1:
+            conf[J["FootLeft"]] = 0.05  # MediaPipe's unsure feet on a small person
+        joints = FACING_CAMERA + np.float32([0.0, 0.0, 3.0 - 0.04 * i])
+        if i == 4:
+            joints = np.full((20, 3), np.nan, np.float32)  # a skeleton with NaN joints
+        buffer.push(1, Skeleton3D(joints=joints, confidence=conf, box=None, timestamp_s=i / 30, frame_index=i))
+    buffer.end(1)
+    first, second = buffer.drain(10)
+    np.testing.assert_allclose(first.raw[1, J["FootLeft"]],
+                               (first.raw[0, J["FootLeft"]] + first.raw[2, J["FootLeft"]]) / 2, atol=1e-5)
+    assert second.filled.tolist() == [False, False, True, False]  # frame 4 made from its neighbours
+    s = buffer.stats
+    assert (s.frames_in, s.refused_low_confidence, s.frames_filled, s.joints_filled) == (5, 1, 1, 1)
+    for fps, reason in ((1000.0, "refused_too_short"), (0.5, "refused_gap")):  # absurd rates: counted, no raise
+        odd = WindowBuffer()
+        feed(odd, range(40), track_id=2, fps=fps)
+        odd.end(2)
+        assert odd.stats.windows == 0 and getattr(odd.stats, reason) > 0

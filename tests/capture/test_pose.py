@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LABELS = ROOT / "tests" / "data" / "vtest_people.json"
 VIDEO = VTEST
 MIN_RECALL = 0.85  # measured 0.91 (63 of 69) when written (task target 0.80); below this is a regression
+FOLLOW_FRAMES = 5  # frames estimated before each labelled one, so that people there are followed
+MIN_FOLLOWED_RECALL = 63 / 69  # the issue's floor; measured 63 of 69 when written
+MAX_FOLLOW_SHIFT_PX = 3.0  # mean keypoint distance, followed vs today's path; measured 1.8 px (median 0.8) when written
 MATCH_IOU = 0.3
 STILL_FRAME, STILL_MAN = 120, np.array([[374, 181, 404, 262]], float)  # a labelled man standing by the sign  # a skeleton's keypoint box vs the labelled box (keypoints sit inside the clothes outline)
 
@@ -208,6 +211,65 @@ def test_vtest_recall_on_labelled_people(vtest_run):
           f"{found - matched} unmatched; per frame: proposals {prop_ms:.0f} ms, landmarker {lm_ms:.0f} ms "
           f"({np.mean([t.proposals for t in times]):.1f} crops)")
     assert recall >= MIN_RECALL
+
+
+@pytest.fixture(scope="module")
+def vtest_followed(bundle):
+    """Each labelled frame reached by following with the default settings: FOLLOW_FRAMES frames estimated
+    before it (proposals every 0.2 s, i.e. every other frame, and not on the labelled frame), so there people
+    come from the landmark model alone, in regions from their landmarks of the frame before."""
+    labels = {f["index"]: np.array(f["boxes"], float) for f in json.loads(LABELS.read_text())["frames"]}
+    cap = cv2.VideoCapture(str(VIDEO))
+    results, followed = {}, []
+    with PoseEstimator(bundle, proposer="motion") as estimator:
+        for index in range(max(labels) + 1):
+            ok, image = cap.read()
+            assert ok, f"{VIDEO}: frame {index} could not be decoded"
+            frame = FrameBundle(index, index / 10, image, None, None)
+            if any(0 <= label - index <= FOLLOW_FRAMES for label in labels):
+                skeletons = estimator.estimate(frame)
+                if index in labels:
+                    results[index] = skeletons
+                    times = estimator.last_times
+                    followed.append((times.followed, times.newcomers))
+            else:
+                estimator.observe(frame)
+        faults = dict(estimator.faults.counts)
+    cap.release()
+    return labels, results, followed, faults
+
+
+def _pairs(labelled: np.ndarray, a: list, b: list) -> list[tuple]:
+    """(skeleton in a, skeleton in b) pairs that match the same labelled box."""
+    def assign(skeletons):
+        if not skeletons:
+            return {}
+        iou = box_iou(labelled, np.array([s.box for s in skeletons]).reshape(-1, 4))
+        rows, cols = linear_sum_assignment(-iou)
+        return {r: skeletons[c] for r, c in zip(rows, cols) if iou[r, c] >= MATCH_IOU}
+
+    left, right = assign(a), assign(b)
+    return [(left[k], right[k]) for k in left if k in right]
+
+
+def test_followed_people_match_todays_landmarks(vtest_run, vtest_followed):
+    # At each labelled frame people come from following (landmark model alone, regions from the landmarks of
+    # the frame before); they must be found as often as today's path finds them and land where it puts them.
+    labels, today, *_ = vtest_run
+    _, results, counts, faults = vtest_followed
+    assert sum(f for f, _ in counts) >= 0.8 * sum(len(r) for r in results.values())
+    matched = sum(_match(boxes, np.array([s.box for s in results[i]]).reshape(-1, 4)) for i, boxes in labels.items())
+    distances = []
+    for index, boxes in labels.items():
+        for new, old in _pairs(boxes, results[index], today[index]):
+            sure = (new.confidence > 0.5) & (old.confidence > 0.5)
+            distances += list(np.linalg.norm(new.keypoints_2d[sure] - old.keypoints_2d[sure], axis=1))
+    total = sum(len(b) for b in labels.values())
+    print(f"\nvtest followed: {matched}/{total} labelled people; mean keypoint distance to today's path "
+          f"{np.mean(distances):.2f} px (median {np.median(distances):.2f}) over {len(distances)} keypoints; "
+          f"faults {faults}")
+    assert matched / total >= MIN_FOLLOWED_RECALL
+    assert np.mean(distances) <= MAX_FOLLOW_SHIFT_PX
 
 
 def test_vtest_skeletons_are_plausible_without_depth(vtest_run):

@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.errors import SkelwatchError
 from reid.baseline import (BASELINES, BONES, SHAPE_BONES, STAND_IN_BONES, bone_length_features,
                            centred_pose_features, get_baseline)
-from reid.errors import SkelwatchError, SkeletonError
+from reid.errors import SkeletonError
 from reid.evaluate import evaluate
 from reid.skeleton import CANONICAL_JOINTS, LAYOUTS, UCALGARY_18, to_canonical
 

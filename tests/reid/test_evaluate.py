@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 from reid.evaluate import EvaluationError, Metrics, distance_matrix, evaluate, format_table
 
 

@@ -1,4 +1,7 @@
-"""The database file: pragmas, migrations, refusal of newer/foreign/corrupt files, locks, full disk, crashes."""
+"""The database file: pragmas, migrations, refusal of newer/foreign/corrupt files, locks, full disk, crashes.
+
+The SQLite-only tests are pinned to that back-end; their PostgreSQL counterparts are in test_postgres.py.
+"""
 from __future__ import annotations
 
 import os
@@ -23,8 +26,10 @@ from storage.models import Base, Embedding, Identity
 from tests.storage.conftest import THRESHOLDS, people
 
 REPO = Path(__file__).resolve().parents[2]
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"])
 
 
+@sqlite_only
 def test_sqlite_runs_wal_with_foreign_keys_and_migrates_to_head(db: Database) -> None:
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -33,11 +38,11 @@ def test_sqlite_runs_wal_with_foreign_keys_and_migrates_to_head(db: Database) ->
     assert db.schema_revision() == "0002"
 
 
-def test_reopening_keeps_data_and_timestamps_are_utc(db_path: Path) -> None:
-    first = open_database(db_path)
+def test_reopening_keeps_data_and_timestamps_are_utc(db_url: str) -> None:
+    first = open_database(db_url)
     Gallery(first, "m").enrol("ann", people(1, 2)[1])
     first.dispose()
-    again = open_database(db_path)
+    again = open_database(db_url)
     with again.read() as s:
         ann = s.scalars(select(Identity)).one()
     assert ann.name == "ann"
@@ -91,6 +96,7 @@ def test_corrupt_pages_inside_a_real_database_give_a_storage_error(db_path: Path
         Gallery(open_database(db_path), "m")
 
 
+@sqlite_only
 def test_a_writer_in_another_process_gives_a_lock_error_and_nothing_is_lost(db_path: Path, db: Database) -> None:
     gallery = Gallery(db, "m", thresholds=THRESHOLDS)
     gallery.enrol("ann", people(1, 3)[1])
@@ -108,6 +114,7 @@ def test_a_writer_in_another_process_gives_a_lock_error_and_nothing_is_lost(db_p
     assert [p.name for p in gallery.list_identities()] == ["ann", "bob"]
 
 
+@sqlite_only
 def test_full_disk_is_a_clear_error_and_keeps_what_was_stored(db: Database) -> None:
     gallery = Gallery(db, "m", thresholds=THRESHOLDS)
     gallery.enrol("ann", people(1, 3)[1])

@@ -1,4 +1,5 @@
-"""Gallery matching and identity operations against a real SQLite file; the index agrees after each one."""
+"""Gallery matching and identity operations against a real database (SQLite and PostgreSQL); the index agrees
+after each one."""
 from __future__ import annotations
 
 import numpy as np
@@ -59,9 +60,9 @@ def test_match_ranks_nearest_identities_in_one_search_after_the_first(gallery) -
         assert len(searches) > 1 if n == 0 else len(searches) == 1, searches  # the first finds 32 too few
 
 
-def test_index_is_rebuilt_from_the_database_on_open(trio, db_path) -> None:  # type: ignore[no-untyped-def]
+def test_index_is_rebuilt_from_the_database_on_open(trio, db_url) -> None:  # type: ignore[no-untyped-def]
     gallery, centres, ids = trio
-    again = Gallery(open_database(db_path), "model-a", thresholds=THRESHOLDS)
+    again = Gallery(open_database(db_url), "model-a", thresholds=THRESHOLDS)
     assert again.index.ids() == gallery.index.ids() and len(again.index) == 12
     assert again.match(near(centres[2], 5)).identity_id == ids[2]
 
@@ -102,7 +103,7 @@ def test_delete_keeps_sightings_as_unknown_forget_removes_everything(trio) -> No
     assert removed.embeddings == 4 and removed.index_entries == 4 and removed.sightings == 0
     with gallery.db.read() as s:
         assert s.scalar(select(func.count()).where(Sighting.track_id == recorder.track_id(session, 2))) == 4
-    forgot = gallery.forget("ann")
+    forgot = gallery.forget("ann").removed
     gallery.check_consistency()
     assert (forgot.embeddings, forgot.index_entries, forgot.sightings, forgot.tracks) == (4, 4, 4, 1)
     with gallery.db.read() as s:
@@ -184,10 +185,26 @@ def test_export_import_round_trip(trio, tmp_path) -> None:  # type: ignore[no-un
 
 
 
-def test_edits_through_another_gallery_reach_this_index(trio, db_path) -> None:  # type: ignore[no-untyped-def]
+def test_import_merge_of_an_identity_already_present_adds_only_new_vectors(trio, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    gallery, centres, _ = trio
+    path = tmp_path / "ann.zip"
+    gallery.export(path, ["ann"])
+    gallery.import_file(path, on_conflict="merge")  # the same windows: nothing to add
+    gallery.check_consistency()
+    assert gallery.get("ann").embeddings == 4 and len(gallery.index) == 12
+    other = Gallery(open_database(tmp_path / "other.db"), "model-a", thresholds=THRESHOLDS)
+    other.enrol("ann", np.stack([near(centres[0], 900), gallery.vectors([gallery.embeddings("ann")[0].id])[0]]))
+    other.import_file(path, on_conflict="merge")  # one of the four is there already, bit for bit
+    other.check_consistency()
+    assert other.get("ann").embeddings == 5
+    held = other.vectors([e.id for e in other.embeddings("ann")])
+    assert len(np.unique(held, axis=0)) == 5
+
+
+def test_edits_through_another_gallery_reach_this_index(trio, db_url) -> None:  # type: ignore[no-untyped-def]
     gallery, centres, ids = trio
     gallery.sync_interval_s = 0.0
-    other = Gallery(open_database(db_path), "model-a", thresholds=THRESHOLDS)  # e.g. the GUI or the CLI
+    other = Gallery(open_database(db_url), "model-a", thresholds=THRESHOLDS)  # e.g. the GUI or the CLI
     other.delete("bob")
     assert gallery.match(near(centres[1], 1)).decision == "unknown"
     gallery.check_consistency()

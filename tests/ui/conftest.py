@@ -66,9 +66,9 @@ def window(qtbot, qapp, config: SkelwatchConfig, recorded_scene: tuple[Path, Pat
 def wait_for_named_track(qtbot, win) -> int:
     """Wait until a track carries a name; returns its id."""
     def named() -> bool:
-        return any(r.identity_name for r in win.book.records.values())
+        return any(r.identity.name for r in win.book.records.values())
     qtbot.waitUntil(named, timeout=NAMED_TIMEOUT_MS)
-    return next(t for t, r in win.book.records.items() if r.identity_name)
+    return next(t for t, r in win.book.records.items() if r.identity.name)
 
 
 def screenshot(win, name: str) -> Path:

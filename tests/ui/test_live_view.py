@@ -14,13 +14,13 @@ DEMO_NAMES = {"Ada", "Ben"}
 def test_live_view_draws_named_tracks(qtbot, window):
     track_id = wait_for_named_track(qtbot, window)
     record = window.book.records[track_id]
-    assert record.identity_name in DEMO_NAMES
+    assert record.identity.name in DEMO_NAMES
     # The frame on screen draws the named track (the name comes with the track, not from the table).
     qtbot.waitUntil(lambda: window.view.frame is not None and any(
-        v.track_id == track_id and v.identity_name in DEMO_NAMES for v in window.view.frame.tracks), timeout=30_000)
+        v.track_id == track_id and v.identity.name in DEMO_NAMES for v in window.view.frame.tracks), timeout=30_000)
     assert window.view.frame.color is not None
     row = window.book.row_of(track_id)
-    assert window.track_model.index(row, 3).data() == record.identity_name
+    assert window.track_model.index(row, 3).data() == record.identity.name
     assert window.source_label.text().startswith("replay: scene.db3")
     assert window.source_picker.currentText() == "scene.db3"  # the Source box names what is playing
     screenshot(window, "live_view_named")
@@ -74,9 +74,9 @@ def test_missing_camera_says_so(qtbot, window):
     screenshot(window, "no_camera")
 
 
-def _crowd(n: int, observed: int) -> "FrameResult":
+def _crowd(n: int, observed: int):  # -> app.events.FrameResult
     """A frame of n people standing almost on top of each other (the first `observed` seen this frame)."""
-    from app.events import Decision, FrameResult, TrackState, TrackView
+    from app.events import Decision, FrameResult, IdentityDecision, TrackState, TrackView
 
     base = np.zeros((20, 3), np.float32)
     base[:, 1] = np.linspace(-0.8, 0.9, 20)  # a standing person, camera frame metres
@@ -84,9 +84,8 @@ def _crowd(n: int, observed: int) -> "FrameResult":
     for k in range(n):
         joints = base + np.array([0.05 * k, 0.0, 3.0], np.float32)
         views.append(TrackView(track_id=k + 1, state=TrackState.CONFIRMED, joints_3d=joints, keypoints_2d=None,
-                               confidence=np.ones(20, np.float32), age_s=1.0, identity_name=f"Person {k}",
-                               identity_id=k + 1, match_confidence=0.9, decision=Decision.MATCH,
-                               observed=k < observed))
+                               confidence=np.ones(20, np.float32), age_s=1.0, observed=k < observed,
+                               identity=IdentityDecision(Decision.MATCH, k + 1, f"Person {k}", 0.9)))
     return FrameResult(frame_index=0, timestamp_s=0.0, color=np.zeros((480, 640, 3), np.uint8), depth_m=None,
                        tracks=tuple(views), fps=15.0, dropped_frames=0)
 

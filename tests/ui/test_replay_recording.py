@@ -19,12 +19,12 @@ def test_pause_step_seek_and_speed(qtbot, window):
     qtbot.keyClick(window, Qt.Key.Key_Space)
     assert window.controller.paused
     pipeline = window.controller.pipeline
-    # Paused: the source reads nothing more, so the screen ends on the last frame read (the queues drain).
-    qtbot.waitUntil(lambda: _frame_index(window) == pipeline.frames_read[1], timeout=10_000)
+    # Paused: once the source waits for its turn it reads nothing more, and the screen ends on its last frame.
+    qtbot.waitUntil(lambda: pipeline.holding and _frame_index(window) == pipeline.frames_read[1], timeout=10_000)
     read, held = pipeline.frames_read
-    assert _frame_index(window) == held
     qtbot.keyClick(window, Qt.Key.Key_Right)
     qtbot.waitUntil(lambda: _frame_index(window) > held, timeout=10_000)
+    qtbot.waitUntil(lambda: pipeline.holding, timeout=10_000)
     assert pipeline.frames_read == (read + 1, _frame_index(window))  # one step, then paused again
     assert window.controller.paused
 

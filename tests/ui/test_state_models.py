@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.events import FrameResult, MatchEvent, TrackView
+from app.events import Decision, FrameResult, IdentityDecision, MatchEvent, TrackView
 from app.explain import cut_windows
 from ui.models import TrackTableModel
 from ui.state import TrackBook
@@ -13,9 +13,8 @@ def _view(track_id: int, state: str = "confirmed", name: str | None = None) -> T
     joints = np.zeros((20, 3), np.float32)
     joints[:, 2] = 3.0
     joints[:, 0] = np.linspace(-0.2, 0.2, 20) + track_id
-    return TrackView(track_id, state, joints, None, np.ones(20, np.float32), 0.0, identity_id=1 if name else None,
-                     identity_name=name, match_confidence=0.8 if name else 0.0,
-                     decision="match" if name else "pending", level_distances=(0.1, 0.2, 0.3) if name else None)
+    identity = IdentityDecision(Decision.MATCH, 1, name, 0.8, (0.1, 0.2, 0.3)) if name else IdentityDecision()
+    return TrackView(track_id, state, joints, None, np.ones(20, np.float32), 0.0, identity=identity)
 
 
 def _frame(i: int, t: float, *views: TrackView) -> FrameResult:
@@ -28,15 +27,15 @@ def test_book_adds_updates_ends_and_forgets_tracks():
     assert c.added == (1, 2) and book.order == [1, 2]
     c = book.apply_frame(_frame(1, 0.5, _view(1, name="Ada")))
     assert c.added == () and 1 in c.updated and 2 in c.updated  # 2 ended
-    assert book.records[1].label == "Ada" and book.records[1].level_distances == (0.1, 0.2, 0.3)
+    assert book.records[1].identity.label == "Ada" and book.records[1].identity.level_distances == (0.1, 0.2, 0.3)
     assert book.records[2].state == "ended" and not book.records[2].present
     assert book.records[1].duration_s == 0.5 and book.records[1].frames == 2
     c = book.apply_frame(_frame(2, 3.0, _view(1, name="Ada")))
     assert c.removed == (2,)  # ended more than keep_recent_s ago
     book.remove(2)
     assert book.order == [1]
-    assert book.apply_match(MatchEvent(3.0, 1, 2.6, 6, "match", 1, "Ada", 0.8)) == 1
-    assert book.apply_match(MatchEvent(3.0, 9, 2.6, 6, "unknown")) is None
+    assert book.apply_match(MatchEvent(3.0, 1, 2.6, 6, IdentityDecision(Decision.MATCH, 1, "Ada", 0.8))) == 1
+    assert book.apply_match(MatchEvent(3.0, 9, 2.6, 6, IdentityDecision(Decision.UNKNOWN))) is None
     assert len(book.records[1].windows) == 1
     book.apply_frame(_frame(0, 0.0, _view(5)))  # a seek back: tracks start afresh
     assert book.order == [5]

@@ -8,7 +8,7 @@ from tests.ui.conftest import screenshot, wait_for_named_track
 
 def test_selecting_a_track_shows_its_neighbours_and_frame_importance(qtbot, window):
     track_id = wait_for_named_track(qtbot, window)
-    name = window.book.records[track_id].identity_name
+    name = window.book.records[track_id].identity.name
     qtbot.waitUntil(lambda: len(window.book.records[track_id].joints) >= 2 * window.backend.frames, timeout=30_000)
     table = window.tracks.table
     rect = table.visualRect(window.tracks.index_of(track_id))

@@ -1,0 +1,118 @@
+"""The encoder worker: Hi-MPC on batches of windows, then the matcher (gallery, votes, sightings, alerts)."""
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from dataclasses import replace
+from typing import Any, Callable
+
+import numpy as np
+
+from app.events import Decision, IdentityDecision, MatchEvent
+from app.pipeline.seams import Matcher, TrackDecision, TracksEnded
+from app.pipeline.workers import END, RESET, ErrorHandler, Marker, Worker, get, put_drop_oldest
+from capture.buffer import Window
+
+logger = logging.getLogger(__name__)
+
+
+class EncodeWorker(Worker):
+    """Encodes windows in batches with Hi-MPC and asks the matcher (if any) who each track is.
+
+    Without a matcher (no gallery) every encoded track is "unknown". Each track's running mean embedding goes
+    back to the tracker (through the identity), which uses it to tell a returning person from a new one.
+    """
+
+    def __init__(self, make_encoder: Callable[[], Callable[[np.ndarray], np.ndarray]] | None,
+                 make_matcher: Callable[[], Matcher] | None, inp: queue.Queue, identities: queue.Queue,
+                 on_match: Callable[[MatchEvent], None], on_alert: Callable[[Any], None], batch: int,
+                 on_finished: Callable[[], None], on_error: ErrorHandler) -> None:
+        super().__init__("encoder", on_error)
+        self.make_encoder, self.make_matcher = make_encoder, make_matcher
+        self.inp, self.identities, self.batch = inp, identities, batch
+        self.on_match, self.on_alert, self.on_finished = on_match, on_alert, on_finished
+        self.encoded = 0
+        self.matcher: Matcher | None = None
+        self._sums: dict[int, np.ndarray] = {}  # track id -> sum of its L2-normalised embeddings
+        self._held: Any = None  # a marker taken while filling a batch, handled next
+
+    def _next_batch(self) -> Any:
+        """A marker, or up to `batch` windows from however many queued lists are waiting."""
+        if self._held is not None:
+            item, self._held = self._held, None
+            return item
+        item = get(self.inp, self.stop_event)
+        if isinstance(item, (Marker, TracksEnded)):
+            return item
+        windows = list(item)
+        while len(windows) < self.batch:
+            try:
+                more = self.inp.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(more, (Marker, TracksEnded)):
+                self._held = more
+                break
+            windows.extend(more)
+        return windows
+
+    def run(self) -> None:
+        encode = self.make_encoder() if self.make_encoder is not None else None
+        self.matcher = self.make_matcher() if self.make_matcher is not None else None
+        while True:
+            item = self._next_batch()
+            if item is RESET:
+                self._sums.clear()
+                if self.matcher is not None:
+                    self.matcher.reset()
+                continue
+            if isinstance(item, TracksEnded):
+                for track_id in item.track_ids:
+                    self._sums.pop(track_id, None)
+                    if self.matcher is not None:
+                        self.matcher.end_track(track_id)
+                continue
+            if item is END:
+                self.ended = True
+                self.on_finished()
+                return
+            start = time.perf_counter()
+            for i in range(0, len(item), self.batch):
+                self._encode(item[i : i + self.batch], encode)
+            self.busy_s += time.perf_counter() - start
+
+    def _encode(self, windows: list[Window], encode: Callable[[np.ndarray], np.ndarray] | None) -> None:
+        if encode is None:  # tracking-only runs: every window is answered, so a synchronous tracker never waits
+            for window in windows:
+                put_drop_oldest(self.identities, TrackDecision(window.track_id))
+            return
+        data = np.stack([w.data for w in windows]).astype(np.float32, copy=False)  # (B, f, 20, 3)
+        embeddings = np.asarray(encode(data), dtype=np.float32)  # (B, 3H)
+        self.encoded += len(windows)
+        if self.matcher is not None:
+            identities, alerts = self.matcher.decide(windows, embeddings)
+        else:
+            identities, alerts = [TrackDecision(w.track_id, IdentityDecision(Decision.UNKNOWN)) for w in windows], []
+        for window, identity, embedding in zip(windows, identities, embeddings):
+            norm = float(np.linalg.norm(embedding))
+            total = self._sums.get(window.track_id, 0.0) + (embedding / norm if norm > 0 else embedding)
+            self._sums[window.track_id] = total
+            identity = replace(identity, embedding=total if np.linalg.norm(total) > 0 else None)
+            put_drop_oldest(self.identities, identity)
+            self.on_match(MatchEvent(timestamp_s=window.t_end_s, track_id=window.track_id,
+                                     start_s=window.t_start_s, frames=int(window.data.shape[0]),
+                                     identity=identity.identity))
+        for alert in alerts:
+            self.on_alert(alert)
+
+    def state_sizes(self) -> dict[str, int]:
+        sizes = {"embedding sums": len(self._sums)}
+        matcher = self.matcher
+        if matcher is not None:
+            sizes.update(matcher.state_sizes())
+        return sizes
+
+    def close(self) -> None:
+        if self.matcher is not None:
+            self.matcher.close()

@@ -1,0 +1,125 @@
+"""Association in the image: box overlap, box size and a pixel motion model for each track's box.
+
+Why the image: without depth (a video, a depth hole under a person) a skeleton's distance comes from its pixel
+height, so its 3D centre jumps by metres when the legs are cut off or an arm hides the head. Its box and
+keypoints in the image do not jump, so colour-only tracking associates there (as SORT/ByteTrack do) and keeps
+the metric gates of `capture.tracking` for valid depth.
+
+Boxes are (x0, y0, x1, y1) pixels. A box's motion is an alpha-beta filter on (centre x, centre y, width,
+height): a constant-velocity filter with a fixed gain (ByteTrack runs a Kalman filter on the box; at walking
+speed the fixed gain follows as well), a few float operations per track.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+if TYPE_CHECKING:
+    from capture.frames import Skeleton3D
+
+INFEASIBLE = 1e6  # stands in for +inf in the assignment (scipy rejects rows that are all inf)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, 4), (M, 4) boxes -> (N, M) intersection over union; 0 where a box is NaN or empty."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    inter = np.clip(w, 0, None) * np.clip(h, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = inter / union
+    return np.nan_to_num(np.where(union > 0, iou, 0.0), nan=0.0)
+
+
+def skeleton_box(skeleton: Skeleton3D, min_confidence: float) -> np.ndarray:
+    """(4,) the skeleton's image box, else the extent of its confident 2D keypoints, else NaN."""
+    if skeleton.box is not None:
+        return np.array(skeleton.box, dtype=np.float64)
+    if skeleton.keypoints_2d is not None:
+        kp = skeleton.keypoints_2d[(skeleton.confidence >= min_confidence)
+                                   & np.isfinite(skeleton.keypoints_2d).all(axis=1)]
+        if len(kp) >= 2:
+            return np.concatenate([kp.min(axis=0), kp.max(axis=0)]).astype(np.float64)
+    return np.full(4, np.nan)
+
+
+def solve(cost: np.ndarray) -> list[tuple[int, int]]:
+    """Hungarian assignment on (N, M) costs; pairs at `INFEASIBLE` are not pairs."""
+    if cost.size == 0:
+        return []
+    rows, cols = linear_sum_assignment(cost)
+    return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] < INFEASIBLE]
+
+
+class BoxMotion:
+    """One track's box in the image: last observed box and its velocity in pixels per second (alpha-beta)."""
+
+    ALPHA, BETA = 0.7, 0.3  # gains on position and velocity; the velocity settles in ~3 observations
+    MAX_COAST_S = 1.0  # beyond this a prediction keeps the last velocity's reach instead of growing
+
+    def __init__(self, box: np.ndarray, timestamp_s: float) -> None:
+        self.state = _cxcywh(box)  # (4,) cx, cy, w, h at the last update
+        self.velocity = np.zeros(4)
+        self.t = timestamp_s
+        self.updates = 1
+
+    def predict(self, timestamp_s: float) -> np.ndarray:
+        """(4,) box (x0, y0, x1, y1) expected at `timestamp_s`."""
+        dt = min(max(timestamp_s - self.t, 0.0), self.MAX_COAST_S)
+        return _xyxy(self.state + dt * self.velocity)
+
+    def update(self, box: np.ndarray, timestamp_s: float) -> None:
+        dt = timestamp_s - self.t
+        observed = _cxcywh(box)
+        if dt <= 0.0:
+            self.state = observed
+            return
+        predicted = self.state + dt * self.velocity
+        residual = observed - predicted
+        self.state = predicted + self.ALPHA * residual
+        beta = 1.0 if self.updates == 1 else self.BETA  # the second sighting gives the first velocity
+        self.velocity = self.velocity + beta * residual / dt
+        self.velocity[2:] *= 0.5  # size changes slowly: damp what noise in the box extent suggests
+        self.t = timestamp_s
+        self.updates += 1
+
+    @property
+    def height(self) -> float:
+        return float(max(self.state[3], 1.0))
+
+
+def _cxcywh(box: np.ndarray) -> np.ndarray:
+    x0, y0, x1, y1 = np.asarray(box, np.float64)
+    return np.array([(x0 + x1) / 2.0, (y0 + y1) / 2.0, x1 - x0, y1 - y0])
+
+
+def _xyxy(state: np.ndarray) -> np.ndarray:
+    cx, cy, w, h = state
+    return np.array([cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0])
+
+
+def image_cost(predicted: np.ndarray, heights: np.ndarray, boxes: np.ndarray, min_iou: float,
+               reach: np.ndarray) -> np.ndarray:
+    """Cost 1 - IoU of tracks' predicted boxes (N, 4) against detections (M, 4), with two gates.
+
+    A pair is feasible when the boxes overlap by `min_iou`, or, for a fast or coasting track whose box moved
+    past its own width, when the centres are within reach[n] track heights and the heights agree within a
+    factor 1.5 (a far person's box sits inside a near one's without being them).
+    Returns:
+        (N, M) cost; INFEASIBLE outside the gates.
+    """
+    iou = box_iou(predicted, boxes)
+    pc = (predicted[:, None, :2] + predicted[:, None, 2:]) / 2.0
+    dc = (boxes[None, :, :2] + boxes[None, :, 2:]) / 2.0
+    dist = np.linalg.norm(pc - dc, axis=2) / heights[:, None]  # (N, M) in track heights
+    ratio = (boxes[None, :, 3] - boxes[None, :, 1]) / heights[:, None]
+    similar = (ratio > 1 / 1.5) & (ratio < 1.5)
+    feasible = similar & ((iou >= min_iou) | (dist <= reach[:, None]))
+    # Two people crossing at different depths overlap in the image but differ in height: size counts too.
+    cost = (1.0 - iou) + 0.5 * dist + 2.0 * np.abs(np.log(np.clip(ratio, 1e-3, None)))
+    return np.where(feasible & np.isfinite(cost), cost, INFEASIBLE)
