@@ -9,12 +9,12 @@ of two whose recall@k against exact search, on a sample of the gallery's own vec
 excluded), reaches `target_recall`.
 
 Chosen by measurement (`python -m bench.gallery`, 768-d synthetic windows, one thread a query, CPU time on a
-busy 2-core machine): at 1M, IVF-Flat scanned full vectors for 29 ms a query; IVF-PQ with re-ranking takes
-~2.5 ms (exact search 116 ms) at recall@5 0.999. faiss HNSW (M 32, efConstruction 40) reaches recall@5 0.999
-with efSearch 64 at 100k (0.3 ms; the default efSearch 16 gives 0.93), as fast as IVF-PQ, but it cannot
-remove ids and took 43 s CPU to build 100k vectors (IVF-PQ: 5 s for 60k), and the app rebuilds the index on
-open. The PQ codes take 96 bytes a 768-d vector; the kept rows (3 GB a million) are most of the memory.
-Distances are squared L2 (faiss convention).
+2-core machine): at 1M, IVF-Flat scanned full vectors for 29 ms a query; IVF-PQ with re-ranking takes 2.2 ms
+(exact search 102 ms) at recall@5 0.999 and builds in 38 s CPU (4 s at 100k). faiss HNSW (M 32,
+efConstruction 40) reaches recall@5 0.999 with efSearch 64 at 100k (0.3 ms; the default efSearch 16 gives
+0.93), as fast as IVF-PQ, but it cannot remove ids and took 43 s CPU to build 100k vectors, and the app
+rebuilds the index on open. The PQ codes take 96 bytes a 768-d vector; the kept rows (3 GB a million) are
+most of the memory. Distances are squared L2 (faiss convention).
 """
 from __future__ import annotations
 
