@@ -129,6 +129,7 @@ class Gallery:
         self._owner: dict[int, int] = {}
         self._names: dict[int, str] = {}
         self._negatives: dict[int, set[int]] = {}
+        self._fetch = 0  # neighbours the next match asks the index for (see `match`)
         self.model_version_id = self._register_version()
         self.rebuild_index()
 
@@ -241,15 +242,20 @@ class Gallery:
             self.sync()
         with self._lock:
             excluded = self._negatives.get(track_id, set()) if track_id is not None else set()
-            fetch = min(len(self.index), max(4 * k, 32))
+            # A person has many windows, so the nearest 32 are often 1-2 people: the search grows until k
+            # identities are in it. It starts at twice what the previous window needed, so one search per
+            # window is the rule (the index search costs about the same for 32 or a few hundred).
+            fetch = min(len(self.index), max(4 * k, 32, self._fetch))
             best: dict[int, tuple[float, int]] = {}
             while fetch:
                 dist, ids = self.index.search(query, fetch)
-                for d, i in zip(dist[0].tolist(), ids[0].tolist()):
+                for pos, (d, i) in enumerate(zip(dist[0].tolist(), ids[0].tolist())):
                     owner = self._owner.get(i)
                     if i < 0 or owner is None or owner in excluded or owner in best:
                         continue
                     best[owner] = (float(np.sqrt(max(d, 0.0))), i)
+                    if len(best) == k:
+                        self._fetch = 2 * (pos + 1)
                 if len(best) >= k or fetch >= len(self.index):
                     break
                 best.clear()

@@ -43,6 +43,23 @@ def test_match_finds_the_person_with_per_level_distances(trio) -> None:  # type:
     assert gallery.match(stranger).decision == "unknown"
 
 
+def test_match_ranks_nearest_identities_in_one_search_after_the_first(gallery) -> None:  # type: ignore[no-untyped-def]
+    centres, x, y = people(8, 60)  # 60 windows a person: the nearest 32 are one person's
+    ids = [gallery.enrol(f"p{i}", x[y == i]) for i in range(8)]
+    searches = []
+    search = gallery.index.search
+    gallery.index.search = lambda q, k: searches.append(k) or search(q, k)  # type: ignore[method-assign]
+    for n, person in enumerate((2, 5, 2, 7)):
+        query = near(centres[person], seed=20 + n)
+        nearest = {ids[i]: float(np.linalg.norm(x[y == i] - query, axis=1).min()) for i in range(8)}
+        expected = sorted(nearest, key=nearest.__getitem__)[:gallery.top_k]
+        searches.clear()
+        res = gallery.match(query)
+        assert [c.identity_id for c in res.candidates] == expected
+        assert [c.distance for c in res.candidates] == pytest.approx([nearest[i] for i in expected], rel=1e-4)
+        assert len(searches) > 1 if n == 0 else len(searches) == 1, searches  # the first finds 32 too few
+
+
 def test_index_is_rebuilt_from_the_database_on_open(trio, db_url) -> None:  # type: ignore[no-untyped-def]
     gallery, centres, ids = trio
     again = Gallery(open_database(db_url), "model-a", thresholds=THRESHOLDS)

@@ -68,3 +68,44 @@ def test_recall_at_k_counts_overlap_without_the_query_itself() -> None:
     truth = np.array([[7, 1, 2, 3]])
     assert recall_at_k(truth, np.array([[7, 1, 2, 9]]), 3, exclude=np.array([7])) == pytest.approx(2 / 3)
     assert recall_at_k(truth, np.array([[1, 2, 3, 7]]), 3, exclude=np.array([7])) == 1.0
+
+
+def test_approximate_index_keeps_exact_vectors_and_distances_through_remove_and_re_add() -> None:
+    centres, x, _ = people(150, 10, dim=64, spread=0.3, seed=5)
+    ids = np.arange(len(x)) * 2 + 1
+    index = VectorIndex(64, approximate_above=1000, tune_queries=100)
+    index.rebuild(ids, x)
+    assert index.kind == "ivf"
+    dist, found = index.search(x[:20], 5)
+    truth_dist = ((x[:20, None, :] - x[exact_top(x, np.arange(len(x)), x[:20], 5)]) ** 2).sum(-1)
+    np.testing.assert_allclose(dist, truth_dist, rtol=1e-5, atol=1e-4)  # re-ranked: exact squared L2
+    np.testing.assert_array_equal(found[:, 0], ids[:20])
+    np.testing.assert_array_equal(index.reconstruct(ids[[3, 700]]), x[[3, 700]])
+    # a relabelled embedding: removed, then added again under the same id with another vector
+    moved = (centres[0] + 0.01).astype(np.float32)
+    assert index.remove([ids[3], 999_999]) == 1 and ids[3] not in index
+    assert ids[3] not in index.search(x[3], 10)[1][0]
+    index.add([ids[3]], moved[None, :])
+    assert index.kind == "ivf" and len(index) == len(x)
+    np.testing.assert_array_equal(index.reconstruct([ids[3]])[0], moved)
+    assert index.search(moved, 1)[1][0, 0] == ids[3]
+    exported_ids, exported = index.export()
+    np.testing.assert_array_equal(exported_ids, ids)
+    expected = x.copy()
+    expected[3] = moved
+    np.testing.assert_array_equal(exported, expected)
+
+
+def test_removing_most_of_a_large_index_compacts_it_and_keeps_recall() -> None:
+    centres, x, _ = people(300, 10, dim=64, spread=0.3, seed=6)
+    ids = np.arange(len(x))
+    index = VectorIndex(64, approximate_above=800, tune_queries=100)
+    index.rebuild(ids, x)
+    gone = ids[ids % 3 != 0]  # two thirds removed: more removed rows than live ones, so it is rebuilt
+    index.remove(gone)
+    assert index.kind == "ivf" and index.ids() == set(ids[ids % 3 == 0].tolist())
+    kept = x[ids % 3 == 0]
+    queries = (centres[:100] + 0.3 * np.random.default_rng(3).normal(size=(100, 64))).astype(np.float32)
+    found = index.search(queries, 5)[1]
+    assert not set(found.ravel().tolist()) & set(gone.tolist())
+    assert recall_at_k(exact_top(kept, ids[ids % 3 == 0], queries, 5), found, 5) >= 0.97
