@@ -15,7 +15,7 @@ from app.config import SkelwatchConfig, dump_config
 from app.session_dataset import register_format as register_session_format
 from app.wiring import train_settings
 from reid.checkpoint import ModelMeta, load_model
-from reid.datasets import load_dataset
+from reid.datasets import format_help, load_dataset
 from reid.errors import DatasetError
 from reid.model import HiMPC
 from reid.train import EpochStats, Trainer, dataset_windows
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "clustering. Writes runs/NAME/ with config.yaml, metrics.json, best/ and last/ checkpoints.")
     parser.add_argument("--data", nargs="+", required=True, type=Path, metavar="PATH",
                         help="dataset folder(s) or recorded session folder(s); 'synthetic' for generated walkers")
-    parser.add_argument("--format", default=None, help="dataset format name (detected when omitted)")
+    add_dataset_arguments(parser)
     parser.add_argument("--run", required=True, help="run name: outputs go to RUNS_DIR/NAME")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="parent folder of runs (default: runs)")
     parser.add_argument("--init", type=Path, default=None, help="start from this checkpoint (site adaptation)")
@@ -40,14 +40,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def training_windows(paths: list[Path], fmt: str | None, frames: int,
-                     stride: int) -> tuple[np.ndarray, np.ndarray, str, str]:
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--format` and the repeatable `--option KEY=VALUE` (reader options), shared with `evaluate`."""
+    register_session_format()  # recorded sessions are a dataset format too: how a site adapts the model
+    parser.add_argument("--format", default=None, help="dataset format name (detected when omitted)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"a reader option (repeatable), e.g. --option name_pattern='(?P<identity>p\\d+)_"
+                        f"(?P<session>s\\d)' --option gallery_sessions=s1 --option probe_sessions=s2. Options per "
+                        f"format: {format_help()}".replace("%", "%%"))
+
+
+def reader_options(pairs: list[str]) -> dict[str, str]:
+    """`--option KEY=VALUE` texts as a dict (the reader parses and checks each value)."""
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise DatasetError(f"--option {pair!r} is not KEY=VALUE; e.g. --option gallery_sessions=s1")
+        options[key.strip()] = value
+    return options
+
+
+def training_windows(paths: list[Path], fmt: str | None, frames: int, stride: int,
+                     options: dict[str, str] | None = None) -> tuple[np.ndarray, np.ndarray, str, str]:
     """Windows of every training sequence of every dataset; returns (windows, sequence number of each window,
     layout, description). Sequence numbers run on across datasets, so no two sequences share one."""
-    register_session_format()  # recorded sessions are a dataset format too: how a site adapts the model
+    register_session_format()
     parts, groups, layouts, names, offset = [], [], set(), [], 0
     for path in paths:
-        dataset = load_dataset(path, fmt)
+        dataset = load_dataset(path, fmt, **(options or {}))
         logger.info("%s: %d sequences; %s", dataset.name, len(dataset.sequences), dataset.report.summary())
         windows, sequence = dataset_windows(dataset, frames, stride)
         parts.append(windows)
@@ -68,7 +89,8 @@ def training_windows(paths: list[Path], fmt: str | None, frames: int,
 def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     torch.set_num_threads(config.train.threads)
     frames = config.model.frames
-    windows, groups, layout, described = training_windows(args.data, args.format, frames, config.train.stride)
+    windows, groups, layout, described = training_windows(args.data, args.format, frames, config.train.stride,
+                                                          reader_options(args.option))
     num_joints = windows.shape[2]
     torch.manual_seed(config.train.seed)
     if args.init is not None:

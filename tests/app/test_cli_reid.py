@@ -67,3 +67,64 @@ def test_sequences_shorter_than_a_window_are_refused(tmp_path, capsys):
 def test_unknown_config_key_names_its_path(capsys):
     assert main(["--set", "train.epoch=3", "config", "check"]) == 2
     assert "unknown key 'train.epoch'" in capsys.readouterr().err
+
+
+SHIPPED = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "models" / "default")
+
+
+def _own_text_files(folder):
+    """Four people, two sessions each, in a naming scheme of the user's own: 'id-P.ses-S.txt'."""
+    from reid.synthetic import make_dataset
+
+    walkers = make_dataset(4, 2, frames=36, seed=5)
+    for seq in walkers.sequences:
+        session = "A" if seq.name.endswith("seq0") else "B"
+        rows = seq.joints.reshape(len(seq.joints), -1)
+        (folder / f"id-{seq.identity}.ses-{session}.txt").write_text(
+            "\n".join(" ".join(f"{v:.5f}" for v in row) for row in rows) + "\n")
+    return ["--option", r"name_pattern=id-(?P<identity>\w+)\.ses-(?P<session>\w+)"]
+
+
+def test_evaluate_own_text_files_chosen_sessions(tmp_path, capsys):
+    pattern = _own_text_files(tmp_path)
+    out = tmp_path / "out" / "F.json"
+    assert main(["evaluate", "--checkpoint", SHIPPED, "--data", str(tmp_path), "--format", "kinect-txt", *pattern,
+                 "--option", "gallery_sessions=A", "--option", "probe_sessions=B", "--out", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    assert set(metrics) == {"default"} and metrics["default"]["n_gallery"] == metrics["default"]["n_probe"] == 24
+    assert "bone_length" in json.loads(out.with_suffix(".baselines.json").read_text())
+    # Overlapping sessions: probe B against gallery A+B. The windows of a probe's own session (its own walk)
+    # are left out of its ranking, so only the A walks count as matches and B's other people as impostors.
+    both = tmp_path / "both.json"
+    assert main(["evaluate", "--checkpoint", SHIPPED, "--data", str(tmp_path), *pattern, "--no-baselines",
+                 "--option", "gallery_sessions=A,B", "--option", "probe_sessions=B", "--out", str(both)]) == 0
+    overlap = json.loads(both.read_text())["default"]
+    assert overlap["n_gallery"] == 48 and overlap["mAP"] <= metrics["default"]["mAP"]
+    # B against B: every same-person window is of the probe's own session, so nothing can be scored.
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", SHIPPED, "--data", str(tmp_path), *pattern, "--no-baselines",
+                 "--option", "gallery_sessions=B", "--option", "probe_sessions=B"]) == 2
+    assert "none of the 24 probes has a true match" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--option", "sessions=A"], "has no option 'sessions'; valid options: layout, name_pattern"),
+    (["--option", "gallery_sessions=C", "--option", "probe_sessions=B"],
+     "session(s) C not found; sessions present: A, B"),
+    (["--option", "name_pattern=(?P<session>A)"], "needs a (?P<identity>...) group"),
+    (["--option", "min_frames"], "is not KEY=VALUE"),
+])
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_bad_reader_option_is_one_line_and_writes_nothing(tmp_path, capsys, options, message, command):
+    data = tmp_path / "data"
+    data.mkdir()
+    pattern = _own_text_files(data)
+    if "name_pattern" in options[1]:
+        pattern = []
+    out = tmp_path / "F.json"
+    args = (["train", "--run", "r", "--runs-dir", str(tmp_path / "runs")] if command == "train"
+            else ["evaluate", "--checkpoint", SHIPPED, "--out", str(out)])
+    code = main([*args, "--data", str(data), "--format", "kinect-txt", *pattern, *options])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() and not (tmp_path / "runs").exists()
