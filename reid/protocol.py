@@ -73,18 +73,17 @@ def fit_shape_weight(model: HiMPC, dataset: SkeletonDataset, frames: int,
     """
     if not dataset.probe_sets:
         raise DatasetError(f"dataset {dataset.name!r} defines no probe/gallery split to fit the shape weight on")
-    plain = HiMPC(model.num_joints, model.hidden, model.num_heads, model.align_heading, shape_weight=1.0)
-    plain.load_state_dict(model.state_dict())
+    unit = HiMPC(model.num_joints, model.hidden, model.num_heads, model.align_heading, shape_weight=1.0)
+    unit.load_state_dict(model.state_dict())
     parts = []
     for probe_set in dataset.probe_sets:
         split = split_windows(dataset, probe_set, frames)
-        probe, gallery = (model_features(plain)(w) for w in (split.probe, split.gallery))
+        probe, gallery = (model_features(unit)(w) for w in (split.probe, split.gallery))
         parts.append((probe, gallery, split))
-    dim = plain.hidden * 3
     scores: dict[float, float] = {}
     for w in grid:
-        scale = np.ones(probe.shape[1], np.float32)
-        scale[dim:] = w
+        scale = np.ones(unit.msmr_dim, np.float32)
+        scale[3 * unit.hidden:] = w  # the shape columns, computed with w = 1
         metrics = [evaluate(p * scale, s.probe_ids, g * scale, s.gallery_ids, probe_cams=s.probe_sessions,
                             gallery_cams=s.gallery_sessions) for p, g, s in parts]
         scores[w] = float(np.mean([(m.rank1 + m.mAP) / 2 for m in metrics]))

@@ -6,7 +6,8 @@ import pytest
 from app.cli import main
 from app.config import load_config
 from app.pipeline.build import match_thresholds
-from reid.checkpoint import read_meta
+from reid.baseline import SHAPE_BONES
+from reid.checkpoint import load_model, read_meta
 from storage.matching import Thresholds
 
 SMALL = ["--set", "model.hidden=16", "--set", "model.heads=2", "--set", "train.batch_size=32"]
@@ -44,6 +45,16 @@ def test_train_then_evaluate_writes_run_folder_and_json(tmp_path, capsys, caplog
     assert after.accept_distance > 0 and after.model_version == before.model_version
     assert match_thresholds(load_config(None), run / "best").accept_distance == after.accept_distance
     assert match_thresholds(load_config(None, ["gallery.accept_distance=2.5"]), run / "best").accept_distance == 2.5
+
+    # --fit-shape-weight picks the body-shape weight on labelled data and stores it: another model version, whose
+    # match distance must be calibrated again; evaluate, the random-init row and the app then use the term.
+    assert main([*SMALL, "evaluate", "--checkpoint", str(run), "--data", DATA, "--fit-shape-weight"]) == 0
+    assert "shape weight" in capsys.readouterr().out
+    fitted = read_meta(run)
+    assert fitted.shape_weight > 0 and fitted.model_version != after.model_version
+    assert fitted.accept_distance is None
+    model, _ = load_model(run)
+    assert model.shape_weight == fitted.shape_weight and model.msmr_dim == 3 * 16 + len(SHAPE_BONES)
 
 
 @pytest.mark.parametrize("make, message", [
