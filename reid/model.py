@@ -79,8 +79,14 @@ class HiMPC(nn.Module):
                                 f"{NUM_CANONICAL}-joint layout when > 0 (got {num_joints} joints)")
         self.num_joints, self.hidden, self.num_heads = num_joints, hidden, heads
         self.align_heading, self.shape_weight = align_heading, float(shape_weight)
-        bones = torch.tensor(SHAPE_BONES if shape_weight > 0 else [], dtype=torch.long).reshape(-1, 2)
-        self.register_buffer("bones", bones, persistent=False)  # (B, 2) parent, child
+        # (3V, 3·n_bones): flattened frame coordinates -> every bone's child-minus-parent vector, as one GEMM.
+        bones = SHAPE_BONES if shape_weight > 0 else ()
+        difference = torch.zeros(3 * num_joints, 3 * len(bones))
+        for b, (parent, child) in enumerate(bones):
+            for axis in range(3):
+                difference[3 * child + axis, 3 * b + axis] = 1.0
+                difference[3 * parent + axis, 3 * b + axis] = -1.0
+        self.register_buffer("bone_difference", difference, persistent=False)
         matrices = level_matrices(num_joints)
         for level, m in matrices.items():
             # Derived from num_joints, so not part of the saved weights.
@@ -91,13 +97,19 @@ class HiMPC(nn.Module):
         self._mean_cache: dict[str, tuple[tuple, object]] | None = None
 
     @property
+    def num_bones(self) -> int:
+        """Bones in the body-shape term (0 without one)."""
+        return self.bone_difference.shape[1] // 3
+
+    @property
     def msmr_dim(self) -> int:
         """Width of `encode`'s output: the MSMR (3H), plus the body-shape term when the model has one."""
-        return len(LEVELS) * self.hidden + len(self.bones)
+        return len(LEVELS) * self.hidden + self.num_bones
 
     def _shape_term(self, windows: Tensor) -> Tensor:
         """w times the mean length of each shape bone over the window, (B, f, V, 3) -> (B, n_bones)."""
-        vectors = windows[:, :, self.bones[:, 1]] - windows[:, :, self.bones[:, 0]]  # (B, f, n, 3)
+        vectors = (windows.reshape(-1, windows.shape[-2] * 3) @ self.bone_difference).view(
+            windows.shape[0], windows.shape[1], self.num_bones, 3)  # (B, f, n, 3)
         return torch.linalg.vector_norm(vectors, dim=-1).mean(dim=1) * self.shape_weight
 
     def forward(self, windows: Tensor) -> HiMPCOutput:
@@ -174,7 +186,7 @@ class HiMPC(nn.Module):
             seq = self.sequence_instances(windows)
             means = self.mean_heads()
             parts = [seq[lvl] @ means[lvl] for lvl in LEVELS]
-            return torch.cat(parts + [self._shape_term(windows)] if len(self.bones) else parts, dim=-1)
+            return torch.cat(parts + [self._shape_term(windows)] if self.num_bones else parts, dim=-1)
         return self._folded_msmr(windows, windows.new_empty((windows.shape[0], self.msmr_dim)))
 
     def _folded_msmr(self, windows: Tensor, out: Tensor, scratch: Tensor | None = None) -> Tensor:
@@ -184,7 +196,7 @@ class HiMPC(nn.Module):
         a fresh 10 MB tensor a batch cost more in page faults than the GEMM that fills it (measured: 60k -> 100k
         windows/s at batch 512), and the ReLU runs in place for the same reason.
         """
-        if len(self.bones):  # lengths do not depend on the heading: measured on the windows as given
+        if self.num_bones:  # lengths do not depend on the heading: measured on the windows as given
             out[:, len(LEVELS) * self.hidden:] = self._shape_term(windows)
         windows = self._prepare(windows)
         first_w, first_b, second = self._fused()
