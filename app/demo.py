@@ -27,11 +27,6 @@ def demo_recording_path() -> Path:
     return home_dir() / "demo" / "demo.db3"
 
 
-def database_location(config: SkelwatchConfig) -> str:
-    """The gallery database: config storage.url, else `<home>/skelwatch.db`."""
-    return config.storage.url or str(home_dir() / "skelwatch.db")
-
-
 def demo_name(identity: str, order: int) -> str:
     """A friendly name for the `order`-th synthetic identity (the synthetic id is kept in the notes)."""
     return DEMO_NAMES[order] if order < len(DEMO_NAMES) else f"Person {order + 1}"
@@ -75,11 +70,9 @@ def build_demo_gallery(config: SkelwatchConfig | None = None, recording: Path | 
     Returns:
         A one-line status. Raises SkelwatchError subclasses for a missing demo recording or a locked database.
     """
-    from app.pipeline.build import encoder_factory, load_encoder_model
+    from app.compose import database_location, encoder_factory, load_encoder, open_gallery
     from capture.sources.recording_meta import read_sidecar, sidecar_path
-    from reid.errors import SkelwatchError
-    from storage.db import open_database
-    from storage.gallery import Gallery
+    from core.errors import SkelwatchError
 
     config = config or load_config(default_config_path())
     recording = recording or demo_recording_path()
@@ -87,12 +80,12 @@ def build_demo_gallery(config: SkelwatchConfig | None = None, recording: Path | 
     if meta is None:
         raise SkelwatchError(f"the demo recording's truth sidecar {sidecar_path(recording)} is missing or "
                              "unreadable; run `bash scripts/setup.sh` (it builds the recording first)")
-    model, frames, version = load_encoder_model(config)
-    encode = encoder_factory(model, config.pipeline.device, config.pipeline.threads)()
-    windows = first_visit_windows(meta.truth, frames)
-    db = open_database(database_location(config), busy_timeout_s=config.storage.busy_timeout_s)
+    encoder = load_encoder(config)
+    encode = encoder_factory(encoder, config)()
+    windows = first_visit_windows(meta.truth, encoder.frames)
+    version = encoder.version
+    gallery = open_gallery(config, version, encoder.dim, meta=encoder.meta)
     try:
-        gallery = Gallery(db, version, dim=model.msmr_dim)
         existing = {i.name: i for i in gallery.list_identities()}
         enrolled, refreshed = 0, 0
         for order, identity in enumerate(sorted(windows)):
@@ -108,7 +101,7 @@ def build_demo_gallery(config: SkelwatchConfig | None = None, recording: Path | 
                 gallery.add(current.id, vectors)
                 refreshed += 1
     finally:
-        db.dispose()
+        gallery.db.dispose()
     if not enrolled and not refreshed:
         return f"demo gallery: up to date ({len(windows)} people, model {version})"
     return (f"demo gallery: {enrolled} enrolled, {refreshed} re-encoded for model {version} "

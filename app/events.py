@@ -7,8 +7,23 @@ render a replay and a live run the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
+
+from capture.tracking import TrackState
+
+__all__ = ["AlertEvent", "Decision", "FrameResult", "MatchEvent", "TrackState", "TrackView"]
+
+
+class Decision(StrEnum):
+    """A track's identity decision: `match` names someone; `pending` until the voter has enough windows;
+    `unknown` (nobody close enough) and `ambiguous` (two people about as close) name nobody."""
+
+    PENDING = "pending"
+    MATCH = "match"
+    UNKNOWN = "unknown"
+    AMBIGUOUS = "ambiguous"
 
 
 @dataclass(frozen=True)
@@ -16,7 +31,7 @@ class TrackView:
     """One tracked person as shown on screen."""
 
     track_id: int
-    state: str                      # "tentative" | "confirmed" | "lost"
+    state: TrackState               # tentative, confirmed or lost (deleted tracks are not shown)
     joints_3d: np.ndarray           # (20, 3) float32, camera frame metres (x right, y down, z forward)
     keypoints_2d: np.ndarray | None  # (20, 2) float32 pixels in the color image, or None when not projectable
     confidence: np.ndarray          # (20,) float32 per-joint confidence in [0, 1]
@@ -24,8 +39,9 @@ class TrackView:
     identity_id: int | None = None  # gallery identity decided by the voter, None = unknown
     identity_name: str | None = None
     match_confidence: float = 0.0   # in [0, 1]; 0 when unknown
-    decision: str = "pending"       # "pending" | "match" | "unknown" | "ambiguous"
+    decision: Decision = Decision.PENDING
     level_distances: tuple[float, float, float] | None = None  # joint, component, limb distance of the best match
+    observed: bool = True           # a skeleton was assigned this frame (else: coasting or lost, last pose shown)
 
 
 @dataclass(frozen=True)
@@ -64,7 +80,7 @@ class MatchEvent:
     track_id: int
     start_s: float                  # start of the window
     frames: int                     # frames in the window
-    decision: str                   # the track's decision after this window: "pending" | "match" | "unknown" | "ambiguous"
+    decision: Decision              # the track's decision after this window
     identity_id: int | None = None
     identity_name: str | None = None
     confidence: float = 0.0         # in [0, 1]

@@ -62,6 +62,7 @@ class Manifest:
     software: dict[str, str] = field(default_factory=dict)
     has_recording: bool = False
     format_version: int = FORMAT_VERSION
+    color_recorded: bool = True  # False in the skeleton-only privacy mode: the recording's colour frames are black
     ended_utc: str | None = None
     frames: int | None = None
     duration_s: float | None = None
@@ -127,7 +128,7 @@ def read_manifest(folder: Path) -> Manifest:
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise SessionError(f"{folder} is not a skelwatch session: it has no {MANIFEST}; record one with "
-                           "`python main.py record --source SOURCE --out DIR`")
+                           "`./skelwatch record --source SOURCE --out DIR`")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return Manifest(**data)
@@ -305,15 +306,19 @@ class SessionRecorder:
     by the source's own frame index and time (a video replays with its own numbering).
     """
 
-    def __init__(self, writer: SessionWriter, raw: Any | None) -> None:
-        self.writer, self.raw = writer, raw
+    def __init__(self, writer: SessionWriter, raw: Any | None, *, keep_color: bool = True) -> None:
+        self.writer, self.raw, self.keep_color = writer, raw, keep_color
         self._t0: float | None = None
+        self._black: np.ndarray | None = None
 
     @classmethod
     def create(cls, folder: Path, source: Source, spec: str | None = None, *, record_raw: bool = True,
-               flush_interval_s: float = 0.5) -> "SessionRecorder":
+               flush_interval_s: float = 0.5, keep_color: bool = True) -> "SessionRecorder":
         """Start a session in `folder` for frames of `source`, opened from `spec` (kept in the manifest, so a
         session without a raw recording, e.g. of a video, can replay its images from the original file).
+
+        `keep_color` False is the skeleton-only privacy mode: the recording keeps depth, skeletons and tracks,
+        and its colour frames are black (the stream stays, so every RealSense player still opens the file).
 
         Raises:
             SessionError: the folder already holds a session, or cannot be written.
@@ -330,9 +335,10 @@ class SessionRecorder:
 
             folder.mkdir(parents=True, exist_ok=True)
             raw = RealSenseRecorder(folder / RECORDING, source.intrinsics, fps, device_name=f"skelwatch: {source.name}")
-        manifest = new_manifest(source=spec or source.name, device=_device_of(source), fps=fps,
-                                intrinsics=source.intrinsics, has_recording=raw is not None)
-        return cls(SessionWriter(folder, manifest, flush_interval_s), raw)
+        manifest = replace(new_manifest(source=spec or source.name, device=_device_of(source), fps=fps,
+                                        intrinsics=source.intrinsics, has_recording=raw is not None),
+                           color_recorded=keep_color)
+        return cls(SessionWriter(folder, manifest, flush_interval_s), raw, keep_color=keep_color)
 
     @property
     def folder(self) -> Path:
@@ -344,6 +350,10 @@ class SessionRecorder:
             index = self.raw.frames_written
             if self._t0 is None:
                 self._t0 = bundle.timestamp_s
+            if not self.keep_color and bundle.color is not None:
+                if self._black is None or self._black.shape != bundle.color.shape:
+                    self._black = np.zeros_like(bundle.color)
+                bundle = replace(bundle, color=self._black)
             self.raw.write(bundle)
             timestamp = bundle.timestamp_s - self._t0
         else:

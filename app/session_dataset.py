@@ -51,7 +51,7 @@ def load(path: str | Path, *, max_gap_s: float = 0.2, min_frames: int = 2,
     folder = Path(path)
     if not is_session(folder):
         raise DatasetError(f"{folder} is not a recorded session (no manifest.json); record one with "
-                           "`python main.py record --source SOURCE --seconds S --out DIR`")
+                           "`./skelwatch record --source SOURCE --seconds S --out DIR`")
     manifest = read_manifest(folder)
     by_track: dict[int, list[TrackRecord]] = defaultdict(list)
     report = RepairReport()

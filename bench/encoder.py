@@ -24,12 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.config import load_config
-from app.wiring import train_settings
+from app.compose import new_model, train_settings
+from app.config import load_config, with_changes
 from reid.baseline import bone_length_features
 from reid.checkpoint import ModelMeta
 from reid.datasets import load_dataset
-from reid.model import HiMPC
 from reid.train import Trainer, dataset_windows
 from tests.shared_data import UCALGARY
 
@@ -51,8 +50,9 @@ def _rate(fn, windows: np.ndarray, repeat: int, rounds: int = 5) -> float:
 
 def throughput(batches: list[int], total: int) -> None:
     torch.manual_seed(0)
-    model = HiMPC(align_heading=True).eval()  # the default: windows turned to one heading first
-    unaligned = HiMPC(align_heading=False).eval()
+    config = load_config()
+    model = new_model(with_changes(config, {"model.align_heading": True})).eval()  # windows turned first
+    unaligned = new_model(with_changes(config, {"model.align_heading": False})).eval()
     unaligned.load_state_dict(model.state_dict())
     shaped = HiMPC(align_heading=True, shape_weight=140.0).eval()  # as models/default runs
     shaped.load_state_dict(model.state_dict())
@@ -76,7 +76,7 @@ def epoch_seconds() -> None:
     settings = replace(train_settings(config), epochs=1)
     windows, groups = dataset_windows(load_dataset(UCALGARY), config.model.frames, config.train.stride)
     torch.manual_seed(0)
-    model = HiMPC(20, config.model.hidden, config.model.heads, config.model.align_heading)
+    model = new_model(config)
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(model, windows, settings, Path(tmp), ModelMeta(20, 256, 8, 6, "kinect_v1"),

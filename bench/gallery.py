@@ -1,9 +1,11 @@
 """Gallery benchmark: index build time, top-5 match latency and recall@5 vs exact search at 10k / 100k / 1M
-embeddings, Gallery.match and rebuild-from-database costs, and sustained sighting inserts with WAL while another
-process reads.
+embeddings, Gallery.match and rebuild-from-database costs, the full window record (match, vote, store, as the
+pipeline's matcher does it) at 10k and 1M stored embeddings, and sustained sighting inserts with WAL while
+another process reads.
 
     python -m bench.gallery            # 10k, 100k, 1M (1M x 768 float32 = 3 GB; run it once)
     python -m bench.gallery --quick    # 10k and 60k, short insert test
+    python -m bench.gallery --record-only   # just the window record rate at 10k and 1M
 
 Data are synthetic MSMR-like vectors: identities with 50 windows each, window noise 0.35 of the identity spread,
 so nearest neighbours are mostly the same person's windows, as in a real gallery; one extra run uses window
@@ -22,12 +24,13 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from app.compose import make_matcher, open_gallery
+from app.config import load_config, with_changes
+from capture.buffer import Window
 from storage.db import open_database
 from storage.gallery import Gallery
 from storage.identities import insert_vectors
 from storage.index import VectorIndex, recall_at_k
-from storage.live import SightingRecorder
-from storage.matching import Thresholds
 from storage.models import Identity, Sighting
 from storage.sessions import create_session
 
@@ -98,11 +101,17 @@ def bench_index(n: int, n_queries: int, spread: float = SPREAD) -> None:
           f"on {len(queries)} fresh queries")
 
 
-def bench_gallery(n: int, n_queries: int, folder: Path) -> None:
-    """Gallery over a real SQLite file: insert, rebuild from the database, Gallery.match latency."""
+def bench_gallery_open(path: Path, accept_distance: float) -> Gallery:
+    """A Gallery of model version "bench" in the SQLite file `path`, built as the app builds it."""
+    config = with_changes(load_config(None), {"storage.url": str(path), "gallery.accept_distance": accept_distance})
+    return open_gallery(config, "bench", DIM)
+
+
+def filled_gallery(n: int, folder: Path) -> tuple[Gallery, np.ndarray, float]:
+    """A gallery of n synthetic embeddings (50 per identity): the gallery, the identity centres, insert seconds."""
     centres, vecs, labels = synth(n, seed=2)
-    db = open_database(folder / f"gallery_{n}.db")
-    gallery = Gallery(db, "bench", thresholds=Thresholds(accept_distance=0.5 * SPREAD * np.sqrt(2 * DIM) * 2))
+    gallery = bench_gallery_open(folder / f"gallery_{n}.db", 0.5 * SPREAD * np.sqrt(2 * DIM) * 2)
+    db = gallery.db
     start = time.perf_counter()
     with db.write() as s:
         people = [Identity(name=f"person {i}") for i in range(len(centres))]
@@ -111,7 +120,13 @@ def bench_gallery(n: int, n_queries: int, folder: Path) -> None:
         for p in range(len(centres)):
             insert_vectors(s, vecs[labels == p], identity_id=people[p].id, model_version_id=gallery.model_version_id)
     insert_s = time.perf_counter() - start
-    del vecs
+    return gallery, centres, insert_s
+
+
+def bench_gallery(n: int, n_queries: int, folder: Path) -> None:
+    """Gallery over a real SQLite file: insert, rebuild from the database, Gallery.match latency."""
+    gallery, centres, insert_s = filled_gallery(n, folder)
+    db = gallery.db
     start = time.perf_counter()
     gallery.rebuild_index()
     rebuild_s = time.perf_counter() - start
@@ -123,6 +138,39 @@ def bench_gallery(n: int, n_queries: int, folder: Path) -> None:
           f"rebuild index from database {rebuild_s:6.1f} s; Gallery.match wall median {med:6.2f} ms (p95 "
           f"{p95:6.2f}), CPU {cpu:.2f} ms (raw index search wall {raw_med:.2f} ms, CPU {raw_cpu:.2f} ms)")
     db.dispose()
+
+
+def window_record_rate(n: int, folder: Path, windows: int = 600, batch: int = 8) -> float:
+    """Windows a second through the pipeline's matcher (match, vote, sighting, stored unknown window, one
+    transaction per batch) over a gallery of n embeddings; half the windows are of enrolled people."""
+    gallery, centres, _ = filled_gallery(n, folder)
+    gallery.rebuild_index()
+    config = with_changes(load_config(None), {"gallery.accept_distance": gallery.thresholds.accept_distance})
+    matcher = make_matcher(config, gallery, lambda: create_session(gallery.db, folder / f"session_{n}"),
+                           owns_database=True)
+    vectors = queries_for(centres, windows, seed=7)
+    vectors[1::2] = queries_for(np.random.default_rng(8).standard_normal((50, DIM)).astype(np.float32),
+                                windows // 2, seed=9)
+    data = np.zeros((6, 20, 3), np.float32)
+    cut = [Window(track_id=1 + i % 6, data=data, t_start_s=0.1 * i, t_end_s=0.1 * i + 0.2,
+                  frame_indices=np.arange(6), raw=data, filled=np.zeros(6, bool)) for i in range(windows)]
+    matcher.decide(cut[:batch], vectors[:batch])  # the session row and the first transaction
+    start = time.perf_counter()
+    for a in range(batch, windows, batch):
+        matcher.decide(cut[a:a + batch], vectors[a:a + batch])
+    rate = (windows - batch) / (time.perf_counter() - start)
+    matcher.close()
+    return rate
+
+
+def bench_window_record(sizes: tuple[int, ...], folder: Path) -> None:
+    rates = {n: window_record_rate(n, folder) for n in sizes}
+    small, large = min(sizes), max(sizes)
+    for n, rate in rates.items():
+        print(f"full window record (match + vote + store) with {n:>9,} stored embeddings: {rate:,.0f} windows/s")
+    print(f"window record rate at {large:,} / at {small:,}: {rates[large] / rates[small]:.2f} (target: within 20 %)")
+    print(f"RESULT record_small={rates[small]:.1f} record_large={rates[large]:.1f} "
+          f"ratio={rates[large] / rates[small]:.3f}")
 
 
 def _reader(url: str, seconds: float, counter) -> None:  # type: ignore[no-untyped-def]
@@ -141,11 +189,11 @@ def _reader(url: str, seconds: float, counter) -> None:  # type: ignore[no-untyp
 
 def bench_inserts(folder: Path, seconds: float) -> None:
     centres, vecs, labels = synth(10_000, seed=4)
-    db = open_database(folder / "sightings.db")
-    gallery = Gallery(db, "bench", thresholds=Thresholds(accept_distance=SPREAD * np.sqrt(2 * DIM) * 1.5))
+    gallery = bench_gallery_open(folder / "sightings.db", SPREAD * np.sqrt(2 * DIM) * 1.5)
+    db = gallery.db
     for p in range(20):
         gallery.enrol(f"p{p}", vecs[labels == p])
-    recorder = SightingRecorder(gallery)
+    recorder = make_matcher(load_config(None), gallery, lambda: 0, owns_database=False).recorder
     session = create_session(db, folder / "session")
     windows = queries_for(centres, 2000, seed=5)
     windows[1::2] = queries_for(np.random.default_rng(6).standard_normal((50, DIM)).astype(np.float32), 1000)
@@ -187,6 +235,7 @@ def bench_inserts(folder: Path, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, short runs")
+    parser.add_argument("--record-only", action="store_true", help="only the window record rate at 10k and 1M")
     parser.add_argument("--queries", type=int, default=200, help="fresh queries per size")
     parser.add_argument("--threads", type=int, default=0,
                         help="faiss OpenMP threads for builds (0: faiss default); single queries always use one")
@@ -196,12 +245,16 @@ def main() -> None:
     index_sizes = (10_000, 60_000) if args.quick else (10_000, 100_000, 1_000_000)
     gallery_sizes = (10_000,) if args.quick else (10_000, 100_000)
     with tempfile.TemporaryDirectory() as tmp:
+        if args.record_only:
+            bench_window_record((10_000, 1_000_000), Path(tmp))
+            return
         for n in index_sizes:
             bench_index(n, args.queries)
         bench_index(index_sizes[1], args.queries, spread=1.0)  # a hard case: windows as spread as people
         for n in gallery_sizes:
             bench_gallery(n, args.queries, Path(tmp))
         bench_inserts(Path(tmp), 2.0 if args.quick else 10.0)
+        bench_window_record((10_000, 60_000) if args.quick else (10_000, 1_000_000), Path(tmp))
 
 
 if __name__ == "__main__":

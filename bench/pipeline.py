@@ -27,9 +27,9 @@ from typing import Iterator
 
 import numpy as np
 
-from app.config import load_config
-from app.pipeline import Pipeline, PipelineSummary, build_pipeline
-from app.pipeline.build import buffer_factory, encoder_factory, load_encoder_model, tracker_factory
+from app.config import load_config, with_changes
+from app.compose import buffer_factory, build_pipeline, encoder_factory, load_encoder, tracker_factory
+from app.pipeline import Pipeline, PipelineSummary
 from app.pipeline.headless import open_input
 from app.pipeline.stages import skeletons_from_truth
 from app.session import SessionRecorder
@@ -108,9 +108,10 @@ def core_cost(people: int, frames: int) -> dict[str, float]:
     stage times grow with every other process competing for the two cores).
     """
     config = load_config()
-    model, f, _ = load_encoder_model(config)
-    tracker, buffer = tracker_factory(config)(), buffer_factory(config, f)()
-    encode = encoder_factory(model, "cpu", 1)()
+    config = with_changes(config, {"pipeline.device": "cpu", "pipeline.threads": 1})
+    encoder = load_encoder(config)
+    tracker, buffer = tracker_factory(config)(), buffer_factory(config, encoder.frames)()
+    encode = encoder_factory(encoder, config)()
     every = config.pipeline.encode_every_frames
     scene = SyntheticScene(people, frames / 15.0, 15.0, seed=11, width=80, height=60)  # images unused here
     cost = {"tracking": 0.0, "buffer": 0.0, "encoder": 0.0}

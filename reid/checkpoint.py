@@ -84,7 +84,7 @@ def resolve(path: Path) -> Path:
     if (path / "best" / META_FILE).exists():
         return path / "best"
     raise CheckpointError(f"{path}: no checkpoint here (expected {META_FILE} and {WEIGHTS_FILE}, or a run folder "
-                          f"with best/); train one with `python main.py train` or use models/default")
+                          f"with best/); train one with `./skelwatch train` or use models/default")
 
 
 def read_meta(path: Path) -> ModelMeta:

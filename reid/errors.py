@@ -1,13 +1,5 @@
-"""The one exception type whose message is shown to the user as is, without a traceback.
-
-Every package raises a subclass of `SkelwatchError` for bad input (a wrong joint count, a corrupt file, a
-missing device, a locked database). Its message names the thing, the problem and the fix; `main.py` prints it
-and exits non-zero. Programming errors stay ordinary exceptions, so they keep their traceback.
-"""
-
-
-class SkelwatchError(Exception):
-    """Bad input or a missing resource, explained for the user."""
+"""Errors of the method's package: skeletons, datasets and checkpoints (see core.errors for the base)."""
+from core.errors import SkelwatchError
 
 
 class SkeletonError(SkelwatchError):

@@ -96,6 +96,12 @@ class HiMPC(nn.Module):
         self.heads = nn.ParameterDict({lvl: nn.Parameter(torch.randn(heads, hidden, hidden)) for lvl in LEVELS})
         self._mean_cache: dict[str, tuple[tuple, object]] | None = None
 
+    def with_shape_weight(self, weight: float) -> HiMPC:
+        """A new model with these weights and another body-shape weight (this one is left unchanged)."""
+        other = HiMPC(self.num_joints, self.hidden, self.num_heads, self.align_heading, weight)
+        other.load_state_dict(self.state_dict())
+        return other.to(self.bone_difference.device).train(self.training)
+
     @property
     def num_bones(self) -> int:
         """Bones in the body-shape term (0 without one)."""

@@ -73,8 +73,7 @@ def fit_shape_weight(model: HiMPC, dataset: SkeletonDataset, frames: int,
     """
     if not dataset.probe_sets:
         raise DatasetError(f"dataset {dataset.name!r} defines no probe/gallery split to fit the shape weight on")
-    unit = HiMPC(model.num_joints, model.hidden, model.num_heads, model.align_heading, shape_weight=1.0)
-    unit.load_state_dict(model.state_dict())
+    unit = model.with_shape_weight(1.0)
     parts = []
     for probe_set in dataset.probe_sets:
         split = split_windows(dataset, probe_set, frames)

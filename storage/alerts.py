@@ -152,3 +152,8 @@ class AlertEngine:
     def drop_track(self, track_id: int) -> None:
         self._recent = {key: q for key, q in self._recent.items() if key[1] != track_id}
 
+    @property
+    def tracks_held(self) -> int:
+        """Tracks with recent windows kept for some rule (what `drop_track` releases)."""
+        return len({track for _, track in list(self._recent)})  # a copy: other threads may ask
+

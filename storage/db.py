@@ -16,18 +16,19 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.errors import DatabaseLockedError, SchemaError, StorageError
+
+# alembic loads when a database is opened (the GUI opens it on a worker), not with every module that names one:
+# the window's first paint waits for the imports of what it shows.
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ def to_url(path_or_url: str | Path) -> str:
 
 
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
@@ -71,7 +74,7 @@ def _describe(exc: BaseException, url: str) -> StorageError:
             "skelwatch (or wait) and retry, or raise storage.busy_timeout_s")
     if "disk is full" in text or "disk full" in text or "no space" in text:
         return StorageError(f"database {url}: the disk is full, so the change was not saved (nothing stored was "
-                            "lost); free space, or run `python main.py gallery retention` to prune old sessions")
+                            "lost); free space, or run `./skelwatch gallery retention` to prune old sessions")
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         return StorageError(f"database {url} is corrupt or not a database ({exc.__class__.__name__}: {text}); "
                             "restore it from a backup or move it away to start a new one")
@@ -131,6 +134,10 @@ class Database:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     def _check_schema(self, *, upgrade: bool) -> None:
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
         cfg = _alembic_config()
         script = ScriptDirectory.from_config(cfg)
         known = {rev.revision for rev in script.walk_revisions()}
@@ -189,6 +196,8 @@ class Database:
             raise _describe(exc, self.url) from None
 
     def schema_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
         with self.engine.connect() as conn:
             heads = MigrationContext.configure(conn).get_current_heads()
         return heads[0] if heads else None

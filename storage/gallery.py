@@ -24,16 +24,17 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session as OrmSession
 
 from storage import identities as ops
 from storage.db import Database
 from storage.errors import EmbeddingError, StorageError
+from storage.forget import ForgetReport, clean_files, forget_log_path, log_entry, wipe_free_pages, write_log
 from storage.identities import IdentityRef, IndexDelta, Removed, check_vectors
 from storage.index import VectorIndex
 from storage.matching import Candidate, MatchResult, Thresholds, decide
-from storage.models import Embedding, Identity, ModelVersion, NegativePair, Session, Track
+from storage.models import Embedding, Identity, ModelVersion, NegativePair, Session, Sighting, Track
 from storage.portable import export_gallery, import_gallery
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ def stored_dim(db: Database, model_version: str) -> Optional[int]:
 
 @dataclass(frozen=True)
 class IdentitySummary:
+    """One identity as every front-end lists it (the CLI, the gallery panel)."""
+
     id: int
     name: str
     watchlist: bool
@@ -65,6 +68,8 @@ class IdentitySummary:
     created_at: datetime
     updated_at: datetime
     notes: str = ""
+    sightings: Optional[int] = None          # None when not asked for (`list_identities(sightings=True)`)
+    last_seen: Optional[datetime] = None     # UTC
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ class Gallery:
     """
 
     def __init__(self, db: Database, model_version: str, *, dim: int = 768,
-                 levels: Optional[dict[str, tuple[int, int]]] = None, thresholds: Thresholds = Thresholds(),
+                 levels: Optional[dict[str, tuple[int, int]]] = None, thresholds: Optional[Thresholds] = None,
                  approximate_above: int = 50_000, target_recall: float = 0.99, top_k: int = 5,
                  sync_interval_s: float = 1.0) -> None:
         if not model_version:
@@ -114,7 +119,7 @@ class Gallery:
         for name, (a, b) in self.levels.items():
             if not 0 <= a < b <= self.dim:
                 raise EmbeddingError(f"level {name!r} slice [{a}:{b}] does not fit dimension {self.dim}")
-        self.thresholds = thresholds
+        self.thresholds = thresholds if thresholds is not None else Thresholds()
         self.top_k = int(top_k)
         self.sync_interval_s = float(sync_interval_s)
         self._revision = -1
@@ -324,12 +329,31 @@ class Gallery:
         """Delete an identity and its embeddings; its past sightings stay, as unknown."""
         return self._remove(ref, forget=False)
 
-    def forget(self, ref: IdentityRef) -> Removed:
-        """Remove every trace of a person: identity, embeddings, sightings, its tracks and windows, alerts."""
-        return self._remove(ref, forget=True)
+    def forget(self, ref: IdentityRef, *, drop_raw: bool = False, command: str = "api") -> ForgetReport:
+        """Remove every trace of a person (see storage.forget): the person's skeletons in session folders (and
+        with `drop_raw` the raw recordings there); in one transaction the identity, embeddings, sightings, the
+        tracks it was voted for or enrolled from with their windows and alerts; then the index, the database's
+        free pages and WAL, and a line in the forget log naming `command`."""
+        with self.db.read() as s:
+            locations = ops.track_locations(s, ops.person_tracks(s, ops.resolve(s, ref).id))
+        files = clean_files(self.db, locations, drop_raw=drop_raw)  # first: see storage.forget
+        removed = self._remove(ref, forget=True)
+        wiped, why = wipe_free_pages(self.db)
+        log = forget_log_path(self.db)
+        report = ForgetReport(removed, wiped, tuple(files["sessions_scrubbed"]), files["track_lines_removed"],
+                              files["skeletons_removed"], tuple(files["raw_deleted"]), tuple(files["raw_left"]),
+                              None if log is None else str(log), tuple(files["notes"]) + ((why,) if why else ()))
+        try:
+            write_log(log, log_entry(self.db, report, command))
+        except OSError as exc:  # everything is removed already: say so rather than fail
+            report = replace(report, log_path=None, notes=report.notes + (f"the forget log {log} could not be "
+                                                                          f"written ({exc})",))
+        return report
 
     def _remove(self, ref: IdentityRef, *, forget: bool) -> Removed:
         def op(s: OrmSession) -> tuple[Any, IndexDelta]:
+            if forget and self.db.is_sqlite:  # zero what this delete frees, in the file and in the WAL frames
+                s.execute(text("PRAGMA secure_delete = ON"))
             return ops.remove_identity(s, ref, forget=forget)
         with self._lock:
             before = len(self.index)
@@ -350,16 +374,28 @@ class Gallery:
     def has_identity(self, identity_id: Optional[int]) -> bool:
         return identity_id is not None and identity_id in self._names
 
+    def name(self, identity_id: int) -> Optional[str]:
+        """The identity's current name from the cache the index keeps (no query; None once it is gone).
+
+        The per-window path reads names here: `get` counts every embedding, so its cost grows with the gallery.
+        """
+        return self._names.get(identity_id)
+
     # ---- queries ------------------------------------------------------------------------------------------
-    def list_identities(self) -> list[IdentitySummary]:
+    def list_identities(self, *, sightings: bool = False) -> list[IdentitySummary]:
+        """Every identity by name, with its embedding counts and, with `sightings`, its sightings and last one."""
         with self.db.read() as s:
             counts = dict(s.execute(select(Embedding.identity_id, func.count()).where(
                 Embedding.identity_id.is_not(None)).group_by(Embedding.identity_id)).all())
             stale = dict(s.execute(select(Embedding.identity_id, func.count()).where(
                 Embedding.identity_id.is_not(None), Embedding.model_version_id != self.model_version_id)
                 .group_by(Embedding.identity_id)).all())
+            seen = {row[0]: (int(row[1]), row[2]) for row in s.execute(
+                select(Sighting.identity_id, func.count(), func.max(Sighting.seen_at))
+                .where(Sighting.identity_id.is_not(None)).group_by(Sighting.identity_id))} if sightings else {}
             return [IdentitySummary(i.id, i.name, i.watchlist, counts.get(i.id, 0), stale.get(i.id, 0),
-                                    i.created_at, i.updated_at, i.notes)
+                                    i.created_at, i.updated_at, i.notes,
+                                    *(seen.get(i.id, (0, None)) if sightings else (None, None)))
                     for i in s.scalars(select(Identity).order_by(Identity.name))]
 
     def get(self, ref: IdentityRef) -> IdentitySummary:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from storage.errors import EmbeddingError, NotFoundError, StorageError
 from storage.models import AlertEvent, AlertRule, Embedding, GalleryState, Identity, NegativePair, Sighting, Track
+from storage.models import Session as SessionRow
 from storage.models import utcnow
 
 IdentityRef = Union[int, str]
@@ -42,6 +43,7 @@ class Removed:
     alert_rules: int
     alert_events: int
     index_entries: int = 0
+    locations: tuple[tuple[str, int], ...] = ()  # (session folder, tracker id) of each removed track
 
 
 def bump_revision(session: Session) -> tuple[int, int]:
@@ -89,7 +91,7 @@ def resolve(session: Session, ref: IdentityRef) -> Identity:
     else:
         found = session.scalars(select(Identity).where(Identity.name == ref)).one_or_none()
     if found is None:
-        raise NotFoundError(f"no identity {ref!r}; `python main.py gallery list` shows the ids and names")
+        raise NotFoundError(f"no identity {ref!r}; `./skelwatch gallery list` shows the ids and names")
     return found
 
 
@@ -209,15 +211,33 @@ def split(session: Session, ref: IdentityRef, embedding_ids: list[int], new_name
         raise StorageError("split needs at least one embedding id")
     if chosen - owned:
         raise StorageError(f"embeddings {sorted(chosen - owned)[:5]} do not belong to {source.name!r}; "
-                           f"`python main.py gallery show {source.id}` lists its embeddings")
+                           f"`./skelwatch gallery show {source.id}` lists its embeddings")
     target = create_identity(session, new_name)
     session.execute(update(Embedding).where(Embedding.id.in_(chosen)).values(identity_id=target.id))
     source.updated_at = utcnow()
     return target, IndexDelta(relabel={i: target.id for i in chosen})
 
 
+def person_tracks(session: Session, identity_id: int) -> list[int]:
+    """The tracks of a person: voted for them, or enrolled from (an enrolment sets no vote, so both are needed).
+    A track marked "not this person" is someone else's and is left out."""
+    enrolled_from = select(Embedding.track_id).where(Embedding.identity_id == identity_id,
+                                                     Embedding.track_id.is_not(None))
+    not_them = select(NegativePair.track_id).where(NegativePair.identity_id == identity_id)
+    return list(session.scalars(select(Track.id).where(
+        or_(Track.identity_id == identity_id, Track.id.in_(enrolled_from)), Track.id.not_in(not_them))))
+
+
+def track_locations(session: Session, track_ids: list[int]) -> tuple[tuple[str, int], ...]:
+    """(session folder, tracker id) of each track: where its skeletons are on disk."""
+    rows = session.execute(select(SessionRow.path, Track.track_key).join(SessionRow, Track.session_id == SessionRow.id)
+                           .where(Track.id.in_(track_ids)))
+    return tuple((path, key) for path, key in rows)
+
+
 def remove_identity(session: Session, ref: IdentityRef, *, forget: bool) -> tuple[Removed, IndexDelta]:
-    """Delete an identity and its embeddings. With `forget`, also every sighting, track, window and alert of it."""
+    """Delete an identity and its embeddings. With `forget`, also every trace of the person: the tracks it was
+    voted for or enrolled from (with their sightings, stored windows and alerts) and its sightings elsewhere."""
     identity = resolve(session, ref)
     iid = identity.id
     emb_ids = session.scalars(select(Embedding.id).where(Embedding.identity_id == iid)).all()
@@ -226,22 +246,28 @@ def remove_identity(session: Session, ref: IdentityRef, *, forget: bool) -> tupl
     events = count(select(AlertEvent.id).where(AlertEvent.identity_id == iid))
     negatives = count(select(NegativePair.id).where(NegativePair.identity_id == iid))
     sightings = windows = tracks = 0
+    locations: tuple[tuple[str, int], ...] = ()
     if forget:
-        track_ids = session.scalars(select(Track.id).where(Track.identity_id == iid)).all()
+        track_ids = person_tracks(session, iid)
+        locations = track_locations(session, track_ids)
         sighting_rows = select(Sighting.id, Sighting.embedding_id).where(
             or_(Sighting.identity_id == iid, Sighting.track_id.in_(track_ids)))
         rows = session.execute(sighting_rows).all()
         window_ids = {r.embedding_id for r in rows if r.embedding_id is not None}
         window_ids |= set(session.scalars(select(Embedding.id).where(
             Embedding.track_id.in_(track_ids), Embedding.identity_id.is_(None))).all())
-        sightings, windows, tracks = len(rows), len(window_ids), len(track_ids)
+        sightings, tracks = len(rows), len(track_ids)
+        events += count(select(AlertEvent.id).where(AlertEvent.track_id.in_(track_ids),
+                                                    or_(AlertEvent.identity_id.is_(None), AlertEvent.identity_id != iid)))
+        session.execute(delete(AlertEvent).where(or_(AlertEvent.track_id.in_(track_ids), AlertEvent.identity_id == iid)))
         session.execute(delete(Sighting).where(Sighting.id.in_([r.id for r in rows])))
-        session.execute(delete(Embedding).where(Embedding.id.in_(window_ids), Embedding.identity_id.is_(None)))
-        session.execute(delete(AlertEvent).where(AlertEvent.track_id.in_(track_ids)))
+        windows = session.execute(delete(Embedding).where(Embedding.id.in_(window_ids),
+                                                          Embedding.identity_id.is_(None))).rowcount
         session.execute(delete(Track).where(Track.id.in_(track_ids)))
     session.execute(delete(Embedding).where(Embedding.identity_id == iid))
     session.delete(identity)
-    removed = Removed(iid, identity.name, len(emb_ids), sightings, windows, tracks, negatives, rules, events)
+    removed = Removed(iid, identity.name, len(emb_ids), sightings, windows, tracks, negatives, rules, events,
+                      locations=locations)
     return removed, IndexDelta(remove=list(emb_ids))
 
 

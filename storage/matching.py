@@ -80,13 +80,53 @@ def decide(candidates: tuple[Candidate, ...], thresholds: Thresholds) -> MatchRe
 
 @dataclass(frozen=True)
 class Calibration:
-    """A threshold and its measured false-accept (unknown person accepted) and false-reject rates."""
+    """A threshold and its measured false-accept (unknown person accepted) and false-reject rates.
+
+    `warnings` say why the threshold should not be used as it is (target missed, too few impostor probes or
+    identities to measure the target, most genuine windows rejected); `usable` is False when the target was
+    missed or the threshold rejects most genuine windows, and then no distance should be suggested.
+    """
 
     accept_distance: float
     false_accept_rate: float
     false_reject_rate: float
     genuine: int
     impostor: int
+    target_far: float = 0.01
+    identities: int = 0
+    warnings: tuple[str, ...] = ()
+    usable: bool = True
+
+
+MIN_IDENTITIES = 5  # fewer people and the impostor distances describe too few pairs of people to be trusted
+MAX_USABLE_FRR = 0.5  # a threshold rejecting more than this share of genuine windows matches almost nobody
+
+
+def _judge(far: float, frr: float, target_far: float, impostor: np.ndarray, identities: int
+           ) -> tuple[tuple[str, ...], bool]:
+    """Warnings about a calibration, and whether its threshold is worth suggesting."""
+    warnings = []
+    usable = True
+    if far > target_far:
+        usable = False
+        zero = int(np.sum(impostor <= 0))
+        why = (f"{zero} embeddings have an exact copy under another identity (merge or split those identities)"
+               if zero else "impostors lie as close as genuine pairs")
+        warnings.append(f"the target false-accept rate {target_far:g} cannot be met: the best threshold accepts "
+                        f"{far:.4f} of impostor probes ({why})")
+    needed = int(np.ceil(1.0 / target_far)) if target_far > 0 else None
+    if needed is None or len(impostor) < needed:
+        warnings.append(f"only {len(impostor)} impostor probes: a false-accept rate of {target_far:g} can only be "
+                        f"measured with {needed or 'infinitely many'} or more (ten times that to trust it); the "
+                        "measured rate is a coarse estimate. Enrol more windows and people")
+    if identities < MIN_IDENTITIES:
+        warnings.append(f"only {identities} identities: calibrate with {MIN_IDENTITIES} or more people, or the "
+                        "threshold fits these few pairs of people rather than strangers")
+    if frr > MAX_USABLE_FRR:
+        usable = False
+        warnings.append(f"at this distance {frr:.0%} of genuine windows would be rejected: these embeddings do "
+                        "not separate these people (check the model version, or train on this site's sessions)")
+    return tuple(warnings), usable
 
 
 CALIBRATION_PROBES = 5000  # above this many embeddings a seeded sample of them is probed
@@ -140,8 +180,12 @@ def calibrate_threshold(embeddings: np.ndarray, labels: np.ndarray, *, target_fa
         threshold = float(np.min(ranked[ranked > 0])) * 0.5 if np.any(ranked > 0) else 1e-6
     far = float(np.mean(impostor <= threshold))
     frr = float(np.mean(genuine > threshold))
-    logger.info("calibrated accept distance %.4f: FAR %.4f, FRR %.4f", threshold, far, frr)
-    return Calibration(threshold, far, frr, int(len(genuine)), int(len(impostor)))
+    identities = int(len(counts))
+    warnings, usable = _judge(far, frr, target_far, impostor, identities)
+    logger.info("calibrated accept distance %.4f: FAR %.4f, FRR %.4f%s", threshold, far, frr,
+                "".join(f"; {w}" for w in warnings))
+    return Calibration(threshold, far, frr, int(len(genuine)), int(len(impostor)), target_far, identities,
+                       warnings, usable)
 
 
 @dataclass(frozen=True)
@@ -199,6 +243,11 @@ class TrackVoter:
             self._votes[track] = deque((by if v == identity_id else v for v in votes), maxlen=self.window)
             if self._current.get(track) == identity_id:
                 self._current[track] = by
+
+    @property
+    def tracks_held(self) -> int:
+        """Tracks with votes kept (what `drop` releases)."""
+        return len(self._votes)
 
     def drop(self, track: int) -> None:
         """Forget a track that ended."""

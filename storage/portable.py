@@ -73,7 +73,7 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         raise StorageError(f"gallery file {path} does not exist") from None
     except (zipfile.BadZipFile, KeyError, ValueError, json.JSONDecodeError) as exc:
         raise StorageError(f"{path} is not a readable gallery export ({exc}); export it again with "
-                           "`python main.py gallery export`") from None
+                           "`./skelwatch gallery export`") from None
     return manifest, arrays
 
 
@@ -81,8 +81,8 @@ def import_gallery(db: Database, path: Path, *, on_conflict: str = "error") -> l
     """Add the identities of an export file in one transaction; returns their ids.
 
     Args:
-        on_conflict: what to do when a name exists: "error" (nothing imported), "merge" (add the embeddings to
-            the existing identity) or "skip" (leave that identity out).
+        on_conflict: what to do when a name exists: "error" (nothing imported), "merge" (add the embeddings the
+            existing identity does not already hold, bit for bit) or "skip" (leave that identity out).
     Raises:
         StorageError: unreadable file, name conflict; EmbeddingError: a model version stored with another size.
     """
@@ -108,7 +108,7 @@ def import_gallery(db: Database, path: Path, *, on_conflict: str = "error") -> l
             existing = s.scalars(select(Identity).where(Identity.name == rec["name"])).one_or_none()
             if existing is not None and on_conflict == "error":
                 raise StorageError(f"{path}: identity {rec['name']!r} already exists in {db.url}; nothing was "
-                                   "imported. Rename it first, or import with on_conflict merge or skip")
+                                   "imported. Rename it first, or import with --on-conflict merge (or skip)")
             if existing is not None and on_conflict == "skip":
                 continue
             person = existing or Identity(name=rec["name"], notes=rec.get("notes", ""),
@@ -116,8 +116,15 @@ def import_gallery(db: Database, path: Path, *, on_conflict: str = "error") -> l
                                           created_at=datetime.fromisoformat(rec["created_at"]))
             s.add(person)
             s.flush()
+            # merging the same export twice (or a gallery that already holds these windows) adds nothing twice
+            held = {(v, blob) for v, blob in s.execute(select(Embedding.model_version_id, Embedding.vector)
+                                                       .where(Embedding.identity_id == person.id))}
             for e in rec["embeddings"]:
                 vec = arrays[e["model_version"]][e["row"]][None, :]
+                key = (version_ids[e["model_version"]], vec.tobytes())
+                if key in held:
+                    continue
+                held.add(key)
                 span = None if e.get("t_start_s") is None else np.array([[e["t_start_s"], e["t_end_s"]]])
                 insert_vectors(s, vec, identity_id=person.id, model_version_id=version_ids[e["model_version"]],
                                spans=span)

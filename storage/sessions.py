@@ -100,3 +100,38 @@ def sightings_query(*, identity_id: Optional[int] = None, track_id: Optional[int
     if since is not None:
         stmt = stmt.where(Sighting.seen_at >= since)
     return stmt
+
+
+def find_track(db: Database, track_key: int, session: Optional[int | str | Path] = None,
+               identity_id: Optional[int] = None) -> int:
+    """The database id of tracker id `track_key`: the number the window draws and `gallery show` prints.
+
+    Args:
+        session: the session's id (as `gallery show` prints it) or its folder; when None, the one track of that
+            number tied to `identity_id` (named by its votes, embeddings or sightings), or the only one there is.
+    Raises:
+        NotFoundError: no such track, or several, listing their sessions so the caller can name one.
+    """
+    from storage.models import Embedding
+
+    with db.read() as s:
+        stmt = select(Track).where(Track.track_key == track_key)
+        if session is not None:
+            if isinstance(session, int) or str(session).isdigit():
+                stmt = stmt.where(Track.session_id == int(session))
+            else:
+                stmt = stmt.join(Session, Track.session_id == Session.id).where(
+                    Session.path == str(Path(session).resolve()))
+        found = list(s.scalars(stmt))
+        if session is None and identity_id is not None and len(found) > 1:
+            tied = set(s.scalars(select(Embedding.track_id).where(Embedding.identity_id == identity_id))) | set(
+                s.scalars(select(Sighting.track_id).where(Sighting.identity_id == identity_id)))
+            found = [t for t in found if t.identity_id == identity_id or t.id in tied] or found
+        if len(found) == 1:
+            return found[0].id
+        where = f" in session {session}" if session is not None else ""
+        if not found:
+            raise NotFoundError(f"no track {track_key}{where}; `gallery show NAME` lists the session and track of "
+                                "each stored window")
+        sessions = ", ".join(str(t.session_id) for t in found)
+        raise NotFoundError(f"track {track_key} is in sessions {sessions}; name one with --session ID")

@@ -14,7 +14,6 @@ from typing import Optional
 import numpy as np
 from sqlalchemy import select
 
-from reid.cluster import cluster_level
 from storage.gallery import Gallery
 from storage.models import Embedding
 
@@ -49,6 +48,8 @@ def cluster_unknowns(gallery: Gallery, *, eps: float = 0.6, min_samples: int = 2
     Raises:
         reid.cluster.ClusteringError: bad parameters.
     """
+    from reid.cluster import cluster_level  # sklearn loads on first use, not with the GUI's gallery panel
+
     with gallery.db.read() as s:
         stmt = select(Embedding.id, Embedding.vector, Embedding.track_id, Embedding.session_id,
                       Embedding.created_at).where(Embedding.identity_id.is_(None),

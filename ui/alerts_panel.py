@@ -3,28 +3,50 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import cv2
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout, QWidget
 
+from app.desktop import BONES
 from app.events import AlertEvent, FrameResult
 from ui.models import AlertListModel
 
 
-def snapshot_of(frame: FrameResult, track_id: int, margin_px: int = 12) -> np.ndarray | None:
-    """The colour crop (h, w, 3) BGR around a track's 2D keypoints in `frame`, or None when it is not visible."""
+SKETCH_BACKGROUND_BGR = (41, 35, 30)
+SKETCH_BONE_BGR = (247, 195, 79)
+
+
+def snapshot_of(frame: FrameResult, track_id: int, margin_px: int = 12, *,
+                privacy: bool = False) -> np.ndarray | None:
+    """The colour crop (h, w, 3) BGR around a track's 2D keypoints in `frame`, or None when it is not visible.
+
+    With `privacy` (the skeleton-only mode) it is a drawing of the skeleton's bones on a plain background of the
+    same size instead: nothing of the colour image is kept.
+    """
     view = next((v for v in frame.tracks if v.track_id == track_id), None)
-    if view is None or view.keypoints_2d is None or frame.color is None:
+    if view is None or view.keypoints_2d is None or (frame.color is None and not privacy):
         return None
-    pts = np.asarray(view.keypoints_2d)
-    pts = pts[np.isfinite(pts).all(1)]
+    keypoints = np.asarray(view.keypoints_2d, dtype=np.float64)  # (20, 2) pixels
+    pts = keypoints[np.isfinite(keypoints).all(1)]
     if not len(pts):
         return None
-    h, w = frame.color.shape[:2]
+    h, w = frame.color.shape[:2] if frame.color is not None else (np.inf, np.inf)
     x0, y0 = np.maximum(pts.min(0).astype(int) - margin_px, 0)
-    x1, y1 = np.minimum(pts.max(0).astype(int) + margin_px, [w, h])
-    return frame.color[y0:y1, x0:x1].copy() if x1 > x0 and y1 > y0 else None
+    x1, y1 = np.minimum(pts.max(0).astype(int) + margin_px, [w, h]).astype(int)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    if not privacy:
+        return frame.color[y0:y1, x0:x1].copy()
+    sketch = np.empty((y1 - y0, x1 - x0, 3), np.uint8)
+    sketch[:] = SKETCH_BACKGROUND_BGR
+    local = keypoints - (x0, y0)
+    for a, b in BONES:
+        if np.isfinite(local[[a, b]]).all():
+            cv2.line(sketch, tuple(int(v) for v in local[a]), tuple(int(v) for v in local[b]), SKETCH_BONE_BGR, 2,
+                     cv2.LINE_AA)
+    return sketch
 
 
 class AlertsPanel(QWidget):
@@ -34,6 +56,7 @@ class AlertsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.privacy = False  # skeleton-only privacy mode: snapshots are skeleton drawings
         self.model = AlertListModel()
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -61,7 +84,7 @@ class AlertsPanel(QWidget):
     def add(self, event: AlertEvent, frame: FrameResult | None = None) -> None:
         """List an alert; without a snapshot of its own it gets the track's crop from `frame` (the newest shown)."""
         if event.snapshot is None and frame is not None:
-            event = replace(event, snapshot=snapshot_of(frame, event.track_id))
+            event = replace(event, snapshot=snapshot_of(frame, event.track_id, privacy=self.privacy))
         self.model.add(event)
 
     def clear(self) -> None:

@@ -14,10 +14,10 @@ OFFSCREEN_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb")
 HEADLESS_HELP = (
     "no display found (DISPLAY and WAYLAND_DISPLAY are unset and QT_QPA_PLATFORM is not an offscreen platform).\n"
     "To check the window without a display:\n"
-    "    QT_QPA_PLATFORM=offscreen python main.py --screenshot window.png --exit-after 8\n"
+    "    QT_QPA_PLATFORM=offscreen ./skelwatch --screenshot window.png --exit-after 8\n"
     "To work without a window, use the headless commands:\n"
-    "    python main.py run --source demo        # live pipeline, progress on the terminal\n"
-    "    python main.py replay SESSION_OR_FILE   # replay a recording or session")
+    "    ./skelwatch run --source demo        # live pipeline, progress on the terminal\n"
+    "    ./skelwatch replay SESSION_OR_FILE   # replay a recording or session")
 
 
 def has_display(env: dict[str, str] | None = None) -> bool:
@@ -68,6 +68,9 @@ def run_gui(config: SkelwatchConfig, source: str, screenshot: Path | None = None
     app.setStyleSheet(STYLE)
     window = MainWindow(config)
     window.show()
+    # Paint the window before the model and gallery start loading on a worker: importing torch there holds the
+    # GIL and the import lock for seconds, which would otherwise delay the first paint by as much.
+    app.processEvents()
     window.start(source)
     # An embedded caller's application must not be quit (its queued signals stop arriving): a local loop ends.
     loop = QEventLoop()

@@ -14,13 +14,13 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
+from app.compose import build_pipeline
 from app.config import SkelwatchConfig, home_dir
-from app.pipeline.build import build_pipeline
+from app.desktop import Backend
 from app.pipeline.headless import open_input
 from app.pipeline.runner import Pipeline
 from app.session import SessionRecorder, is_session
 from app.session_replay import open_session
-from ui.backend import Backend
 from ui.bridge import PipelineBridge
 from ui.tasks import TaskRunner
 
@@ -37,6 +37,14 @@ class OpenedSource:
     duration_s: float | None
     has_images: bool
     session: Path | None = None
+
+
+class OpenFailed(Exception):
+    """Opening `spec` failed with `error`: the window says what that means for this kind of source."""
+
+    def __init__(self, spec: str, error: BaseException) -> None:
+        super().__init__(f"opening {spec}: {error}")
+        self.spec, self.error = spec, error
 
 
 def sessions_dir(config: SkelwatchConfig) -> Path:
@@ -90,7 +98,7 @@ class PipelineController(QObject):
             start_s: start at this media time (a recording).
         """
         self.tasks.submit(self._stop_now, None, "stopping the previous source")
-        self.tasks.submit(lambda: self._open_now(spec, paused, start_s), self._on_opened, f"opening {spec}")
+        self.tasks.submit(lambda: self._open_or_explain(spec, paused, start_s), self._on_opened, f"opening {spec}")
 
     def close(self) -> None:
         self.tasks.submit(self._stop_now, lambda _: self.closed.emit(), "stopping the pipeline")
@@ -99,6 +107,12 @@ class PipelineController(QObject):
         """Stop the pipeline and the task thread (window close)."""
         self.tasks.submit(self._stop_now, None, "stopping the pipeline")
         self.tasks.shutdown()
+
+    def _open_or_explain(self, spec: str, paused: bool, start_s: float | None) -> OpenedSource:
+        try:
+            return self._open_now(spec, paused, start_s)
+        except Exception as exc:
+            raise OpenFailed(spec, exc) from exc
 
     def _open_now(self, spec: str, paused: bool, start_s: float | None = None) -> OpenedSource:
         path = Path(spec)
@@ -197,7 +211,8 @@ class PipelineController(QObject):
 
         def start() -> Path:
             recorder = SessionRecorder.create(target, pipeline.source, current.spec,
-                                              flush_interval_s=self.config.pipeline.flush_interval_s)
+                                              flush_interval_s=self.config.pipeline.flush_interval_s,
+                                              keep_color=not self.config.storage.privacy_skeleton_only)
             pipeline.start_recording(recorder)
             return target
 

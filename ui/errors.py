@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox, QStatusBar, QWidget
 
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,11 @@ class ErrorReporter(QObject):
 
     def show_text(self, text: str, dialog: bool = True) -> None:
         self.last_message = text
-        self._status.showMessage(text, 15000)
+        # The status bar shows what fits (elided, whole text in its tooltip); the dialog shows all of it.
+        room = max(200, self._status.width() - 300)  # the permanent labels on the right keep their place
+        self._status.showMessage(self._status.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, room),
+                                 15000)
+        self._status.setToolTip(text)
         self.reported.emit(text)
         if dialog:
             if self.dialog is not None:

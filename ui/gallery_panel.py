@@ -1,22 +1,22 @@
 """The gallery panel: identities with sightings and last seen, unknown candidates, and every identity operation.
 
-Operations run through `ui.gallery_service.GalleryService` on a task thread (each one storage transaction); the
+Operations run through `app.gallery_service.GalleryService` on a task thread (each one storage transaction); the
 table reloads from storage after each. Rename, watchlist, enrol, merge and split can be undone (Ctrl+Z); delete
 and forget ask first and cannot. Names are typed in the panel's name field, so nothing here needs a modal dialog
 except the confirmation of a destructive action.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QSplitter,
                                QTableView, QVBoxLayout, QWidget)
 
-from storage.errors import StorageError
-from storage.unknowns import UnknownCandidate
-from ui.gallery_service import GalleryService, IdentityRow, Undo
+from app.gallery_service import GalleryService, IdentitySummary, TrackNotStored, UnknownCandidate, Undo
 from ui.models import IdentityTableModel
 from ui.skeleton_thumb import SkeletonThumb
 from ui.tasks import TaskRunner
@@ -28,21 +28,30 @@ def ask_confirmation(parent: QWidget, text: str) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
+@dataclass(frozen=True)
+class SelectedTrack:
+    """The track selected in the Tracks panel, as the gallery's actions need it."""
+
+    track_id: int                              # the tracker's number, as shown
+    identity_id: int | None                    # who it is named as (None: nobody)
+    windows: Callable[[], np.ndarray]          # its newest (N, f, 20, 3) windows, for enrolment
+    db_id: Callable[[], int | None]            # its storage id (a query: call it on a task thread)
+
+
 class GalleryPanel(QWidget):
     """Identities table + actions. `set_service` once storage is open; `changed` after every committed edit."""
 
     changed = Signal()
     status = Signal(str)
 
-    def __init__(self, tasks: TaskRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, tasks: TaskRunner, selection: Callable[[], SelectedTrack | None],
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.tasks = tasks
+        self.selection = selection
         self.service: GalleryService | None = None
         self.undo_stack: list[Undo] = []
         self.confirm: Callable[[QWidget, str], bool] = ask_confirmation
-        self.track_windows: Callable[[], tuple[int, object] | None] = lambda: None  # (track id, windows) of selection
-        # (tracker id, identity id it is named as, storage track id lookup) of the selected track: "not this person"
-        self.track_naming: Callable[[], tuple[int, int | None, Callable[[], int | None]] | None] = lambda: None
         self.model = IdentityTableModel()
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -110,7 +119,7 @@ class GalleryPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(split)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
-        self.poses: dict[int, object] = {}  # identity id -> last seen (20, 3) joints, fed by the window
+        self._poses: dict[int, np.ndarray] = {}  # identity id -> last seen (20, 3) joints
         self._candidates: list[UnknownCandidate] = []
         self.setEnabled(False)
 
@@ -123,7 +132,7 @@ class GalleryPanel(QWidget):
     def selected_ids(self) -> list[int]:
         return [self.model.rows[i.row()].id for i in self.table.selectionModel().selectedRows()]
 
-    def selected_rows(self) -> list[IdentityRow]:
+    def selected_rows(self) -> list[IdentitySummary]:
         return [self.model.rows[i.row()] for i in self.table.selectionModel().selectedRows()]
 
     def select_names(self, *names: str) -> None:
@@ -144,7 +153,7 @@ class GalleryPanel(QWidget):
         self.tasks.submit(lambda: (service.rows(), service.unknowns()),
                           lambda result: self._show(*result, selected), "reading the gallery")
 
-    def _show(self, rows: list[IdentityRow], candidates: list[UnknownCandidate], selected: set[str]) -> None:
+    def _show(self, rows: list[IdentitySummary], candidates: list[UnknownCandidate], selected: set[str]) -> None:
         self.model.set_rows(rows)
         self._candidates = candidates
         self.unknowns.clear()
@@ -166,11 +175,11 @@ class GalleryPanel(QWidget):
             self.detail.setText(f"{len(rows)} identities selected" if rows else "No identity selected")
             return
         r = rows[0]
-        self.thumb.set_pose(self.poses.get(r.id), r.name)
+        self.thumb.set_pose(self._poses.get(r.id), r.name)
         self.detail.setText(f"<b>{r.name}</b>{'  ★ watchlist' if r.watchlist else ''}<br>{r.embeddings} windows, "
                             f"{r.sightings} sightings<br>{r.notes}")
         service = self.service
-        self.tasks.submit(lambda: service.gallery.embeddings(r.id), self._show_windows, "listing windows")
+        self.tasks.submit(lambda: service.embeddings(r.id), self._show_windows, "listing windows")
 
     def _show_windows(self, infos: list) -> None:
         self.windows.clear()
@@ -199,15 +208,19 @@ class GalleryPanel(QWidget):
             self.refresh()
         self.tasks.submit(fn, done, what)
 
+    def remember_pose(self, identity_id: int, joints: np.ndarray) -> None:
+        """The last (20, 3) pose seen of an identity, drawn beside it when it is selected."""
+        self._poses[identity_id] = joints
+
     def enrol_track(self) -> None:
-        picked = self.track_windows()
+        picked = self.selection()
         name = self._typed_name("Enrol")
         if picked is None:
             self.status.emit("Enrol: select a track in the Tracks panel first")
             return
         if name is None or self.service is None:
             return
-        track_id, windows = picked
+        track_id, windows = picked.track_id, picked.windows()
         service = self.service
         self._run(f"enrol track #{track_id} as {name}", lambda: service.enrol_windows(name, windows), True)
 
@@ -278,11 +291,11 @@ class GalleryPanel(QWidget):
         self._run(f"{'forget' if forget else 'delete'} {names}", lambda: service.delete([r.id for r in rows], forget))
 
     def not_this(self) -> None:
-        picked = self.track_naming()
-        if picked is None or picked[1] is None:
+        picked = self.selection()
+        if picked is None or picked.identity_id is None:
             self.status.emit("Not this person: select a named track in the Tracks panel first")
             return
-        track_key, identity_id, lookup = picked
+        track_key, identity_id, lookup = picked.track_id, picked.identity_id, picked.db_id
         if self.service is None:
             return
         service = self.service
@@ -290,7 +303,7 @@ class GalleryPanel(QWidget):
         def mark() -> int:
             track_db_id = lookup()
             if track_db_id is None:
-                raise StorageError(f"track #{track_key} is not in the database (it belongs to a run that ended); "
+                raise TrackNotStored(f"track #{track_key} is not in the database (it belongs to a run that ended); "
                                    "select a track of the current run")
             return service.not_this(identity_id, track_db_id)
         self._run(f"track #{track_key} is not this person", mark)

@@ -12,7 +12,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.events import FrameResult, TrackView
-from reid.baseline import BONES
+from app.desktop import BONES
 
 CANVAS = (640, 480)              # size of the virtual image for sources without images (pixels)
 VIRTUAL_F = 480.0                # focal length of that virtual pinhole (pixels)
@@ -49,9 +49,11 @@ class LiveView(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(320, 240)
         self.image_kind = "color"
+        self.privacy = False  # skeleton-only privacy mode: never paint the colour image (depth, or a dark canvas)
         self.depth_max_m = 6.0
         self.show_skeletons = True
         self.show_lost = False
+        self.label_boxes: list[QRectF] = []  # the name labels of the last paint, placed so none overlaps
         self.selected_track: int | None = None
         self.message = "No source open"
         self.frame: FrameResult | None = None
@@ -74,9 +76,9 @@ class LiveView(QWidget):
         self.update()
 
     def _make_image(self, frame: FrameResult) -> QImage | None:
-        if self.image_kind == "depth" and frame.depth_m is not None:
+        if (self.image_kind == "depth" or self.privacy) and frame.depth_m is not None:
             bgr = depth_to_bgr(frame.depth_m, self.depth_max_m)
-        elif frame.color is not None:
+        elif frame.color is not None and not self.privacy:
             bgr = frame.color
         elif frame.depth_m is not None:
             bgr = depth_to_bgr(frame.depth_m, self.depth_max_m)
@@ -117,9 +119,10 @@ class LiveView(QWidget):
             painter.drawImage(target.topLeft(), self._image)
         else:
             painter.fillRect(target, QColor("#1e2329"))
+        self.label_boxes = []
         if self.show_skeletons:
             for view in self.frame.tracks:
-                if view.state == "lost" and not self.show_lost:
+                if not view.observed and not self.show_lost:  # nobody is there this frame: draw no one
                     continue
                 self._draw_track(painter, view, target.topLeft(), scale)
         self._draw_hud(painter)
@@ -127,10 +130,10 @@ class LiveView(QWidget):
     def _draw_track(self, painter: QPainter, view: TrackView, origin: QPointF, scale: float) -> None:
         pts = _project(view) * scale + np.array([origin.x(), origin.y()])
         color = track_color(view.track_id)
-        if view.state != "confirmed":
+        if view.state != "confirmed" or not view.observed:
             color.setAlpha(140)
         width = 3.0 if view.track_id == self.selected_track else 2.0
-        painter.setPen(QPen(color, width, Qt.PenStyle.SolidLine if view.state != "lost" else Qt.PenStyle.DashLine,
+        painter.setPen(QPen(color, width, Qt.PenStyle.SolidLine if view.observed else Qt.PenStyle.DashLine,
                             Qt.PenCapStyle.RoundCap))
         conf = np.asarray(view.confidence)
         for a, b in BONES:
@@ -147,19 +150,33 @@ class LiveView(QWidget):
     def _draw_label(self, painter: QPainter, view: TrackView, anchor: QPointF, color: QColor) -> None:
         name = view.identity_name or ("unknown" if view.decision in ("unknown", "ambiguous") else "…")
         text = f"#{view.track_id}  {name}"
-        if view.identity_name:
+        if not view.observed:
+            text += "  (not seen)"
+        elif view.identity_name:
             text += f"  {view.match_confidence:.2f}"
         font = QFont(self.font().family(), 10, QFont.Weight.DemiBold)
         painter.setFont(font)
         metrics = painter.fontMetrics()
-        box = QRectF(anchor.x(), anchor.y() - metrics.height() - 4, metrics.horizontalAdvance(text) + 12,
-                     metrics.height() + 4)
+        box = self._free_box(QRectF(anchor.x(), anchor.y() - metrics.height() - 4,
+                                    metrics.horizontalAdvance(text) + 12, metrics.height() + 4))
+        self.label_boxes.append(box)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(20, 22, 26, 200))
         painter.drawRoundedRect(box, 4, 4)
         painter.fillRect(QRectF(box.left(), box.top(), 4, box.height()), color)
         painter.setPen(QColor("#ffffff") if view.identity_name else QColor("#c8ced4"))
         painter.drawText(box.adjusted(8, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter, text)
+
+    def _free_box(self, box: QRectF) -> QRectF:
+        """`box` moved up or down by whole label heights (nearest first) until it overlaps no label drawn this
+        frame, so the names of people walking close together stay readable instead of piling up."""
+        step = box.height() + 2
+        for n in range(len(self.label_boxes) + 1):
+            for shift in ((0,) if n == 0 else (-n, n)):
+                candidate = box.translated(0, shift * step)
+                if not any(candidate.intersects(other) for other in self.label_boxes):
+                    return candidate
+        return box
 
     def _draw_hud(self, painter: QPainter) -> None:
         f = self.frame

@@ -1,38 +1,34 @@
 """The operator's window: live view and replay bar on the left, tracks / gallery / alerts / training on the right.
 
-It wires signals only: the controller owns the pipeline, the bridge brings its events, the panels show plain state,
-and every failure goes to the one `ErrorReporter`.
+It wires signals only: the controller owns the pipeline, `Playback` steers it from the replay bar, `Explainer`
+explains the selected track, the bridge brings the pipeline's events, the panels show plain state, and every
+failure goes to the one `ErrorReporter`. Everything below app/ is reached through `app.desktop`. The config is
+read-only: a change (Settings, "use this model") makes a new one and `apply_config` rebuilds what it affects.
 """
 from __future__ import annotations
 
 import gc
 import logging
-import time
 from pathlib import Path
-from typing import Callable
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QStatusBar,
                                QTabWidget, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
-from app.config import SkelwatchConfig
-from app.demo import build_demo_gallery, demo_recording_path
-from capture.sources.recording_meta import sidecar_path
-from app.events import AlertEvent, MatchEvent
-from app.pipeline.build import match_thresholds
-from app.pipeline.runner import PipelineSummary
+from app.config import SkelwatchConfig, save_user_config, with_changes
+from app.desktop import Backend, camera_missing, installed_model_dir, open_backend, reencode_demo_gallery
+from app.events import AlertEvent, Decision, MatchEvent, TrackState
 from app.session import is_session
-from capture.sources import SourceError
 from ui.alerts_panel import AlertsPanel
-from ui.backend import Backend, open_backend
 from ui.bridge import PipelineBridge
-from ui.controller import OpenedSource, PipelineController, sessions_dir
+from ui.controller import OpenedSource, OpenFailed, PipelineController, sessions_dir
 from ui.errors import ErrorReporter
-from ui.explain import cut_windows, explain_track
-from ui.gallery_panel import GalleryPanel
+from ui.explainer import Explainer
+from ui.gallery_panel import GalleryPanel, SelectedTrack
 from ui.live_view import LiveView
 from ui.models import TrackTableModel
+from ui.playback import Playback
 from ui.recording import RecordingWidget
 from ui.settings_dialog import SettingsDialog
 from ui.shortcuts import SHORTCUTS_HELP, install_shortcuts
@@ -48,10 +44,8 @@ logger = logging.getLogger(__name__)
 SOURCES = (("Demo recording", "demo"), ("Synthetic scene", "synthetic"), ("RealSense camera", "realsense"),
            ("Recording file (.db3 / .bag)…", "?recording"), ("Video file…", "?video"),
            ("Skeleton dataset folder…", "?skeleton"), ("Recorded session folder…", "?session"))
-EXPLAIN_EVERY_S = 1.0
 RECENT_SESSIONS = 10  # recorded sessions offered in the source list
 ALERT_LEAD_S = 1.0  # a jump to an alert shows this much before it
-
 
 
 class MainWindow(QMainWindow):
@@ -67,25 +61,26 @@ class MainWindow(QMainWindow):
         self.bridge = PipelineBridge(self)
         self.controller = PipelineController(config, bridge=self.bridge, on_error=self._task_failed, parent=self)
         self.storage_tasks = TaskRunner(self._task_failed, self)
-        self.explain_tasks = TaskRunner(lambda what, exc: self.errors.report(what, exc, dialog=False), self)
         self.backend: Backend | None = None
         self.book = TrackBook(config.ui.recent_tracks_s)
         self.track_model = TrackTableModel(self.book)
         self.frames_shown = 0
-        self._last_explain = 0.0
         self._pending_spec: tuple[str, bool] | None = None
+        self._opening_spec: str | None = None
+        self._keep_marks = False
         self._build_widgets()
+        self.playback = Playback(self.controller, self.replay, self.book, self._reopen_at, self._ended,
+                                 self._looping, self)
+        self.explainer = Explainer(self.tracks, self.book, lambda: self.config.ui.top_k,
+                                   lambda what, exc: self.errors.report(what, exc, dialog=False), self)
         self._build_actions()
         self._connect()
-        self._end_timer = QTimer(self, interval=250)  # a replay holding at its end sends no event: look
-        self._end_timer.timeout.connect(self._check_end)
-        self._end_timer.start()
-        self._at_end = False
 
     # --- construction ----------------------------------------------------------------------------------------
     def _build_widgets(self) -> None:
         self.view = LiveView()
         self.view.image_kind = self.config.ui.image
+        self.view.privacy = self.config.storage.privacy_skeleton_only
         self.view.depth_max_m = self.config.ui.depth_max_m
         self.view.show_skeletons = self.config.ui.show_skeletons
         self.view.show_lost = self.config.ui.show_lost
@@ -98,10 +93,9 @@ class MainWindow(QMainWindow):
         ll.addWidget(self.view, 1)
         ll.addWidget(self.replay)
         self.tracks = TracksPanel(self.track_model)
-        self.gallery = GalleryPanel(self.storage_tasks)
-        self.gallery.track_windows = self._selected_track_windows
-        self.gallery.track_naming = self._selected_track_naming
+        self.gallery = GalleryPanel(self.storage_tasks, self._selected_track)
         self.alerts = AlertsPanel()
+        self.alerts.privacy = self.config.storage.privacy_skeleton_only
         self.training = TrainingPanel(self.config, self.errors)
         self.tabs = QTabWidget()
         for widget, title in ((self.tracks, "Tracks"), (self.gallery, "Gallery"), (self.alerts, "Alerts"),
@@ -145,23 +139,19 @@ class MainWindow(QMainWindow):
         self.bridge.match.connect(self._on_match)
         self.bridge.alert.connect(self._on_alert)
         self.bridge.failed.connect(self._on_pipeline_failed)
-        self.bridge.finished.connect(self._on_finished)
+        self.bridge.finished.connect(lambda summary: self.playback.finished(summary))
         self.controller.opened.connect(self._on_opened)
         self.controller.recording_changed.connect(self.recorder.set_recording)
         self.controller.recording_changed.connect(lambda folder: folder is None and self.list_sources())
         self.act_open.triggered.connect(self._open_picked)
         self.act_settings.triggered.connect(self.open_settings)
         self.image_toggle.toggled.connect(self._on_image_toggle)
-        self.replay.play_toggled.connect(self.toggle_play)
-        self.replay.step_requested.connect(lambda: self.controller.step())
-        self.replay.speed_changed.connect(self.controller.set_speed)
-        self.replay.timeline.seek_requested.connect(self.seek)
         self.recorder.start_requested.connect(self.controller.start_recording)
         self.recorder.stop_requested.connect(self.controller.stop_recording)
         self.tracks.selected.connect(self._on_track_selected)
         self.gallery.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.alerts.jump_requested.connect(self._jump_to_alert)
-        self.training.promoted.connect(self._on_model_promoted)
+        self.training.promoted.connect(self.use_model)
 
     def list_sources(self) -> None:
         """Fill the source list: the fixed entries, then the newest recorded sessions (to replay them)."""
@@ -179,6 +169,14 @@ class MainWindow(QMainWindow):
         index = self.source_picker.findData(current)
         self.source_picker.setCurrentIndex(max(index, 0))
 
+    def _show_in_picker(self, info: OpenedSource) -> None:
+        """The Source box names what is playing: its entry, or one added at the top for a file opened by path."""
+        index = self.source_picker.findData(info.spec)
+        if index < 0:
+            self.source_picker.insertItem(0, f"{Path(info.spec.removeprefix('video:')).name or info.name}", info.spec)
+            index = 0
+        self.source_picker.setCurrentIndex(index)
+
     def toolbar_button(self, text: str) -> QWidget:
         """The toolbar's button for the action named `text` (for keyboard-free use by scripts and tests)."""
         bar = self.findChild(QToolBar)
@@ -195,7 +193,7 @@ class MainWindow(QMainWindow):
     def _on_backend(self, backend: Backend | None) -> None:
         if backend is not None:
             self.backend = backend
-            self.controller.backend = backend
+            self.controller.backend = self.explainer.backend = backend
             self.gallery.set_service(backend.service)
             self.model_label.setText(f"model {backend.model_version[:12]}")
         else:
@@ -204,9 +202,6 @@ class MainWindow(QMainWindow):
             spec, paused = self._pending_spec
             self._pending_spec = None
             self.open_source(spec, paused=paused)
-
-    _opening_spec: str | None = None
-    _keep_marks = False
 
     def open_source(self, spec: str, paused: bool = False, start_s: float | None = None) -> None:
         """Open `spec`; with `start_s` (a seek in a recording that had ended) the alerts and markers stay."""
@@ -244,6 +239,7 @@ class MainWindow(QMainWindow):
         # out of the collector's sight, a full collection no longer walks it (measured: 340 ms stalls before).
         gc.freeze()
         self.source_label.setText(f"{'● live' if info.is_live else 'replay'}: {info.name}")
+        self._show_in_picker(info)
         if not (self._keep_marks and self.replay.timeline.duration_s == info.duration_s):
             self.replay.set_seekable(not info.is_live, info.duration_s)
         self.replay.set_paused(self.controller.paused)
@@ -260,13 +256,13 @@ class MainWindow(QMainWindow):
         self.view.show_frame(frame)
         self.replay.set_position(frame.timestamp_s)
         for view in frame.tracks:
-            if view.identity_id is not None and view.state == "confirmed":
-                self.gallery.poses[view.identity_id] = view.joints_3d
-        self._maybe_explain()
+            if view.identity_id is not None and view.state is TrackState.CONFIRMED:
+                self.gallery.remember_pose(view.identity_id, view.joints_3d)
+        self.explainer.maybe()
 
     def _on_match(self, event: MatchEvent) -> None:
         self.track_model.apply_match(event)
-        if event.decision == "match":
+        if event.decision is Decision.MATCH:
             self.replay.timeline.add_sighting(event.timestamp_s, event.track_id)
 
     def _on_alert(self, event: AlertEvent) -> None:
@@ -280,83 +276,62 @@ class MainWindow(QMainWindow):
         self.errors.report(f"The {stage} stage stopped", error)
         self.view.set_message(f"The {stage} stage stopped: {error}")
 
-    def _on_finished(self, summary: PipelineSummary) -> None:
-        if summary.completed:  # a live source that ended, or a replay built without holding at its end
-            self._reached_end(summary.frames)
-
-    def _check_end(self) -> None:
-        at_end = self.controller.at_end
-        if at_end and not self._at_end:
-            self._reached_end(None)
-        self._at_end = at_end
-
-    def _reached_end(self, frames: int | None) -> None:
-        if self.gallery.service is not None:
-            self.gallery.refresh()
-        if self.replay.loop.isChecked() and self.controller.seekable:
-            self.statusBar().showMessage("End of the recording: starting again (Loop is on)", 5000)
-            self.seek(0.0, paused=False)
-            return
+    def _ended(self, frames: int | None) -> None:
+        self._refresh_gallery()
         counted = f"{frames} frames, " if frames is not None else ""
         self.statusBar().showMessage(f"End of the recording: {counted}{len(self.book.order)} tracks listed; "
                                      "seek on the timeline to replay", 10000)
-        self.replay.set_paused(True)
+
+    def _looping(self) -> None:
+        self._refresh_gallery()
+        self.statusBar().showMessage("End of the recording: starting again (Loop is on)", 5000)
+
+    def _refresh_gallery(self) -> None:
+        if self.gallery.service is not None:
+            self.gallery.refresh()
+
+    def _reopen_at(self, t_s: float, paused: bool) -> None:
+        if self._opening_spec is not None:
+            self.open_source(self._opening_spec, paused=paused, start_s=t_s)
 
     def _task_failed(self, what: str, error: BaseException) -> None:
-        if what.startswith("opening") and what != "opening the gallery":
-            self.replay.set_seekable(False, None)
-            self.recorder.setEnabled(False)
-            self.source_label.setText("no source")
-        if isinstance(error, SourceError) and what.startswith("opening realsense"):
-            self.view.clear()
-            self.view.set_message("No RealSense camera found.\nConnect one, or pick a recording, a video or the "
-                                  "synthetic scene in the Source list.")
-            self.source_label.setText("no camera")
-        elif what.startswith("opening"):
-            self.view.clear()
-            self.view.set_message(f"Could not open the source:\n{error}")
+        if isinstance(error, OpenFailed):
+            self._open_failed(error)
+            return
         self.errors.report(what, error)
         if what == "opening the gallery":
             self._on_backend(None)
 
-    # --- controls --------------------------------------------------------------------------------------------
-    def toggle_play(self) -> None:
-        if self.controller.paused:
-            self.controller.resume()
+    def _open_failed(self, failure: OpenFailed) -> None:
+        self.replay.set_seekable(False, None)
+        self.recorder.setEnabled(False)
+        self.view.clear()
+        if camera_missing(failure.spec, failure.error):
+            self.view.set_message("No RealSense camera found.\nConnect one, or pick a recording, a video or the "
+                                  "synthetic scene in the Source list.")
+            self.source_label.setText("no camera")
         else:
-            self.controller.pause()
-        self.replay.set_paused(self.controller.paused)
+            self.view.set_message(f"Could not open the source:\n{failure.error}")
+            self.source_label.setText("no source")
+        self.errors.report(f"opening {failure.spec}", failure.error)
+
+    # --- controls (the replay bar's, also used by shortcuts and tests) ------------------------------------------
+    def toggle_play(self) -> None:
+        self.playback.toggle_play()
 
     def seek(self, t_s: float, paused: bool | None = None) -> None:
-        """Go to media time `t_s` of the recording; one that already ended is opened again there."""
-        if not self.controller.seekable:
-            return
-        paused = (self.controller.paused and not self.controller.at_end) if paused is None else paused
-        if self.controller.finished and self._opening_spec is not None:
-            self.open_source(self._opening_spec, paused=paused, start_s=t_s)
-            self.replay.set_paused(paused)
-            return
-        self.controller.seek(t_s)
-        if paused:
-            self.controller.pause()
-            self.controller.step(1)
-        else:
-            self.controller.resume()
-        self.replay.set_paused(paused)
+        self.playback.seek(t_s, paused)
 
     def jump(self, delta_s: float) -> None:
-        if self.book.last_s is not None:
-            self.seek(max(self.book.last_s + delta_s, 0.0))
+        self.playback.jump(delta_s)
 
     def speed_step(self, direction: int) -> None:
-        combo = self.replay.speed
-        combo.setCurrentIndex(min(max(combo.currentIndex() + direction, 0), combo.count() - 1))
+        self.playback.speed_step(direction)
 
     def _on_image_toggle(self, depth: bool) -> None:
-        self.view.image_kind = "depth" if depth else "color"
-        self.config.ui.image = self.view.image_kind
-        if self.view.frame is not None:
-            self.view.show_frame(self.view.frame)
+        kind = "depth" if depth else "color"
+        if kind != self.config.ui.image:
+            self.apply_config(with_changes(self.config, {"ui.image": kind}))
 
     def show_shortcuts(self) -> QMessageBox:
         """A non-modal list of the keyboard shortcuts (F1)."""
@@ -367,21 +342,34 @@ class MainWindow(QMainWindow):
         return box
 
     def open_settings(self) -> SettingsDialog:
-        """Show the (non-modal) settings dialog; saved values apply to the view at once."""
+        """Show the (non-modal) settings dialog; saved values apply at once."""
         dialog = SettingsDialog(self.config, self)
-        dialog.saved.connect(self._apply_settings)
+        dialog.saved.connect(self._settings_saved)
         dialog.show()
         return dialog
 
-    def _apply_settings(self, path: Path) -> None:
-        u = self.config.ui
-        self.view.depth_max_m, self.view.show_lost = u.depth_max_m, u.show_lost
+    def _settings_saved(self, config: SkelwatchConfig, path: Path) -> None:
+        self.apply_config(config)
+        self.statusBar().showMessage(f"Settings saved to {path}", 6000)
+
+    def apply_config(self, config: SkelwatchConfig) -> None:
+        """Run on a new config: the view, the book, the controller and the backend take what changed.
+
+        A new model is not among them: `use_model` reopens the backend for that.
+        """
+        self.config = config
+        u = config.ui
+        self.view.image_kind, self.view.depth_max_m, self.view.show_lost = u.image, u.depth_max_m, u.show_lost
+        self.view.privacy = self.alerts.privacy = config.storage.privacy_skeleton_only
         self.image_toggle.setChecked(u.image == "depth")
         self.replay.loop.setChecked(u.loop_replay)
         self.book.keep_recent_s = u.recent_tracks_s
+        self.controller.config = config
+        self.training.config = config
         if self.backend is not None:
-            self.backend.gallery.thresholds = match_thresholds(self.config)
-        self.statusBar().showMessage(f"Settings saved to {path}", 6000)
+            self.backend.apply(config)
+        if self.view.frame is not None:
+            self.view.show_frame(self.view.frame)
 
     def _jump_to_alert(self, event: AlertEvent) -> None:
         if not self.controller.seekable:
@@ -390,60 +378,43 @@ class MainWindow(QMainWindow):
         self.seek(max(event.timestamp_s - ALERT_LEAD_S, 0.0), paused=True)
 
     # --- selected track: explanation and enrolment -----------------------------------------------------------------
-    def _selected_track_windows(self) -> tuple[int, object] | None:
+    def _selected_track(self) -> SelectedTrack | None:
         track_id = self.tracks.selected_track()
-        if track_id is None or self.backend is None or track_id not in self.book.records:
-            return None
-        windows, _ = cut_windows(self.book.records[track_id].joints, self.backend.frames)
-        return track_id, windows
-
-    def _selected_track_naming(self) -> tuple[int, int | None, Callable[[], int | None]] | None:
-        track_id = self.tracks.selected_track()
-        if track_id is None or track_id not in self.book.records or self.backend is None:
-            return None
         backend = self.backend
-        return track_id, self.book.records[track_id].identity_id, lambda: backend.track_db_id(track_id)
+        if track_id is None or backend is None or track_id not in self.book.records:
+            return None
+        record = self.book.records[track_id]
+        history = list(record.joints)
+        return SelectedTrack(track_id, record.identity_id, lambda: backend.track_windows(history),
+                             lambda: backend.track_db_id(track_id))
 
     def _on_track_selected(self, track_id: int | None) -> None:
         self.view.selected_track = track_id
         self.view.update()
-        self._last_explain = 0.0
-        self._maybe_explain()
+        self.explainer.now()
 
-    def _maybe_explain(self) -> None:
-        track_id = self.tracks.selected_track()
-        now = time.monotonic()
-        if (track_id is None or self.backend is None or self.explain_tasks.pending
-                or now - self._last_explain < EXPLAIN_EVERY_S or track_id not in self.book.records):
-            return
-        self._last_explain = now
-        backend, history, k = self.backend, list(self.book.records[track_id].joints), self.config.ui.top_k
-        self.explain_tasks.submit(
-            lambda: explain_track(track_id, history, backend.frames, backend.encode, backend.gallery, k),
-            self.tracks.show_explanation, f"explaining track #{track_id}")
-
-    def _on_model_promoted(self, model_dir: Path) -> None:
-        """A new model was installed: re-encode the demo people for it and reopen everything on it.
-
-        Identities enrolled from live tracks keep only their old-model windows (shown as stale in the gallery):
-        storage keeps embeddings, not the skeletons they came from, so they need enrolling again.
-        """
-        self.config.pipeline.model_dir = str(model_dir)
+    def use_model(self, run_dir: Path) -> None:
+        """Install a trained run's model: persist the choice, re-encode the demo people for it, reopen on it."""
+        config = with_changes(self.config, {"pipeline.model_dir": str(installed_model_dir(run_dir))})
+        path = save_user_config(config)
+        self.apply_config(config)
+        self.training.show_installed(config.pipeline.model_dir, path)
         spec = self._opening_spec or "demo"
         self.controller.close()
-        self.backend = self.controller.backend = None
-        config = self.config
-        if sidecar_path(demo_recording_path()).is_file():
-            self.storage_tasks.submit(lambda: build_demo_gallery(config),
-                                      lambda status: self.statusBar().showMessage(status, 10000),
-                                      "re-encoding the demo gallery for the new model")
+        old = self.backend
+        if old is not None:  # after the pipeline using it has stopped: the controller's tasks run in order
+            self.controller.tasks.submit(old.close, None, "closing the previous gallery")
+        self.backend = self.controller.backend = self.explainer.backend = None
+        self.storage_tasks.submit(lambda: reencode_demo_gallery(config),
+                                  lambda status: status and self.statusBar().showMessage(status, 10000),
+                                  "re-encoding the demo gallery for the new model")
         self.start(spec)
 
     # --- shutdown --------------------------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:  # noqa: N802
         self.controller.shutdown()
         self.storage_tasks.shutdown()
-        self.explain_tasks.shutdown()
+        self.explainer.shutdown()
         if self.backend is not None:
             self.backend.close()
         super().closeEvent(event)

@@ -1,6 +1,6 @@
 """Qt item models over plain state: they map change events to row signals and format values; no computing.
 
-`TrackTableModel` adapts `ui.state.TrackBook`; `IdentityTableModel` adapts a list of `IdentityRow`s that the gallery
+`TrackTableModel` adapts `ui.state.TrackBook`; `IdentityTableModel` adapts a list of `IdentitySummary`s that the gallery
 panel reloads from storage; `AlertListModel` adapts the alert events the pipeline emitted.
 """
 from __future__ import annotations
@@ -12,11 +12,12 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor
 
 from app.events import AlertEvent, FrameResult, MatchEvent
-from ui.gallery_service import IdentityRow
+from app.gallery_service import IdentitySummary
 from ui.state import Changes, TrackBook
 
 Index = QModelIndex | QPersistentModelIndex
 DECISION_COLORS = {"match": "#81c784", "unknown": "#e0e0e0", "ambiguous": "#ffb74d", "pending": "#9e9e9e"}
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # the order the tracks panel lists rows in
 STATE_COLORS = {"confirmed": "#e0e0e0", "tentative": "#9e9e9e", "lost": "#ffb74d", "ended": "#757575"}
 
 
@@ -84,6 +85,8 @@ class TrackTableModel(_Table):
                 return QBrush(QColor("#757575"))
         if role == Qt.ItemDataRole.UserRole:
             return r.track_id
+        if role == SORT_ROLE:  # tracks in view first (oldest first), then the ended ones, newest ended first
+            return float(r.track_id) if r.present else 1e12 - r.last_s
         return None
 
     def apply_frame(self, frame: FrameResult) -> Changes:
@@ -125,9 +128,9 @@ class IdentityTableModel(_Table):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list[IdentityRow] = []
+        self.rows: list[IdentitySummary] = []
 
-    def set_rows(self, rows: list[IdentityRow]) -> None:
+    def set_rows(self, rows: list[IdentitySummary]) -> None:
         self.beginResetModel()
         self.rows = list(rows)
         self.endResetModel()

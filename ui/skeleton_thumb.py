@@ -6,7 +6,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
-from reid.baseline import BONES
+from app.desktop import BONES
 
 
 class SkeletonThumb(QWidget):

@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
+from core.errors import SkelwatchError
+
 logger = logging.getLogger(__name__)
 
 
@@ -60,7 +62,10 @@ class TaskRunner(QObject):
             try:
                 result = fn()
             except Exception as exc:  # every failure of a task reaches the user through the reporter
-                logger.exception("background task failed: %s", what)
+                if isinstance(exc.__cause__ or exc, SkelwatchError):  # explained for the user: no traceback
+                    logger.warning("%s: %s", what, exc)
+                else:
+                    logger.exception("background task failed: %s", what)
                 self._failed.emit(what, exc)
                 self._done.emit(None, None)
                 continue

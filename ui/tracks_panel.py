@@ -1,18 +1,18 @@
 """The tracks panel: current and recent tracks, and for the selected one its gallery neighbours and evidence.
 
-The evidence is an `ui.explain.Explanation` computed off the GUI thread: the top-k identities with per-level
+The evidence is an `app.explain.Explanation` computed off the GUI thread: the top-k identities with per-level
 distances, the importance of each frame of the newest window, and each window's distance to the best identity.
 """
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QSplitter, QTableView, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ui.explain import Explanation
-from ui.models import TrackTableModel
+from app.explain import Explanation
+from ui.models import SORT_ROLE, TrackTableModel
 
 
 def _table(view: QTableView | QTableWidget, widths: tuple[int, ...]) -> None:
@@ -45,8 +45,14 @@ class TracksPanel(QWidget):
     def __init__(self, model: TrackTableModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
+        # Live tracks stay at the top: on a busy video the ended ones would otherwise push them off screen.
+        self.rows = QSortFilterProxyModel(self)
+        self.rows.setSourceModel(model)
+        self.rows.setSortRole(SORT_ROLE)
+        self.rows.setDynamicSortFilter(True)
+        self.rows.sort(0)
         self.table = QTableView()
-        self.table.setModel(model)
+        self.table.setModel(self.rows)
         _table(self.table, (60, 85, 75, 110, 55, 150))
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.title = QLabel("Select a track to see why it was matched")
@@ -74,11 +80,18 @@ class TracksPanel(QWidget):
 
     def selected_track(self) -> int | None:
         rows = self.table.selectionModel().selectedRows()
-        return None if not rows else self.model.data(rows[0], Qt.ItemDataRole.UserRole)
+        return None if not rows else self.rows.data(rows[0], Qt.ItemDataRole.UserRole)
+
+    def index_of(self, track_id: int, column: int = 0) -> QModelIndex:
+        """Where track `track_id` is listed (invalid when it is not)."""
+        if track_id not in self.model.book.records:
+            return QModelIndex()
+        return self.rows.mapFromSource(self.model.index(self.model.book.row_of(track_id), column))
 
     def select_track(self, track_id: int) -> None:
-        if track_id in self.model.book.records:
-            self.table.selectRow(self.model.book.row_of(track_id))
+        index = self.index_of(track_id)
+        if index.isValid():
+            self.table.selectRow(index.row())
 
     def _on_selection(self, *_: object) -> None:
         track_id = self.selected_track()

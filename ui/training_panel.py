@@ -20,7 +20,7 @@ from PySide6.QtCore import QProcess, Qt, Signal
 from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
                                QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from app.config import SkelwatchConfig, home_dir, save_user_config
+from app.config import SkelwatchConfig, home_dir
 from app.session import is_session
 from ui.controller import sessions_dir
 from ui.errors import ErrorReporter
@@ -47,7 +47,7 @@ def parse_progress(line: str) -> dict | None:
 
 
 class TrainingPanel(QWidget):
-    """Sessions list, run settings, progress, curves, evaluation and promotion. `promoted(model folder)`."""
+    """Sessions list, run settings, progress, curves, evaluation and promotion. `promoted(run folder)`."""
 
     promoted = Signal(object)
 
@@ -248,13 +248,11 @@ class TrainingPanel(QWidget):
         self.stop.setEnabled(False)
 
     def use_model(self) -> None:
-        """Make the finished run's best checkpoint the pipeline's model and persist the choice."""
+        """Ask the window to install the finished run's model (it persists the choice and reopens on it)."""
         if self.run_dir is None:
             return
-        best = self.run_dir / "best"
-        self.config.pipeline.model_dir = str(best if best.exists() else self.run_dir)
-        path = save_user_config(self.config)
-        self.status.setText(f"Now using {self.config.pipeline.model_dir} (saved in {path}); re-encoding the "
-                            "gallery…")
         self.use.setEnabled(False)
-        self.promoted.emit(Path(self.config.pipeline.model_dir))
+        self.promoted.emit(self.run_dir)
+
+    def show_installed(self, model_dir: str, saved_in: Path) -> None:
+        self.status.setText(f"Now using {model_dir} (saved in {saved_in}); re-encoding the gallery…")

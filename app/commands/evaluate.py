@@ -5,22 +5,17 @@ import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from app.commands.train import add_dataset_arguments, reader_options
-from app.config import SkelwatchConfig
-from reid.baseline import BASELINES
-from reid.checkpoint import ModelMeta, load_model, weights_hash, write_meta
-from reid.datasets import load_dataset
-from reid.datasets.base import SkeletonDataset
+from app.config import SkelwatchConfig, with_changes
 from reid.errors import DatasetError
-from reid.evaluate import Metrics, format_table
-from reid.model import HiMPC
-from reid.protocol import evaluate_dataset, fit_shape_weight, model_features
-from reid.skeleton import NUM_CANONICAL
-from reid.windows import make_windows, window_identities
-from storage.matching import calibrate_threshold
+
+if TYPE_CHECKING:  # torch and the evaluation stack load when the command runs, not for --help
+    from reid.checkpoint import ModelMeta
+    from reid.datasets.base import SkeletonDataset
+    from reid.evaluate import Metrics
+    from reid.model import HiMPC
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +43,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
+    import torch
+
+    from app.compose import new_model
+    from reid.baseline import BASELINES
+    from reid.checkpoint import load_model
+    from reid.datasets import load_dataset
+    from reid.evaluate import format_table
+    from reid.protocol import evaluate_dataset, model_features
+    from reid.skeleton import NUM_CANONICAL
+
     torch.set_num_threads(config.train.threads)
     protocol = args.protocol or config.evaluate.protocol
     dataset = load_dataset(args.data, args.format, **reader_options(args.option))
@@ -59,8 +64,9 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     rows.update({f"{name} | Hi-MPC ({args.checkpoint})": m for name, m in results.items()})
     baselines: dict[str, dict] = {}
     if not args.no_baselines:
-        torch.manual_seed(config.train.seed)
-        random_model = HiMPC(meta.num_joints, meta.hidden, meta.heads, meta.align_heading, meta.shape_weight)
+        random_model = new_model(with_changes(config, {"model.hidden": meta.hidden, "model.heads": meta.heads,
+                                                      "model.align_heading": meta.align_heading}),
+                                 meta.num_joints, seed=config.train.seed).with_shape_weight(meta.shape_weight)
         label = "random-init encoder" + (f" (+ shape term, w={meta.shape_weight:g})" if meta.shape_weight else "")
         extractors = {label: model_features(random_model)}
         if meta.num_joints == NUM_CANONICAL:
@@ -86,15 +92,17 @@ def _fit_shape_weight(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset,
                       checkpoint: Path) -> tuple[HiMPC, ModelMeta]:
     """Choose and store the body-shape weight; returns the model as it now is. A calibrated match distance
     was measured without that term, so it is cleared (run --calibrate again, as the printed line says)."""
+    from reid.checkpoint import weights_hash, write_meta
+    from reid.protocol import fit_shape_weight
+    from reid.skeleton import NUM_CANONICAL
+
     if meta.num_joints != NUM_CANONICAL:
         raise DatasetError(f"--fit-shape-weight needs the canonical {NUM_CANONICAL}-joint layout; "
                            f"{checkpoint} takes {meta.num_joints} joints")
     weight, scores = fit_shape_weight(model, dataset, meta.frames)
     print("shape weight: " + ", ".join(f"{w:g} {score:.1f}" for w, score in scores.items())
           + " (mean of Rank-1 and mAP over the probe sets)")
-    fitted = HiMPC(meta.num_joints, meta.hidden, meta.heads, meta.align_heading, float(weight))
-    fitted.load_state_dict(model.state_dict())
-    fitted.eval()
+    fitted = model.with_shape_weight(float(weight))
     new = replace(meta, shape_weight=float(weight), model_version=weights_hash(fitted),
                   accept_distance=meta.accept_distance if weight == meta.shape_weight else None)
     write_meta(checkpoint, new)
@@ -106,13 +114,21 @@ def _fit_shape_weight(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset,
 def _calibrate(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset, checkpoint: Path, far: float,
                seed: int) -> None:
     """Store the distance at which `far` of impostor windows would be accepted, measured on every identity."""
+    from reid.checkpoint import write_meta
+    from reid.protocol import model_features
+    from reid.windows import make_windows, window_identities
+    from storage.matching import calibrate_threshold
+
     windows = make_windows(dataset.sequences, meta.frames)
     ids = window_identities(windows, dataset.sequences)
     try:
         cal = calibrate_threshold(model_features(model)(windows.data), ids, target_far=far, seed=seed)
     except ValueError as exc:
         raise DatasetError(f"cannot calibrate on {dataset.name}: {exc}") from None
+    for warning in cal.warnings:
+        print(f"WARNING: {warning}")
+    measured = (f"match distance {cal.accept_distance:.4f} at a window false-accept rate of "
+                f"{cal.false_accept_rate:.4f} (target {far:g}; false rejects {cal.false_reject_rate:.4f}; "
+                f"{cal.impostor} probe windows of {len(set(ids))} people)")
     write_meta(checkpoint, replace(meta, accept_distance=round(cal.accept_distance, 4)))
-    print(f"match distance {cal.accept_distance:.4f} at a window false-accept rate of {cal.false_accept_rate:.4f} "
-          f"(false rejects {cal.false_reject_rate:.4f}; {cal.impostor} probe windows of {len(set(ids))} people) "
-          f"written to {checkpoint}: used when gallery.accept_distance is not set")
+    print(f"{measured} written to {checkpoint}: used when gallery.accept_distance is not set")

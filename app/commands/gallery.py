@@ -8,23 +8,22 @@ the checkpoint of `--model` or the pipeline's, whose version the gallery then us
 from __future__ import annotations
 
 import argparse
+import shlex
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 
-from app.config import SkelwatchConfig, home_dir
-from app.pipeline.build import encoder_version, match_thresholds
-from capture.buffer import camera_to_model
-from storage.db import open_database
+from app.config import SkelwatchConfig
 from storage.errors import EmbeddingError, StorageError
-from storage.gallery import Gallery, stored_dim
-from storage.matching import calibrate_threshold
-from reid.skeleton import root_centre
-from storage.retention import apply_retention
-from storage.sessions import find_or_create_session, track_id_for
+
+if TYPE_CHECKING:  # the model, database and index stack load when an action runs, not for --help
+    from storage.forget import ForgetReport
+    from storage.gallery import Gallery
+    from storage.identities import Removed
+    from storage.matching import Calibration
 
 def _ref(text: str) -> Union[int, str]:
     return int(text) if text.isdigit() else text
@@ -95,9 +94,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p = sub.add_parser(name, help=text)
         p.add_argument("identity")
         p.add_argument("--yes", action="store_true", help="confirm")
+    p.add_argument("--drop-raw", action="store_true", help="also delete the raw recordings (images of everyone "
+                   "there) of the sessions the person was recorded in; without it they are listed")
     p = sub.add_parser("not-this", help="mark a track as not this person")
     p.add_argument("identity")
-    p.add_argument("--track-id", type=int, required=True)
+    p.add_argument("--track", type=int, required=True, metavar="K",
+                   help="the tracker's number (drawn in the window; `gallery show` prints 'session S track K')")
+    p.add_argument("--session", dest="track_session", default=None, metavar="S",
+                   help="the session id S or the session folder, when track K is in several sessions")
     p = sub.add_parser("export", help="write identities to a portable .zip")
     p.add_argument("file", type=Path)
     p.add_argument("identities", nargs="*", help="ids or names (default: all)")
@@ -131,8 +135,10 @@ def encode_session_track(folder: Path, track_key: int, config: SkelwatchConfig,
     and encode them with the checkpoint. Raises SkelwatchError subclasses naming the folder or track."""
     import torch
 
-    from app.pipeline.build import load_encoder_model
+    from app.compose import load_encoder
     from app.session import load_tracks, read_manifest
+    from capture.buffer import camera_to_model
+    from reid.skeleton import root_centre
 
     manifest = read_manifest(folder)
     records = load_tracks(folder)
@@ -140,7 +146,8 @@ def encode_session_track(folder: Path, track_key: int, config: SkelwatchConfig,
     if not mine:
         known = sorted({r.track_id for r in records})
         raise StorageError(f"{folder}: no track {track_key}; its tracks are {known[:20]}")
-    model, frames, version = load_encoder_model(config, model_dir)
+    encoder = load_encoder(config, model_dir)
+    model, frames, version = encoder.model, encoder.frames, encoder.version
     runs: list[list[Any]] = [[mine[0]]]
     for prev, rec in zip(mine, mine[1:]):
         if rec.frame_index != prev.frame_index + 1:
@@ -163,13 +170,12 @@ def encode_session_track(folder: Path, track_key: int, config: SkelwatchConfig,
 
 def open_gallery(args: argparse.Namespace, config: SkelwatchConfig, dim: Optional[int] = None) -> Gallery:
     """The Gallery the command line means: --db / --model-version over the config."""
-    target = args.db or config.storage.url or str(home_dir() / "skelwatch.db")
-    g = config.gallery
-    db = open_database(target, busy_timeout_s=config.storage.busy_timeout_s)
-    version = args.model_version or g.model_version or encoder_version(config)
-    return Gallery(db, version, dim=dim or stored_dim(db, version) or g.dim,
-                   thresholds=match_thresholds(config), approximate_above=g.approximate_above,
-                   target_recall=g.target_recall, top_k=g.top_k)
+    from app.compose import UNTRAINED_VERSION, encoder_meta, open_gallery as compose_gallery
+
+    meta = encoder_meta(config)
+    version = args.model_version or config.gallery.model_version or (meta.model_version if meta else None)
+    # The pipeline's encoder decides the version, so the command and the pipeline read the same embeddings.
+    return compose_gallery(config, version or UNTRAINED_VERSION, dim, meta=meta, db_url=args.db)
 
 
 def _show(gallery: Gallery, ref: Union[int, str]) -> None:
@@ -200,6 +206,8 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
 
 
 def _enrol_session_track(args: argparse.Namespace, gallery: Gallery, encoded: SessionTrack) -> None:
+    from storage.sessions import find_or_create_session, track_id_for
+
     m = encoded.manifest
     started = datetime.fromisoformat(m["started_utc"]) if m.get("started_utc") else None
     ended = datetime.fromisoformat(m["ended_utc"]) if m.get("ended_utc") else None
@@ -216,6 +224,42 @@ def _enrol_session_track(args: argparse.Namespace, gallery: Gallery, encoded: Se
     else:
         gallery.add(_ref(args.identity), encoded.vectors, **source)
         print(f"added {len(encoded.vectors)} windows of track {encoded.track_key} to {args.identity}")
+
+
+def _print_removed(act: str, removed: Removed) -> None:
+    print(f"{act}: removed #{removed.identity_id} {removed.name}: {removed.embeddings} embeddings, "
+          f"{removed.index_entries} index entries, {removed.sightings} sightings, {removed.window_embeddings} "
+          f"windows, {removed.tracks} tracks, {removed.negative_pairs} not-this marks, {removed.alert_rules} "
+          f"alert rules, {removed.alert_events} alert events")
+
+
+def _print_forget(report: ForgetReport) -> None:
+    _print_removed("forget", report.removed)
+    print(f"  free pages and WAL {'wiped' if report.free_pages_wiped else 'NOT wiped'}; "
+          f"{len(report.sessions_scrubbed)} session folders scrubbed ({report.track_lines_removed} track records, "
+          f"{report.skeletons_removed} skeletons removed)")
+    for path in report.raw_deleted:
+        print(f"  deleted raw recording {path}")
+    if report.raw_left:
+        print("  these recordings still show the person (images of everyone there); delete them with:")
+        print("    rm -f " + " ".join(shlex.quote(p) for p in report.raw_left))
+    for note in report.notes:
+        print(f"  note: {note}")
+    if report.log_path:
+        print(f"  logged in {report.log_path} (no name, vector or skeleton)")
+
+
+def _print_calibration(cal: Calibration) -> None:
+    print(f"accept_distance {cal.accept_distance:.6g}: false-accept rate {cal.false_accept_rate:.4f} (target "
+          f"{cal.target_far:g}), false-reject rate {cal.false_reject_rate:.4f} ({cal.genuine} genuine, "
+          f"{cal.impostor} impostor probes, {cal.identities} identities)")
+    for warning in cal.warnings:
+        print(f"WARNING: {warning}")
+    if cal.usable:
+        print(f"Set it with --set gallery.accept_distance={cal.accept_distance:.6g} or in the config")
+    else:
+        print("No distance suggested: this one is not fit for use (see the warnings); keep the current "
+              "gallery.accept_distance")
 
 
 def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Gallery,  # noqa: C901 (one per action)
@@ -257,14 +301,16 @@ def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Galler
     elif act in ("delete", "forget"):
         if not args.yes:
             raise StorageError(f"gallery {act} {args.identity} cannot be undone: add --yes to confirm")
-        removed = (gallery.forget if act == "forget" else gallery.delete)(_ref(args.identity))
-        print(f"{act}: removed #{removed.identity_id} {removed.name}: {removed.embeddings} embeddings, "
-              f"{removed.index_entries} index entries, {removed.sightings} sightings, {removed.window_embeddings} "
-              f"windows, {removed.tracks} tracks, {removed.negative_pairs} not-this marks, {removed.alert_rules} "
-              f"alert rules, {removed.alert_events} alert events")
+        if act == "forget":
+            _print_forget(gallery.forget(_ref(args.identity), drop_raw=args.drop_raw, command="gallery forget"))
+        else:
+            _print_removed(act, gallery.delete(_ref(args.identity)))
     elif act == "not-this":
-        detached = gallery.not_this(_ref(args.identity), args.track_id)
-        print(f"track {args.track_id} is not {args.identity}; {detached} embeddings detached from it")
+        from storage.sessions import find_track
+
+        track_id = find_track(gallery.db, args.track, args.track_session, gallery.get(_ref(args.identity)).id)
+        detached = gallery.not_this(_ref(args.identity), track_id)
+        print(f"track {args.track} is not {args.identity}; {detached} embeddings detached from it")
     elif act == "export":
         count = gallery.export(args.file, [_ref(x) for x in args.identities] or None)
         print(f"exported {count} identities to {args.file}")
@@ -274,16 +320,17 @@ def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Galler
     elif act == "unknowns":
         return _unknowns(args, config, gallery)
     elif act == "calibrate":
+        from storage.matching import calibrate_threshold
+
         people = gallery.embeddings()
         fresh = [e for e in people if not e.stale]
         if not fresh:
             raise StorageError("calibrate needs enrolled embeddings of this model version; enrol people first")
-        cal = calibrate_threshold(gallery.vectors([e.id for e in fresh]), np.array([e.identity_id for e in fresh]),
-                                  target_far=args.far)
-        print(f"accept_distance {cal.accept_distance:.6g}: false-accept rate {cal.false_accept_rate:.4f}, "
-              f"false-reject rate {cal.false_reject_rate:.4f} ({cal.genuine} genuine, {cal.impostor} impostor "
-              f"probes). Set it with --set gallery.accept_distance={cal.accept_distance:.6g} or in the config")
+        _print_calibration(calibrate_threshold(gallery.vectors([e.id for e in fresh]),
+                                               np.array([e.identity_id for e in fresh]), target_far=args.far))
     elif act == "retention":
+        from storage.retention import apply_retention
+
         st = config.storage
         report = apply_retention(gallery.db, max_age_s=st.retention_max_age_s, max_bytes=st.retention_max_bytes,
                                  skeleton_only=st.skeleton_only)
@@ -293,11 +340,10 @@ def _dispatch(args: argparse.Namespace, config: SkelwatchConfig, gallery: Galler
 
 
 def _unknowns(args: argparse.Namespace, config: SkelwatchConfig, gallery: Gallery) -> int:
-    from storage.unknowns import cluster_unknowns  # imports the clustering stack only for this action
+    from app.compose import unknown_clustering
+    from app.gallery_service import GalleryService  # imports the clustering stack only for this action
 
-    c = config.cluster
-    candidates = cluster_unknowns(gallery, eps=c.eps, min_samples=c.min_samples, k1=c.k1, k2=c.k2,
-                                  normalize=c.normalize)
+    candidates = GalleryService(gallery, unknown_clustering(config)).unknowns()
     if args.enrol is None:
         for cand in candidates:
             print(f"unknown #{cand.number}: {cand.size} windows, tracks {list(cand.track_ids)}, sessions "

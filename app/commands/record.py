@@ -4,10 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from app.commands.options import add_output_switches
 from app.config import SkelwatchConfig
-from app.pipeline.build import build_pipeline
-from app.pipeline.headless import HeadlessListener, add_output_switches, open_input, run_to_end, summary_line
-from app.session import SessionRecorder
 from reid.errors import SkelwatchError
 
 
@@ -34,11 +32,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     if not args.seconds > 0:
         raise SkelwatchError(f"--seconds {args.seconds}: give a duration > 0")
+    from app.compose import build_pipeline
+    from app.pipeline.headless import HeadlessListener, open_input, run_to_end, summary_line
+    from app.session import SessionRecorder
+
     spec = args.source or config.pipeline.source
     source, given = open_input(spec, seconds=args.seconds, people=args.people, size=args.size)
     try:
         recorder = SessionRecorder.create(args.out, source, spec, record_raw=not args.no_raw,
-                                          flush_interval_s=config.pipeline.flush_interval_s)
+                                          flush_interval_s=config.pipeline.flush_interval_s,
+                                          keep_color=not config.storage.privacy_skeleton_only)
     except BaseException:
         source.close()
         raise

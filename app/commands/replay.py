@@ -4,11 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from app.commands.options import add_output_switches
 from app.config import SkelwatchConfig
-from app.pipeline.build import build_pipeline, gives_skeletons
-from app.pipeline.headless import HeadlessListener, add_output_switches, open_input, run_to_end, summary_line
-from app.session import SessionRecorder, SessionWriter, is_session, recording_path
-from app.session_replay import open_session
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
+    from app.compose import build_pipeline, gives_skeletons
+    from app.pipeline.headless import HeadlessListener, open_input, run_to_end, summary_line
+    from app.session import SessionRecorder, SessionWriter, is_session, recording_path
+    from app.session_replay import open_session
+
     listener = HeadlessListener(windows=args.windows)
     recorder = None
     if is_session(Path(args.input)):

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from app.commands.options import add_output_switches
 from app.config import SkelwatchConfig
-from app.pipeline.build import build_pipeline
-from app.pipeline.headless import HeadlessListener, add_output_switches, open_input, run_to_end, summary_line
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
+    from app.compose import build_pipeline
+    from app.pipeline.headless import HeadlessListener, open_input, run_to_end, summary_line
+
     source, given = open_input(args.source or config.pipeline.source, seconds=args.seconds, size=args.size)
     listener = HeadlessListener(windows=args.windows)
     pipeline = build_pipeline(config, source, speed=args.speed, skeletons_given=given,

@@ -4,21 +4,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
+from contextlib import ExitStack, nullcontext
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
-import torch
 
 from app.config import SkelwatchConfig, dump_config
-from app.session_dataset import register_format as register_session_format
-from app.wiring import train_settings
-from reid.checkpoint import ModelMeta, load_model
-from reid.datasets import format_help, load_dataset
-from reid.errors import DatasetError
-from reid.model import HiMPC
-from reid.train import EpochStats, Trainer, dataset_windows
+from reid.errors import DatasetError, SkelwatchError
+
+if TYPE_CHECKING:  # torch and the training stack load when a run starts, not for --help
+    from reid.train import EpochStats
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="parent folder of runs (default: runs)")
     parser.add_argument("--init", type=Path, default=None, help="start from this checkpoint (site adaptation)")
     parser.add_argument("--resume", action="store_true", help="continue the run from its last/ checkpoint")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete an existing run of this name and start it again")
     parser.add_argument("--progress-json", action="store_true",
                         help="print one JSON line per epoch on stdout (for the GUI's training panel)")
     parser.set_defaults(func=run)
@@ -42,7 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     """`--format` and the repeatable `--option KEY=VALUE` (reader options), shared with `evaluate`."""
-    register_session_format()  # recorded sessions are a dataset format too: how a site adapts the model
+    from app.session_dataset import register_format as register_session_format
+    from reid.datasets import format_help  # the readers need numpy (and scipy) only, not torch
+
+    register_session_format()  # recorded sessions are a dataset format too: listed with their options
     parser.add_argument("--format", default=None, help="dataset format name (detected when omitted)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help=f"a reader option (repeatable), e.g. --option name_pattern='(?P<identity>p\\d+)_"
@@ -65,7 +69,11 @@ def training_windows(paths: list[Path], fmt: str | None, frames: int, stride: in
                      options: dict[str, str] | None = None) -> tuple[np.ndarray, np.ndarray, str, str]:
     """Windows of every training sequence of every dataset; returns (windows, sequence number of each window,
     layout, description). Sequence numbers run on across datasets, so no two sequences share one."""
-    register_session_format()
+    from app.session_dataset import register_format as register_session_format
+    from reid.datasets import load_dataset
+    from reid.train import dataset_windows
+
+    register_session_format()  # recorded sessions are a dataset format too: how a site adapts the model
     parts, groups, layouts, names, offset = [], [], set(), [], 0
     for path in paths:
         dataset = load_dataset(path, fmt, **(options or {}))
@@ -86,11 +94,34 @@ def training_windows(paths: list[Path], fmt: str | None, frames: int, stride: in
     return data, np.concatenate(groups), layouts.pop(), " + ".join(names)
 
 
+def check_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to train over an existing run unless the user said which: continue it, or replace it."""
+    if resume and overwrite:
+        raise SkelwatchError("--resume and --overwrite contradict each other: give one")
+    exists = run_dir.is_dir() and any(run_dir.iterdir())
+    if exists and not resume and not overwrite:
+        raise SkelwatchError(f"run folder {run_dir} already exists: add --resume to continue it, --overwrite to "
+                             f"start it again, or name a new run with --run")
+    if resume and not exists:
+        raise SkelwatchError(f"--resume: there is no run {run_dir} to continue; drop --resume to start it")
+    if overwrite and exists:
+        shutil.rmtree(run_dir)
+
+
 def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
+    import torch
+
+    from app.compose import new_model, train_settings
+    from reid.checkpoint import ModelMeta, load_model
+    from reid.train import Trainer
+
+    run_dir = args.runs_dir / args.run
     torch.set_num_threads(config.train.threads)
     frames = config.model.frames
+    # The data (and its reader options) are checked first, so a bad one leaves an existing run untouched.
     windows, groups, layout, described = training_windows(args.data, args.format, frames, config.train.stride,
                                                           reader_options(args.option))
+    check_run_folder(run_dir, args.resume, args.overwrite)
     num_joints = windows.shape[2]
     torch.manual_seed(config.train.seed)
     if args.init is not None:
@@ -99,17 +130,18 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
             raise DatasetError(f"--init {args.init} was trained on {init_meta.frames}-frame windows; "
                                f"set model.frames={init_meta.frames}")
     else:
-        model = HiMPC(num_joints, config.model.hidden, config.model.heads, config.model.align_heading)
-    run_dir = args.runs_dir / args.run
+        model = new_model(config, num_joints)
     dump_config(config, run_dir / "config.yaml")
     meta = ModelMeta(num_joints, model.hidden, model.num_heads, frames, layout, trained_on=described)
-    on_epoch = _print_json if args.progress_json else None
-    trainer = Trainer(model, windows, train_settings(config), run_dir, meta, groups=groups, on_epoch=on_epoch,
-                      progress=sys.stderr.isatty() and not args.progress_json)
+    settings = train_settings(config)
+    progress = None if args.progress_json else EpochProgress(settings.epochs, sys.stderr, bar=sys.stderr.isatty())
+    trainer = Trainer(model, windows, settings, run_dir, meta, groups=groups,
+                      on_epoch=_print_json if progress is None else progress, progress=False)
     if args.resume:
         logger.info("resuming %s at epoch %d", run_dir, trainer.resume() + 1)
     logger.info("training on %d windows of %d frames (%s)", len(windows), frames, described)
-    history = trainer.fit()
+    with progress.showing(trainer.start_epoch) if progress else nullcontext():
+        history = trainer.fit()
     best = max((s for s in history if s.best), key=lambda s: s.score, default=None)
     print(f"trained {len(history)} epochs on {len(windows)} windows; run folder {run_dir}"
           + (f"; best label-free score {best.score:.4f} at epoch {best.epoch}" if best else ""))
@@ -118,3 +150,47 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
 
 def _print_json(stats: EpochStats) -> None:
     print(json.dumps(asdict(stats)), flush=True)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+class EpochProgress:
+    """The command line's view of a training run, as the GUI's panel shows it: epochs done of the total,
+    clusters, loss and time left. On a terminal a tqdm bar (the log lines pass above it); otherwise (a pipe, a
+    CI log) one plain line per epoch, after the trainer's own log line, adding what that line lacks.
+
+    Time left is an upper bound: the run stops earlier when `train.patience` epochs bring no better score.
+    """
+
+    def __init__(self, total: int, stream: TextIO, bar: bool) -> None:
+        self.total, self.stream, self.use_bar = total, stream, bar
+        self.bar = None
+        self.seconds: list[float] = []
+
+    def showing(self, done: int) -> ExitStack:
+        """Context for the run: opens the bar at `done` epochs (a resumed run) and routes logging above it."""
+        from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        stack = ExitStack()
+        if self.use_bar:
+            self.bar = stack.enter_context(tqdm(total=self.total, initial=done, unit="epoch", desc="training",
+                                                file=self.stream))
+            stack.enter_context(logging_redirect_tqdm())
+        return stack
+
+    def __call__(self, stats: EpochStats) -> None:
+        self.seconds.append(stats.seconds)
+        c = stats.clusters
+        text = f"clusters J/C/L {c['joint']}/{c['component']}/{c['limb']}, loss {stats.loss:.4f}"
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=False)
+            self.bar.update(1)
+            return
+        left = (self.total - stats.epoch) * float(np.mean(self.seconds))
+        eta = f", at most {_duration(left)} left" if stats.epoch < self.total else ""
+        print(f"epoch {stats.epoch}/{self.total}: {text}; {_duration(stats.seconds)} this epoch{eta}",
+              file=self.stream, flush=True)

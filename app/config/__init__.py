@@ -5,7 +5,6 @@ never read this tree: `app/` maps sections to constructor arguments.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,8 @@ from app.config.pipeline import PipelineConfig
 from app.config.ui import UIConfig
 from app.config.reid import ClusterConfig, EvaluateConfig, LossConfig, ModelConfig, TrainConfig
 from app.config.storage import GalleryConfig, StorageConfig
-from reid.errors import SkelwatchError
+from core.errors import SkelwatchError
+from core.paths import home_dir
 
 
 class ConfigError(SkelwatchError):
@@ -37,11 +37,6 @@ class SkelwatchConfig(Section):
     buffer: BufferConfig = Field(default_factory=BufferConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
-
-
-def home_dir() -> Path:
-    """Where skelwatch keeps its database, demo, sessions and user config: `$SKELWATCH_HOME` or `./data`."""
-    return Path(os.environ.get("SKELWATCH_HOME", Path(__file__).resolve().parents[2] / "data"))
 
 
 def default_config_path() -> Path:
@@ -78,15 +73,22 @@ def _format_validation(exc: ValidationError, origin: str) -> str:
             lines.append(f"unknown key '{key}'")
         else:
             lines.append(f"'{key}' = {err.get('input')!r}: {err['msg']}")
-    return f"config ({origin}): " + "; ".join(lines) + ". Run `python main.py config show` to see every key."
+    return f"config ({origin}): " + "; ".join(lines) + ". Run `./skelwatch config show` to see every key."
 
 
-def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> SkelwatchConfig:
+def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                must_exist: bool = False) -> SkelwatchConfig:
     """Load the defaults, merge the YAML file at `path` (if it exists) and apply the overrides in order.
 
+    Args:
+        must_exist: `path` was named by the user (`--config`), so its absence is an error, not the defaults.
     Raises:
-        ConfigError: unreadable YAML, an unknown key (named by its dotted path) or a value out of range.
+        ConfigError: a named file that is missing, unreadable YAML, an unknown key (named by its dotted path) or
+            a value out of range.
     """
+    if must_exist and path is not None and not Path(path).is_file():
+        raise ConfigError(f"config file {path} does not exist; name an existing YAML file, or leave out --config "
+                          f"to use {default_config_path()} (or the defaults when it is absent)")
     tree: dict[str, Any] = {}
     origin = "defaults"
     if path is not None and Path(path).exists():
@@ -106,6 +108,21 @@ def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...]
         return SkelwatchConfig.model_validate(tree)
     except ValidationError as exc:
         raise ConfigError(_format_validation(exc, origin)) from None
+
+
+def with_changes(config: SkelwatchConfig, changes: dict[str, Any]) -> SkelwatchConfig:
+    """A new config: `config` with the dotted keys of `changes` set (the one way a running app changes one).
+
+    Raises:
+        ConfigError: an unknown key or a value out of range, named by its dotted path.
+    """
+    tree = config.model_dump()
+    for key, value in changes.items():
+        _set_path(tree, key.split("."), value)
+    try:
+        return SkelwatchConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, "change")) from None
 
 
 def dump_config(config: SkelwatchConfig, path: Path) -> None:

@@ -18,6 +18,10 @@ class StorageConfig(Section):
         None, gt=0, description="Delete the oldest ended sessions until their files fit in this many bytes.")
     skeleton_only: bool = Field(
         False, description="Drop the raw camera/video files of ended sessions, keeping skeletons and embeddings.")
+    privacy_skeleton_only: bool = Field(
+        False, description="Skeleton-only privacy mode: recordings keep depth and skeletons but no colour image "
+        "(their colour frames are black), the GUI shows skeletons over depth only and alert snapshots are "
+        "skeleton drawings. Colour is still read in memory for pose estimation.")
 
 
 class GalleryConfig(Section):

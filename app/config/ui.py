@@ -9,7 +9,8 @@ from app.config.base import Section
 class UIConfig(Section):
     image: Literal["color", "depth"] = Field("color", description="Image shown in the live view.")
     show_skeletons: bool = Field(True, description="Draw each tracked skeleton over the image.")
-    show_lost: bool = Field(False, description="Also draw tracks in the lost state (coasting, dimmed).")
+    show_lost: bool = Field(
+        False, description="Also draw tracks not seen this frame (coasting or lost), dashed, at their last pose.")
     depth_max_m: float = Field(6.0, gt=0.1, le=50.0, description="Depth mapped to the far end of the colour map.")
     recent_tracks_s: float = Field(
         60.0, ge=0.0, le=3600.0, description="How long an ended track stays in the tracks panel.")

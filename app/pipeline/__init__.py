@@ -13,7 +13,8 @@ A worker that fails or exits unasked is logged with `logger.exception` and repor
 
 Building one (the GUI and the CLI do the same)::
 
-    from app.pipeline import build_pipeline, Listener
+    from app.compose import build_pipeline
+    from app.pipeline import Listener
     from app.pipeline.headless import open_input          # "demo", "synthetic", "realsense[:SERIAL]", files
     source, given = open_input("demo")                    # given: frames carry skeletons, pose never runs
     pipeline = build_pipeline(config, source, speed=1.0, skeletons_given=given,
@@ -22,7 +23,7 @@ Building one (the GUI and the CLI do the same)::
                               listeners=(my_listener,))
     # a recorded session: s = app.session_replay.open_session(folder, images=True)
     #   build_pipeline(config, s.source, skeleton_cache=s.cache, ...)   (pose never runs on cached frames)
-    # a .db3 with a truth sidecar: skeletons_given=app.pipeline.build.gives_skeletons(path)
+    # a .db3 with a truth sidecar: skeletons_given=app.compose.gives_skeletons(path)
 
 Calls for the GUI's Qt thread adapter (all thread-safe, all return at once unless noted):
 
@@ -50,9 +51,7 @@ emit signals with queued connections, and call stop() from the GUI thread, never
     on_finished(summary)       once: at the end of the stream (encoder thread) or from stop()
     QueueListener(maxsize) puts all of these into one bounded queue instead (frame results drop oldest).
 """
-from app.pipeline.build import build_pipeline
 from app.pipeline.control import ControlError
 from app.pipeline.runner import Listener, Pipeline, PipelineOptions, PipelineSummary, QueueListener
 
-__all__ = ["ControlError", "Listener", "Pipeline", "PipelineOptions", "PipelineSummary", "QueueListener",
-           "build_pipeline"]
+__all__ = ["ControlError", "Listener", "Pipeline", "PipelineOptions", "PipelineSummary", "QueueListener"]

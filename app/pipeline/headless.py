@@ -4,7 +4,6 @@ Kept out of the command modules so the three stay thin and read the same way.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -15,7 +14,7 @@ from typing import IO, Any
 
 from app.config import home_dir
 from app.events import FrameResult, MatchEvent
-from app.pipeline.build import gives_skeletons
+from app.compose import gives_skeletons
 from app.pipeline.runner import Listener, Pipeline, PipelineSummary
 from reid.errors import SkelwatchError
 
@@ -133,23 +132,6 @@ class HeadlessListener(Listener):
             who = line.name or line.decision
             self.out.write(f"  track {track_id:3d}  {line.first_s:8.2f}-{line.last_s:8.2f} s  {line.frames:5d} frames  "
                            f"{self.window_counts.get(track_id, 0):4d} windows  {line.state:9s}  {who}\n")
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """argparse type for WIDTHxHEIGHT (pixels)."""
-    width, sep, height = text.lower().partition("x")
-    if not (sep and width.isdigit() and height.isdigit() and int(width) >= 16 and int(height) >= 16):
-        raise argparse.ArgumentTypeError(f"{text!r}: give the image size as WIDTHxHEIGHT, e.g. 640x480")
-    return int(width), int(height)
-
-
-def add_output_switches(parser: argparse.ArgumentParser, *, scene_size: bool) -> None:
-    """The options record, run and replay share: --no-gallery, and --size for the synthetic scene."""
-    if scene_size:
-        parser.add_argument("--size", type=parse_size, default=None, metavar="WxH",
-                            help="image size of the synthetic scene (default 640x480)")
-    parser.add_argument("--no-gallery", action="store_true",
-                        help="do not match against the gallery database (every track stays unknown)")
 
 
 def progress_line(result: FrameResult) -> str:

@@ -1,27 +1,40 @@
 """The pipeline's gallery matcher: storage's SightingRecorder (match, vote, sightings, alerts) behind `Matcher`.
 
-Built on the encoder thread (the database engine and the faiss index are then used by that thread only), and
-closed there: the session row gets its end time. One database transaction per encoded batch.
+Built on the encoder thread by `app.compose` (the database engine and the faiss index are then used by that
+thread only), and closed there: the session row gets its end time. One database transaction per encoded batch.
+Everything it keeps per track is released when the tracker deletes the track (`end_track`).
 """
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from app.config import SkelwatchConfig
-from app.events import AlertEvent
+from app.events import AlertEvent, Decision
 from app.pipeline.stages import Identity
 from capture.buffer import Window
 from storage.errors import DatabaseLockedError
+
+if TYPE_CHECKING:
+    from storage.live import SightingRecorder
+    from storage.matching import MatchResult
 
 logger = logging.getLogger(__name__)
 
 LEVELS = ("joint", "component", "limb")
 # Tracker ids restart at 1 after a seek; the n-th restart files tracker id k under key n * TRACK_KEY_BLOCK + k.
 TRACK_KEY_BLOCK = 1_000_000
+
+
+def track_key(epoch: int, track_id: int) -> int:
+    """The storage key of tracker id `track_id` after `epoch` seeks (see TRACK_KEY_BLOCK)."""
+    return epoch * TRACK_KEY_BLOCK + track_id
+
+
+def tracker_id(key: int) -> int:
+    """The tracker's own id of a stored track key."""
+    return key % TRACK_KEY_BLOCK
 
 
 class GalleryMatcher:
@@ -37,7 +50,7 @@ class GalleryMatcher:
             GUI shares its Gallery and keeps it open).
     """
 
-    def __init__(self, recorder: Any, start_session: Callable[[], int], min_windows: int, *,
+    def __init__(self, recorder: SightingRecorder, start_session: Callable[[], int], min_windows: int, *,
                  owns_database: bool = False) -> None:
         self.recorder, self.min_windows = recorder, min_windows
         self._start_session = start_session
@@ -48,7 +61,7 @@ class GalleryMatcher:
         self.unsaved_windows = 0
 
     def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[Identity], list[AlertEvent]]:
-        keys = [self._epoch * TRACK_KEY_BLOCK + w.track_id for w in windows]
+        keys = [track_key(self._epoch, w.track_id) for w in windows]
         try:
             if self.session_id is None:
                 self.session_id = self._start_session()
@@ -60,24 +73,24 @@ class GalleryMatcher:
             self.unsaved_windows += len(windows)
             logger.warning("%s; %d windows' sightings not saved so far, tracks keep their last names",
                            exc, self.unsaved_windows)
-            return [self._last.get(w.track_id, Identity(w.track_id, "pending", None, None, 0.0, None))
-                    for w in windows], []
+            return [self._last.get(w.track_id, Identity(w.track_id)) for w in windows], []
         identities, alerts = [], []
         for window, obs in zip(windows, observations):
             voted = obs.track_identity
             name = self._name(voted.identity_id, obs.result)
             if voted.identity_id is not None:
-                decision = "match"
+                decision = Decision.MATCH
             elif voted.windows < self.min_windows:
-                decision = "pending"
-            else:
-                decision = obs.result.decision if obs.result.decision != "match" else "unknown"
+                decision = Decision.PENDING
+            else:  # the window alone may match someone the track's votes do not (yet) name
+                decision = Decision(obs.result.decision) if obs.result.decision != "match" else Decision.UNKNOWN
             result = obs.result
             levels = None
             if result.identity_id is not None and result.identity_id == voted.identity_id and result.level_distances:
                 levels = tuple(float(result.level_distances[k]) for k in LEVELS)
-            identities.append(Identity(window.track_id, decision, voted.identity_id, name,
-                                       float(voted.support) if voted.identity_id is not None else 0.0, levels))
+            identities.append(Identity(window.track_id, decision=decision, identity_id=voted.identity_id,
+                                       identity_name=name, level_distances=levels,
+                                       confidence=float(voted.support) if voted.identity_id is not None else 0.0))
             self._last[window.track_id] = identities[-1]
             for fired in obs.alerts:
                 who = self._name(fired.identity_id, obs.result)
@@ -86,21 +99,35 @@ class GalleryMatcher:
                                          identity_name=who, rule=fired.rule_name))
         return identities, alerts
 
-    def _name(self, identity_id: int | None, result: Any) -> str | None:
-        """The identity's current name (read from the database unless the window itself matched it)."""
+    def _name(self, identity_id: int | None, result: MatchResult) -> str | None:
+        """The identity's current name: the window's own match, else the gallery's name cache (never a query,
+        so the cost of a window does not grow with the gallery)."""
         if identity_id is None:
             return None
         if result.identity_id == identity_id and result.name:
             return result.name
-        from storage.errors import NotFoundError
+        return self.recorder.gallery.name(identity_id)
 
-        try:
-            return self.recorder.gallery.get(identity_id).name
-        except NotFoundError:
-            return None
+    def state_sizes(self) -> dict[str, int]:
+        """Tracks each per-track structure holds (read from any thread: for a soak test and its guard)."""
+        recorder = self.recorder
+        return {"matcher decisions": len(self._last), "recorder tracks": recorder.tracks_held,
+                "voter tracks": recorder.voter.tracks_held,
+                "alert tracks": recorder.alerts.tracks_held if recorder.alerts is not None else 0}
+
+    def end_track(self, track_id: int) -> None:
+        """The tracker deleted `track_id`: release its votes, alert windows and last decision."""
+        self._last.pop(track_id, None)
+        if self.session_id is not None:
+            self.recorder.end_track(self.session_id, track_key(self._epoch, track_id))
 
     def reset(self) -> None:
-        """A seek: tracker ids start again, so they get a new block of keys (and no old decision applies)."""
+        """A seek: tracker ids start again, so they get a new block of keys (and no old decision applies).
+
+        The tracks of before the seek are over: their per-track state is released."""
+        if self.session_id is not None:
+            for key in self.recorder.open_tracks(self.session_id):
+                self.recorder.end_track(self.session_id, key)
         self._epoch += 1
         self._last.clear()
 
@@ -114,40 +141,3 @@ class GalleryMatcher:
         finally:
             if self.owns_database:
                 db.dispose()
-
-
-def gallery_matcher_factory(config: SkelwatchConfig, model_version: str, dim: int, session_path: Path | str,
-                            device: str = "", manifest: dict[str, Any] | None = None) -> Callable[[], GalleryMatcher]:
-    """A factory (run on the encoder thread) of a GalleryMatcher over the configured database.
-
-    Args:
-        model_version: the encoder's version: only embeddings of this version are compared.
-        dim: the encoder's MSMR size (3H).
-        session_path: the session folder (or source) the sightings are filed under.
-    Raises (when called):
-        StorageError: the database cannot be opened (locked, corrupt, newer schema).
-    """
-
-    def make() -> GalleryMatcher:
-        from app.demo import database_location
-        from storage.alerts import AlertEngine
-        from storage.db import open_database
-        from storage.gallery import Gallery
-        from storage.live import SightingRecorder
-        from app.pipeline.build import match_thresholds
-        from storage.matching import TrackVoter
-        from storage.sessions import create_session
-
-        g = config.gallery
-        db = open_database(database_location(config), busy_timeout_s=config.storage.busy_timeout_s)
-        gallery = Gallery(db, model_version, dim=dim, thresholds=match_thresholds(config),
-                          approximate_above=g.approximate_above, target_recall=g.target_recall, top_k=g.top_k)
-        voter = TrackVoter(g.vote_window, g.vote_enter, g.vote_keep, g.vote_min_windows)
-        recorder = SightingRecorder(gallery, voter=voter, alerts=AlertEngine(db),
-                                    store_unknown_windows=g.store_unknown_windows)
-        logger.info("matching against %s: model %s, %d embeddings indexed", db.url, model_version, len(gallery.index))
-        def start_session() -> int:
-            return create_session(db, session_path, device=device, manifest=manifest or {})
-        return GalleryMatcher(recorder, start_session, g.vote_min_windows, owns_database=True)
-
-    return make

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from app.events import AlertEvent, FrameResult, MatchEvent
 from app.pipeline.control import ControlError, PlaybackControl
-from app.pipeline.stages import EncodeWorker, Estimator, Matcher, PoseWorker, SourceWorker, TrackWorker
+from app.pipeline.stages import (EncodeWorker, Estimator, Matcher, PoseWorker, Recorder, SourceWorker, StartRecording,
+                                 StopRecording, TrackWorker)
 from app.pipeline.workers import Worker, drain
 
 if TYPE_CHECKING:
@@ -252,18 +253,30 @@ class Pipeline:
     def dropped_frames(self) -> int:
         return self._source_w.dropped
 
+    @property
+    def frames_read(self) -> tuple[int, int]:
+        """(frames the source has handed over so far, index of the newest): a paused replay reads none more,
+        a step reads one."""
+        source = self._source_w
+        return source.frames, source.last_index
+
+    def state_sizes(self) -> dict[str, int]:
+        """How many tracks each per-track structure holds now, by name (tracker, buffer, identity table,
+        matcher, voter, sighting recorder, alerts): bounded by the people in view, not by the people seen."""
+        return {**self._track_w.state_sizes(), **self._encode_w.state_sizes()}
+
     # --- recording ------------------------------------------------------------------------------------------
-    def start_recording(self, recorder: Any) -> None:
+    def start_recording(self, recorder: Recorder) -> None:
         """Record every frame processed from now on into `recorder` (an app.session.SessionRecorder).
 
         Use app.session.SessionRecorder.create(folder, source) to make one; the tracking worker takes ownership.
         """
-        self._commands_q.put(("start_recording", recorder), timeout=self.options.stop_timeout_s)
+        self._commands_q.put(StartRecording(recorder), timeout=self.options.stop_timeout_s)
 
     def stop_recording(self, timeout_s: float | None = None) -> Any:
         """Stop recording; returns the final manifest (None when not recording, or the pipeline already ended)."""
         reply: queue.Queue = queue.Queue(1)
-        self._commands_q.put(("stop_recording", reply), timeout=self.options.stop_timeout_s)
+        self._commands_q.put(StopRecording(reply), timeout=self.options.stop_timeout_s)
         if not self._track_w.alive:
             return None
         try:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
 
-from app.events import FrameResult, MatchEvent, TrackView
+from app.events import AlertEvent, Decision, FrameResult, MatchEvent, TrackView
 from app.pipeline.control import PlaybackControl
 from reid.errors import SkelwatchError
 from app.pipeline.workers import (END, POLL_S, RESET, ErrorHandler, Marker, RateMeter, Stopped, Worker, get, put,
@@ -47,12 +47,38 @@ class Identity:
     """The current identity decision of one track, as the encoder worker last made it."""
 
     track_id: int
-    decision: str = "pending"            # "pending" | "match" | "unknown" | "ambiguous"
+    _: KW_ONLY
+    decision: Decision = Decision.PENDING
     identity_id: int | None = None
     identity_name: str | None = None
     confidence: float = 0.0
     level_distances: tuple[float, float, float] | None = None
     embedding: np.ndarray | None = field(default=None, repr=False)  # (D,) running mean MSMR, for the tracker
+
+
+@dataclass(frozen=True)
+class TracksEnded:
+    """In-band on the window queue, after the last windows of these tracks: the tracker deleted them, so every
+    stage downstream releases what it keeps for them (a week-long run must not grow with every person seen)."""
+
+    track_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class StartRecording:
+    """A command to the tracking worker: record every frame from now on into `recorder`."""
+
+    recorder: "Recorder"
+
+
+@dataclass(frozen=True)
+class StopRecording:
+    """A command to the tracking worker: close the recording and put its manifest (or None) into `reply`."""
+
+    reply: queue.Queue
+
+
+RecordingCommand = StartRecording | StopRecording
 
 
 @dataclass
@@ -86,6 +112,7 @@ class SourceWorker(Worker):
         self.max_seconds = max_seconds
         self.dropped = 0
         self.frames = 0
+        self.last_index = -1  # the newest frame handed over
         self._first_s: float | None = None
 
     def run(self) -> None:
@@ -116,6 +143,7 @@ class SourceWorker(Worker):
                 return
             self.control.pace(bundle.timestamp_s, self.stop_event)
             self.frames += 1
+            self.last_index = bundle.index
             if self.drop_oldest:
                 self.dropped += put_drop_oldest(self.out, bundle)
             else:
@@ -213,7 +241,7 @@ class Recorder(Protocol):
     """What the tracking worker records each frame to (app.session.SessionRecorder)."""
 
     def record(self, bundle: FrameBundle, skeletons: list[Skeleton3D],
-               tracks: list[tuple[int, str, np.ndarray]]) -> None: ...
+               tracks: list[tuple[int, TrackState, np.ndarray]]) -> None: ...
 
     def flush_if_due(self) -> None: ...
 
@@ -255,19 +283,20 @@ class TrackWorker(Worker):
         self.times = StageTimes()
         self.track_ids: set[int] = set()
         self.windows_cut = 0
+        self._ended: list[int] = []  # deleted tracks, announced downstream after their last windows
 
     def _apply_commands(self) -> None:
         while True:
             try:
-                command, argument = self.commands.get_nowait()
+                command: RecordingCommand = self.commands.get_nowait()
             except queue.Empty:
                 return
-            if command == "start_recording":
+            if isinstance(command, StartRecording):
                 if self.recorder is not None:
                     self.recorder.close(self.stats()[0])
-                self.recorder = argument
-            elif command == "stop_recording":
-                argument.put(None if self.recorder is None else self.recorder.close(self.stats()[0]))
+                self.recorder = command.recorder
+            else:
+                command.reply.put(None if self.recorder is None else self.recorder.close(self.stats()[0]))
                 self.recorder = None
 
     def _update_identities(self) -> None:
@@ -281,8 +310,10 @@ class TrackWorker(Worker):
                     identity = self.identities.get_nowait()
                 except queue.Empty:
                     return
+            if identity.track_id not in live:  # the answer for a deleted track's last windows
+                continue
             self.table[identity.track_id] = identity
-            if identity.embedding is not None and identity.track_id in live:
+            if identity.embedding is not None:
                 self.tracker.set_embedding(identity.track_id, identity.embedding)
 
     def _next_item(self) -> Any:
@@ -307,6 +338,7 @@ class TrackWorker(Worker):
                 self.tracker, self.buffer = self.make_tracker(), self.make_buffer()
                 self.table.clear()
                 self.last_seen.clear()
+                self._ended.clear()
                 put(self.windows_out, item, self.stop_event)
                 continue
             if item is END:
@@ -326,6 +358,9 @@ class TrackWorker(Worker):
             self.awaiting += len(windows)
             put(self.windows_out, windows, self.stop_event)
             windows = self.buffer.drain(self.encode_batch)
+        if self._ended:
+            put(self.windows_out, TracksEnded(tuple(self._ended)), self.stop_event)
+            self._ended = []
 
     def _process(self, bundle: FrameBundle, skeletons: list[Skeleton3D]) -> None:
         start = time.perf_counter()
@@ -333,6 +368,9 @@ class TrackWorker(Worker):
         events = self.tracker.pop_events()
         tracked = time.perf_counter()
         self.buffer.update(updates, events)
+        for event in events:
+            if event.kind == "reacquired" and event.other_id is not None:
+                self._release(event.other_id)
         self._frames_since_flush += 1
         if self._frames_since_flush >= self.encode_every or self.buffer.pending >= self.encode_batch:
             self._flush_windows()  # on a fixed frame count, so a replay batches the same way every time
@@ -343,7 +381,7 @@ class TrackWorker(Worker):
         self.track_ids.update(v.track_id for v in views if v.state == "confirmed")
         if self.recorder is not None:
             start = time.perf_counter()
-            observed = [(u.track_id, u.state.value, u.skeleton.joints) for u in updates if u.skeleton is not None]
+            observed = [(u.track_id, u.state, u.skeleton.joints) for u in updates if u.skeleton is not None]
             self.recorder.record(bundle, skeletons, observed)
             self.times.add("record", time.perf_counter() - start)
         self.times.frames += 1
@@ -355,20 +393,31 @@ class TrackWorker(Worker):
     def _view(self, update: TrackUpdate) -> TrackView | None:
         """What the screen shows of one track; None for a deleted one."""
         if update.state is TrackState.DELETED:
-            self.last_seen.pop(update.track_id, None)
-            self.table.pop(update.track_id, None)
+            self._release(update.track_id)
             return None
         skeleton = update.skeleton or self.last_seen.get(update.track_id)
         if skeleton is None:
             return None
         self.last_seen[update.track_id] = skeleton
         identity = self.table.get(update.track_id, Identity(update.track_id))
-        return TrackView(track_id=update.track_id, state=update.state.value, joints_3d=skeleton.joints,
+        return TrackView(track_id=update.track_id, state=update.state, joints_3d=skeleton.joints,
                          keypoints_2d=skeleton.keypoints_2d if update.skeleton is not None else None,
                          confidence=skeleton.confidence, age_s=update.age_s,
                          identity_id=identity.identity_id, identity_name=identity.identity_name,
                          match_confidence=identity.confidence, decision=identity.decision,
-                         level_distances=identity.level_distances)
+                         level_distances=identity.level_distances, observed=update.skeleton is not None)
+
+    def _release(self, track_id: int) -> None:
+        """A track ended (deleted, or merged into the lost track it turned out to be): drop what this stage
+        keeps for it, and tell the encoder stage after the track's last windows."""
+        self.last_seen.pop(track_id, None)
+        self.table.pop(track_id, None)
+        self._ended.append(track_id)
+
+    def state_sizes(self) -> dict[str, int]:
+        """Tracks each per-track structure of this stage holds (what a long run must keep bounded)."""
+        return {"identity table": len(self.table), "last seen": len(self.last_seen),
+                "tracker tracks": len(self.tracker.tracks), "buffer tracks": len(self.buffer.track_ids)}
 
     def close(self) -> None:
         if self.recorder is not None:
@@ -379,9 +428,15 @@ class TrackWorker(Worker):
 class Matcher(Protocol):
     """Turns encoded windows into identity decisions (the gallery and the track voter)."""
 
-    def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[Identity], list[Any]]: ...
+    def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[Identity], list[AlertEvent]]: ...
+
+    def end_track(self, track_id: int) -> None: ...
+
+    def state_sizes(self) -> dict[str, int]: ...
 
     def reset(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class EncodeWorker(Worker):
@@ -410,7 +465,7 @@ class EncodeWorker(Worker):
             item, self._held = self._held, None
             return item
         item = get(self.inp, self.stop_event)
-        if isinstance(item, Marker):
+        if isinstance(item, (Marker, TracksEnded)):
             return item
         windows = list(item)
         while len(windows) < self.batch:
@@ -418,7 +473,7 @@ class EncodeWorker(Worker):
                 more = self.inp.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(more, Marker):
+            if isinstance(more, (Marker, TracksEnded)):
                 self._held = more
                 break
             windows.extend(more)
@@ -433,6 +488,12 @@ class EncodeWorker(Worker):
                 self._sums.clear()
                 if self.matcher is not None:
                     self.matcher.reset()
+                continue
+            if isinstance(item, TracksEnded):
+                for track_id in item.track_ids:
+                    self._sums.pop(track_id, None)
+                    if self.matcher is not None:
+                        self.matcher.end_track(track_id)
                 continue
             if item is END:
                 self.ended = True
@@ -454,7 +515,7 @@ class EncodeWorker(Worker):
         if self.matcher is not None:
             identities, alerts = self.matcher.decide(windows, embeddings)
         else:
-            identities, alerts = [Identity(w.track_id, decision="unknown") for w in windows], []
+            identities, alerts = [Identity(w.track_id, decision=Decision.UNKNOWN) for w in windows], []
         for window, identity, embedding in zip(windows, identities, embeddings):
             norm = float(np.linalg.norm(embedding))
             total = self._sums.get(window.track_id, 0.0) + (embedding / norm if norm > 0 else embedding)
@@ -468,7 +529,13 @@ class EncodeWorker(Worker):
         for alert in alerts:
             self.on_alert(alert)
 
+    def state_sizes(self) -> dict[str, int]:
+        sizes = {"embedding sums": len(self._sums)}
+        matcher = self.matcher
+        if matcher is not None:
+            sizes.update(matcher.state_sizes())
+        return sizes
+
     def close(self) -> None:
-        close = getattr(self.matcher, "close", None)
-        if close is not None:
-            close()
+        if self.matcher is not None:
+            self.matcher.close()

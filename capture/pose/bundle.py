@@ -28,7 +28,7 @@ class PoseError(SkelwatchError):
 
 def default_bundle_path() -> Path:
     """Where set-up puts the bundle: `<home>/models/pose_landmarker_full.task` (home: $SKELWATCH_HOME or ./data)."""
-    from app.config import home_dir  # app owns the home folder; imported here so capture stays importable alone
+    from core.paths import home_dir
 
     return home_dir() / "models" / BUNDLE_NAME
 

@@ -244,7 +244,7 @@ def record_scene(scene: SyntheticScene, path: Path) -> int:
 
 def build_demo_recording() -> str:
     """Set-up builder: write `<home>/demo/demo.db3` (+ sidecar) once; a complete one is left alone."""
-    from app.config import home_dir
+    from core.paths import home_dir
     from capture.sources.recording_meta import read_sidecar, sidecar_path
 
     target = home_dir() / "demo" / "demo.db3"

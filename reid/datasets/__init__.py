@@ -72,8 +72,10 @@ def detect_format(path: str | Path) -> str:
     if not Path(path).exists():
         raise DatasetError(f"dataset path {str(path)!r} does not exist; give a dataset folder or file, or a spec "
                            f"such as 'synthetic:ids=20'")
+    if Path(path).is_dir() and not any(p.is_file() for p in Path(path).rglob("*")):
+        raise DatasetError(f"dataset folder {str(path)!r} is empty; give a folder that holds the dataset's files")
     listing = "; ".join(f"{f.name}: {f.description}" for f in FORMATS.values())
-    raise DatasetError(f"cannot tell the format of {str(path)!r}; name one with format=... ({listing})")
+    raise DatasetError(f"cannot tell the format of {str(path)!r}; name one with --format NAME ({listing})")
 
 
 def format_help() -> str:

@@ -1,11 +1,12 @@
 """The train and evaluate commands end to end on a small synthetic set, and their bad-input messages."""
 import json
+from pathlib import Path
 
 import pytest
 
 from app.cli import main
 from app.config import load_config
-from app.pipeline.build import match_thresholds
+from app.compose import encoder_meta, match_thresholds
 from reid.baseline import SHAPE_BONES
 from reid.checkpoint import load_model, read_meta
 from storage.matching import Thresholds
@@ -36,15 +37,16 @@ def test_train_then_evaluate_writes_run_folder_and_json(tmp_path, capsys, caplog
     # --calibrate stores the model's match distance, which the app then uses unless the config sets one.
     before = read_meta(run)
     assert before.accept_distance is None
-    assert match_thresholds(load_config(None), run / "best").accept_distance == Thresholds().accept_distance
+    thresholds = lambda config: match_thresholds(config, encoder_meta(config, run / "best"))  # noqa: E731
+    assert thresholds(load_config(None)).accept_distance == Thresholds().accept_distance
     assert "gallery calibrate" in caplog.text  # the uncalibrated fallback is announced, with the fix
     assert main([*SMALL, "evaluate", "--checkpoint", str(run), "--data", DATA, "--no-baselines",
                  "--calibrate", "0.05"]) == 0
     assert "match distance" in capsys.readouterr().out
     after = read_meta(run)
     assert after.accept_distance > 0 and after.model_version == before.model_version
-    assert match_thresholds(load_config(None), run / "best").accept_distance == after.accept_distance
-    assert match_thresholds(load_config(None, ["gallery.accept_distance=2.5"]), run / "best").accept_distance == 2.5
+    assert thresholds(load_config(None)).accept_distance == after.accept_distance
+    assert thresholds(load_config(None, ["gallery.accept_distance=2.5"])).accept_distance == 2.5
 
     # --fit-shape-weight picks the body-shape weight on labelled data and stores it: another model version, whose
     # match distance must be calibrated again; evaluate, the random-init row and the app then use the term.
@@ -57,15 +59,22 @@ def test_train_then_evaluate_writes_run_folder_and_json(tmp_path, capsys, caplog
     assert model.shape_weight == fitted.shape_weight and model.msmr_dim == 3 * 16 + len(SHAPE_BONES)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p / "missing", "does not exist"),
-    (lambda p: p, "cannot tell the format"),
+@pytest.mark.parametrize("kind, message", [
+    ("missing", "does not exist"),
+    ("empty", "is empty"),
+    ("unknown", "cannot tell the format"),
 ])
-def test_bad_dataset_path_is_one_clear_error(tmp_path, capsys, make, message):
-    code = main(["train", "--data", str(make(tmp_path)), "--run", "x", "--runs-dir", str(tmp_path / "runs")])
+def test_bad_dataset_path_is_one_clear_error(tmp_path, capsys, kind, message):
+    data = tmp_path / "data"
+    if kind != "missing":
+        data.mkdir()
+    if kind == "unknown":
+        (data / "photo.jpg").write_bytes(b"\xff\xd8 not a dataset")
+    code = main(["train", "--data", str(data), "--run", "x", "--runs-dir", str(tmp_path / "runs")])
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert "format=" not in err  # options are named as they are typed: --format
 
 
 def test_sequences_shorter_than_a_window_are_refused(tmp_path, capsys):
@@ -80,7 +89,7 @@ def test_unknown_config_key_names_its_path(capsys):
     assert "unknown key 'train.epoch'" in capsys.readouterr().err
 
 
-SHIPPED = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "models" / "default")
+SHIPPED = str(Path(__file__).resolve().parents[2] / "models" / "default")
 
 
 def _own_text_files(folder):
@@ -139,3 +148,50 @@ def test_bad_reader_option_is_one_line_and_writes_nothing(tmp_path, capsys, opti
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not out.exists() and not (tmp_path / "runs").exists()
+
+
+def test_train_over_an_existing_run_refuses_and_names_the_ways_on(tmp_path, capsys):
+    args = [*SMALL, "--set", "train.epochs=1", "train", "--data", DATA, "--run", "tiny", "--runs-dir", str(tmp_path)]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    # Not a terminal: one plain line per epoch with the total (a terminal gets a tqdm bar).
+    assert "epoch 1/1: clusters J/C/L " in err and ", loss " in err
+    first = (tmp_path / "tiny" / "metrics.json").read_text()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--resume" in err and "--overwrite" in err and "--run" in err
+    assert (tmp_path / "tiny" / "metrics.json").read_text() == first  # nothing touched
+    (tmp_path / "tiny" / "marker").write_text("old")
+    assert main([*args, "--overwrite"]) == 0
+    assert not (tmp_path / "tiny" / "marker").exists() and (tmp_path / "tiny" / "best").is_dir()
+    assert main([*SMALL, "--set", "train.epochs=2", "train", "--data", DATA, "--run", "tiny", "--runs-dir",
+                 str(tmp_path), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "epoch 2/2" in err and "epoch 1/2" not in err
+    assert main([*SMALL, "train", "--data", DATA, "--run", "new", "--runs-dir", str(tmp_path), "--resume"]) == 2
+    assert "no run" in capsys.readouterr().err
+
+
+def test_a_missing_config_file_is_an_error(tmp_path, capsys):
+    assert main(["--config", str(tmp_path / "nope.yaml"), "config", "check"]) == 2
+    err = capsys.readouterr().err
+    assert "nope.yaml does not exist" in err and "config OK" not in err
+
+
+@pytest.mark.parametrize("argv, suggestion", [
+    (["replya"], "did you mean 'replay'?"),
+    (["--log-level", "WARNING", "galery", "list"], "did you mean 'gallery'?"),
+    (["gallery", "lst"], "did you mean 'list'?"),
+    (["config", "shwo"], "did you mean 'show'?"),
+])
+@pytest.mark.parametrize("with_gui", [False, True])
+def test_a_misspelled_command_names_the_closest(capsys, argv, suggestion, with_gui):
+    # With the window's command (as main.py runs), a first word that is no command is not taken for the GUI's.
+    with pytest.raises(SystemExit) as exit_:
+        main(argv, extra_commands=("ui.command",) if with_gui else ())
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert suggestion in err
+    if argv[-1] == "replya":
+        listed = err.split("replya", 1)[1]
+        assert all(name in listed for name in ("config", "train", "evaluate", "gallery", "record"))

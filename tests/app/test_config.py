@@ -15,7 +15,7 @@ def test_official_preset_switches_every_fix_back():
     """app/config/official.yaml reproduces the official code wherever we deviate (README, method notes)."""
     from pathlib import Path
 
-    from app.wiring import train_settings
+    from app.compose import train_settings
 
     config = load_config(Path(__file__).resolve().parents[2] / "app" / "config" / "official.yaml")
     settings = train_settings(config)

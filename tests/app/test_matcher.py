@@ -5,7 +5,8 @@ import numpy as np
 from sqlalchemy import func, select
 
 from app.config import load_config
-from app.pipeline.matcher import gallery_matcher_factory
+from app.compose import make_matcher, open_gallery
+from storage.sessions import create_session
 from capture.buffer import Window
 from storage.models import Sighting
 
@@ -16,13 +17,19 @@ def _window(track_id: int, t: float) -> Window:
                   raw=data, filled=np.zeros(6, bool))
 
 
+def _matcher(config, tmp_path):
+    """The pipeline's matcher as app.compose builds it for the CLI, over model version "v1"."""
+    gallery = open_gallery(config, "v1", 768)
+    return make_matcher(config, gallery, lambda: create_session(gallery.db, tmp_path / "session"), owns_database=True)
+
+
 def test_locked_database_does_not_stop_matching(tmp_path):
     db_path = tmp_path / "gallery.db"
     config = load_config(None, [f"storage.url=sqlite:///{db_path}", "storage.busy_timeout_s=0.2",
                                 "gallery.accept_distance=5.0", "gallery.vote_min_windows=1"])
     rng = np.random.default_rng(0)
     person = rng.normal(size=768).astype(np.float32)
-    matcher = gallery_matcher_factory(config, "v1", 768, tmp_path / "session")()
+    matcher = _matcher(config, tmp_path)
     try:
         matcher.recorder.gallery.enrol("ann", np.stack([person + 0.01 * rng.normal(size=768) for _ in range(3)]))
         near = lambda: (person + 0.01 * rng.normal(size=768)).astype(np.float32)[None]  # noqa: E731
@@ -53,7 +60,7 @@ def test_a_lock_when_matching_starts_does_not_stop_it(tmp_path):
     another process holds the database waits for it instead of stopping its encoder stage."""
     db_path = tmp_path / "gallery.db"
     config = load_config(None, [f"storage.url=sqlite:///{db_path}", "storage.busy_timeout_s=0.2"])
-    matcher = gallery_matcher_factory(config, "v1", 768, tmp_path / "session")()  # the database is open
+    matcher = _matcher(config, tmp_path)  # the database is open
     holder = sqlite3.connect(db_path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:

@@ -10,9 +10,8 @@ import pytest
 
 from app.config import load_config
 from app.events import FrameResult, MatchEvent
-from app.pipeline import (ControlError, Listener, Pipeline, PipelineOptions, PipelineSummary, QueueListener,
-                          build_pipeline)
-from app.pipeline.build import buffer_factory, tracker_factory
+from app.pipeline import (ControlError, Listener, Pipeline, PipelineOptions, PipelineSummary, QueueListener)
+from app.compose import buffer_factory, build_pipeline, tracker_factory
 from app.session import SessionRecorder, load_skeleton_cache, read_manifest
 from capture.frames import FrameBundle
 from capture.sources import Source
@@ -240,17 +239,16 @@ def test_skeleton_cache_replaces_pose(frames: list[FrameBundle]) -> None:
 
 def test_gallery_names_a_track_once_its_windows_are_enrolled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                              frames: list[FrameBundle]) -> None:
-    from app.pipeline.build import load_encoder_model
-    from storage.db import open_database
-    from storage.gallery import Gallery
+    from app.compose import load_encoder, open_gallery
 
     monkeypatch.setenv("SKELWATCH_HOME", str(tmp_path))
     first, summary = replay(frames, gallery=True, session_label="first run")
     assert not summary.errors and {m.decision for m in first.matches} <= {"pending", "unknown", "ambiguous"}
-    model, _, version = load_encoder_model(load_config())
-    db = open_database(tmp_path / "skelwatch.db")
+    config = load_config()
+    encoder = load_encoder(config)
+    gallery = open_gallery(config, encoder.version, encoder.dim, meta=encoder.meta)
+    db = gallery.db
     try:
-        gallery = Gallery(db, version, dim=model.msmr_dim)
         unknown = gallery.embeddings(unknown=True)
         assert len(unknown) == summary.windows_encoded  # every unmatched window was kept for enrolment
         track1 = [e.id for e in unknown if e.track_key == 1 and e.session_path == "first run"]

@@ -85,3 +85,23 @@ def test_enrol_a_track_of_a_recorded_session_with_a_checkpoint(home: Path, capsy
     code, _, err = gallery_cmd(capsys, "enrol", "ghost", "--session", home / "sess", "--track", 99,
                                "--model", home / "ckpt")
     assert code == 2 and "no track 99" in err and "[7, 8]" in err
+    # not-this takes the track as `show` prints it (the tracker's number, and the session when it is ambiguous).
+    code, _, err = gallery_cmd(capsys, "--model-version", meta.model_version, "not-this", "walker", "--track", 5)
+    assert code == 2 and "no track 5" in err and "gallery show" in err
+    code, out, err = gallery_cmd(capsys, "--model-version", meta.model_version, "not-this", "walker", "--track", 7,
+                                 "--session", 1)
+    assert code == 0, err
+    assert "track 7 is not walker; 3 embeddings detached" in out
+    assert "0 embeddings" in gallery_cmd(capsys, "--model-version", meta.model_version, "show", "walker")[1]
+
+
+def test_calibrate_warns_and_suggests_nothing_when_the_target_is_out_of_reach(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, x, y = people(2, 4)
+    np.save(home / "ann.npy", x[y == 0])
+    np.save(home / "bob.npy", np.concatenate([x[y == 1], x[:1]]))  # one of ann's windows enrolled as bob too
+    assert gallery_cmd(capsys, "enrol", "ann", "--npy", home / "ann.npy")[0] == 0
+    assert gallery_cmd(capsys, "enrol", "bob", "--npy", home / "bob.npy")[0] == 0
+    code, out, _ = gallery_cmd(capsys, "calibrate", "--far", "0.01")
+    assert code == 0 and "(target 0.01)" in out and "WARNING: the target false-accept rate 0.01 cannot be met" in out
+    assert "No distance suggested" in out and "--set gallery.accept_distance" not in out

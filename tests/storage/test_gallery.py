@@ -85,7 +85,7 @@ def test_delete_keeps_sightings_as_unknown_forget_removes_everything(trio) -> No
     assert removed.embeddings == 4 and removed.index_entries == 4 and removed.sightings == 0
     with gallery.db.read() as s:
         assert s.scalar(select(func.count()).where(Sighting.track_id == recorder.track_id(session, 2))) == 4
-    forgot = gallery.forget("ann")
+    forgot = gallery.forget("ann").removed
     gallery.check_consistency()
     assert (forgot.embeddings, forgot.index_entries, forgot.sightings, forgot.tracks) == (4, 4, 4, 1)
     with gallery.db.read() as s:
@@ -165,6 +165,22 @@ def test_export_import_round_trip(trio, tmp_path) -> None:  # type: ignore[no-un
     with pytest.raises(StorageError, match="not a readable gallery export"):
         other.import_file(tmp_path / "junk.zip")
 
+
+
+def test_import_merge_of_an_identity_already_present_adds_only_new_vectors(trio, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    gallery, centres, _ = trio
+    path = tmp_path / "ann.zip"
+    gallery.export(path, ["ann"])
+    gallery.import_file(path, on_conflict="merge")  # the same windows: nothing to add
+    gallery.check_consistency()
+    assert gallery.get("ann").embeddings == 4 and len(gallery.index) == 12
+    other = Gallery(open_database(tmp_path / "other.db"), "model-a", thresholds=THRESHOLDS)
+    other.enrol("ann", np.stack([near(centres[0], 900), gallery.vectors([gallery.embeddings("ann")[0].id])[0]]))
+    other.import_file(path, on_conflict="merge")  # one of the four is there already, bit for bit
+    other.check_consistency()
+    assert other.get("ann").embeddings == 5
+    held = other.vectors([e.id for e in other.embeddings("ann")])
+    assert len(np.unique(held, axis=0)) == 5
 
 
 def test_edits_through_another_gallery_reach_this_index(trio, db_path) -> None:  # type: ignore[no-untyped-def]

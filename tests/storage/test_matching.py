@@ -47,6 +47,30 @@ def test_calibration_threshold_moves_with_the_target() -> None:
     assert strict.false_reject_rate >= loose.false_reject_rate
 
 
+def test_calibration_on_enough_separated_people_has_no_warning() -> None:
+    _, x, y = people(40, 6, dim=96, spread=0.6, seed=1)
+    cal = calibrate_threshold(x, y, target_far=0.05)  # 240 impostor probes, 20 needed
+    assert cal.usable and cal.warnings == () and cal.identities == 40 and cal.target_far == 0.05
+
+
+def test_calibration_says_when_the_target_cannot_be_met_and_suggests_nothing() -> None:
+    _, x, y = people(3, 3, dim=32, spread=0.3, seed=2)
+    x = np.concatenate([x, x[:1]])  # the same window enrolled under a second identity too
+    y = np.concatenate([y, [1]])
+    cal = calibrate_threshold(x, y, target_far=0.01)
+    assert cal.false_accept_rate > 0.01 and not cal.usable
+    text = " ".join(cal.warnings)
+    assert "cannot be met" in text and "exact copy under another identity" in text
+    assert "only 10 impostor probes" in text and "100 or more" in text and "only 3 identities" in text
+
+
+def test_calibration_that_rejects_most_genuine_windows_is_not_usable() -> None:
+    _, x, y = people(30, 5, dim=32, spread=5.0, seed=6)  # people no closer to themselves than to others
+    cal = calibrate_threshold(x, y, target_far=0.01)
+    assert cal.false_accept_rate <= 0.01 and cal.false_reject_rate > 0.5 and not cal.usable
+    assert any("genuine windows would be rejected" in w for w in cal.warnings)
+
+
 def test_calibration_in_blocks_and_on_a_probe_sample() -> None:
     """Many embeddings: probed block by block (the same scores as one all-pairs matrix), and above max_probes
     through a seeded sample of probes, each still against every embedding."""

@@ -15,11 +15,11 @@ from app.cli import _default_to_gui, build_parser
     (["--log-level", "DEBUG", "run", "--source", "demo"], ["--log-level", "DEBUG", "run", "--source", "demo"]),
 ])
 def test_no_command_means_gui(argv, expected):
-    parser = build_parser()
-    routed = _default_to_gui(parser, argv)
+    parser, commands = build_parser(extra_commands=("ui.command",))
+    routed = _default_to_gui(parser, commands, argv)
     assert routed == expected
     args = parser.parse_args(routed)
     if "gui" in routed:
-        assert args.command == "gui" and args.func.__module__ == "app.commands.gui"
+        assert args.command == "gui" and args.func.__module__ == "ui.command"
         if "--screenshot" in argv:
             assert str(args.screenshot) == "w.png"

@@ -18,15 +18,15 @@ def test_pause_step_seek_and_speed(qtbot, window):
     qtbot.waitUntil(lambda: window.view.frame is not None, timeout=60_000)
     qtbot.keyClick(window, Qt.Key.Key_Space)
     assert window.controller.paused
-    qtbot.wait(600)  # frames already in the queues drain
-    held = _frame_index(window)
-    qtbot.wait(600)
-    assert _frame_index(window) == held  # paused: nothing new is shown
+    pipeline = window.controller.pipeline
+    # Paused: the source reads nothing more, so the screen ends on the last frame read (the queues drain).
+    qtbot.waitUntil(lambda: _frame_index(window) == pipeline.frames_read[1], timeout=10_000)
+    read, held = pipeline.frames_read
+    assert _frame_index(window) == held
     qtbot.keyClick(window, Qt.Key.Key_Right)
     qtbot.waitUntil(lambda: _frame_index(window) > held, timeout=10_000)
-    stepped = _frame_index(window)
-    qtbot.wait(400)
-    assert _frame_index(window) == stepped  # one step, then paused again
+    assert pipeline.frames_read == (read + 1, _frame_index(window))  # one step, then paused again
+    assert window.controller.paused
 
     timeline = window.replay.timeline
     bar = timeline._bar()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.events import FrameResult, MatchEvent, TrackView
-from ui.explain import cut_windows
+from app.explain import cut_windows
 from ui.models import TrackTableModel
 from ui.state import TrackBook
 
@@ -67,3 +67,19 @@ def test_cut_windows_takes_the_newest_full_windows():
     assert np.allclose(windows[:, :, 0], 0.0)  # root-centred per frame
     empty, _ = cut_windows(history[:5], 6)
     assert empty.shape == (0, 6, 20, 3)
+
+
+def test_tracks_panel_lists_tracks_in_view_above_ended_ones(qtbot):
+    from PySide6.QtCore import Qt
+
+    from ui.tracks_panel import TracksPanel
+
+    model = TrackTableModel(TrackBook(keep_recent_s=60.0))
+    panel = TracksPanel(model)
+    qtbot.addWidget(panel)
+    model.apply_frame(_frame(0, 0.0, _view(1), _view(2), _view(3)))
+    model.apply_frame(_frame(1, 0.5, _view(3), _view(4)))  # 1 and 2 ended
+    listed = [panel.rows.data(panel.rows.index(r, 0), Qt.ItemDataRole.UserRole) for r in range(panel.rows.rowCount())]
+    assert listed[:2] == [3, 4] and set(listed[2:]) == {1, 2}
+    panel.select_track(4)
+    assert panel.selected_track() == 4

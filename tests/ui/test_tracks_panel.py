@@ -10,9 +10,8 @@ def test_selecting_a_track_shows_its_neighbours_and_frame_importance(qtbot, wind
     track_id = wait_for_named_track(qtbot, window)
     name = window.book.records[track_id].identity_name
     qtbot.waitUntil(lambda: len(window.book.records[track_id].joints) >= 2 * window.backend.frames, timeout=30_000)
-    row = window.book.row_of(track_id)
     table = window.tracks.table
-    rect = table.visualRect(window.track_model.index(row, 0))
+    rect = table.visualRect(window.tracks.index_of(track_id))
     qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert window.tracks.selected_track() == track_id
     assert window.view.selected_track == track_id

@@ -1,4 +1,7 @@
-"""`gui`: the desktop window (the default command). `--screenshot F --exit-after S` checks it without a display."""
+"""`gui`: the desktop window (the default command). `--screenshot F --exit-after S` checks it without a display.
+
+It lives in ui/ (app/ never imports the window); main.py adds it to app.cli's commands.
+"""
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,4 @@
-"""What the gallery panel asks of storage/, as plain calls run on the panel's task thread (Qt-free).
+"""What the gallery panel asks of storage/, as plain calls run on the panel's task thread.
 
 Every change goes through `storage.gallery.Gallery` (one transaction each). `GalleryService` also remembers how to
 undo the changes storage can take back (rename, watchlist, enrol, merge) as plain callables.
@@ -7,33 +7,33 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Callable, Optional, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
-from sqlalchemy import func, select
 
 from storage.db import Database
 from storage.errors import StorageError
-from storage.gallery import Gallery, IdentitySummary
-from storage.models import Sighting
+from storage.gallery import EmbeddingInfo, Gallery, IdentitySummary
 from storage.unknowns import UnknownCandidate, cluster_unknowns
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["ClusterParams", "GalleryService", "IdentitySummary", "TrackNotStored", "UnknownCandidate", "Undo"]
+
+
+class TrackNotStored(StorageError):
+    """A track the operator picked has no database row (it belongs to a run that ended)."""
+
 
 @dataclass(frozen=True)
-class IdentityRow:
-    """One identity as the gallery panel lists it."""
+class ClusterParams:
+    """How unknown windows are clustered into candidates: config section `cluster`, as the CLI uses it."""
 
-    id: int
-    name: str
-    watchlist: bool
-    embeddings: int
-    stale_embeddings: int
-    sightings: int
-    last_seen: Optional[datetime]
-    notes: str
+    eps: float
+    min_samples: int
+    k1: int
+    k2: int
+    normalize: bool
 
 
 @dataclass(frozen=True)
@@ -44,42 +44,37 @@ class Undo:
     run: Callable[[], object]
 
 
-def identity_rows(gallery: Gallery) -> list[IdentityRow]:
-    """Every identity with its sightings count and last sighting (UTC)."""
-    summaries = gallery.list_identities()
-    with gallery.db.read() as s:
-        seen = {row[0]: (row[1], row[2]) for row in s.execute(
-            select(Sighting.identity_id, func.count(), func.max(Sighting.seen_at))
-            .where(Sighting.identity_id.is_not(None)).group_by(Sighting.identity_id))}
-    return [_row(i, *seen.get(i.id, (0, None))) for i in summaries]
-
-
-def _row(summary: IdentitySummary, sightings: int, last_seen: Optional[datetime]) -> IdentityRow:
-    return IdentityRow(summary.id, summary.name, summary.watchlist, summary.embeddings, summary.stale_embeddings,
-                       int(sightings), last_seen, summary.notes)
-
-
 class GalleryService:
     """The gallery of one model version and the operations of the panel. Each method is one storage call.
 
     Args:
         gallery: an open Gallery.
+        cluster: the clustering of unknown windows.
         encode: (B, f, 20, 3) windows -> (B, D) embeddings, for enrolling a track from its joints.
     """
 
-    def __init__(self, gallery: Gallery, encode: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+    def __init__(self, gallery: Gallery, cluster: ClusterParams,
+                 encode: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         self.gallery = gallery
+        self.cluster = cluster
         self.encode = encode
 
     @property
     def db(self) -> Database:
         return self.gallery.db
 
-    def rows(self) -> list[IdentityRow]:
-        return identity_rows(self.gallery)
+    def rows(self) -> list[IdentitySummary]:
+        """Every identity with its sightings count and last sighting (UTC)."""
+        return self.gallery.list_identities(sightings=True)
 
     def unknowns(self) -> list[UnknownCandidate]:
-        return cluster_unknowns(self.gallery)
+        """Unknown windows clustered with the configured parameters (the CLI's `gallery unknowns` uses the same)."""
+        c = self.cluster
+        return cluster_unknowns(self.gallery, eps=c.eps, min_samples=c.min_samples, k1=c.k1, k2=c.k2,
+                                normalize=c.normalize)
+
+    def embeddings(self, identity_id: int) -> list[EmbeddingInfo]:
+        return self.gallery.embeddings(identity_id)
 
     def enrol_windows(self, name: str, windows: np.ndarray) -> Undo:
         """Enrol a new identity from track windows (N, f, 20, 3); undo deletes it."""
@@ -127,7 +122,10 @@ class GalleryService:
     def delete(self, identity_ids: Sequence[int], forget: bool) -> None:
         """Delete (past sightings stay, as unknown) or forget (every trace) identities. Not undoable."""
         for i in identity_ids:
-            (self.gallery.forget if forget else self.gallery.delete)(i)
+            if forget:
+                self.gallery.forget(i, command="GUI gallery panel: Forget")
+            else:
+                self.gallery.delete(i)
 
     def not_this(self, identity_id: int, track_db_id: int) -> int:
         return self.gallery.not_this(identity_id, track_db_id)
