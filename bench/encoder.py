@@ -54,8 +54,7 @@ def throughput(batches: list[int], total: int) -> None:
     model = new_model(with_changes(config, {"model.align_heading": True})).eval()  # windows turned first
     unaligned = new_model(with_changes(config, {"model.align_heading": False})).eval()
     unaligned.load_state_dict(model.state_dict())
-    shaped = HiMPC(align_heading=True, shape_weight=140.0).eval()  # as models/default runs
-    shaped.load_state_dict(model.state_dict())
+    shaped = model.with_shape_weight(140.0).eval()  # as models/default runs: alignment and the shape term
     print(f"{'batch':>6} {'Hi-MPC windows/s':>17} {'no alignment':>13} {'+ shape term':>13} "
           f"{'bone-length windows/s':>22} {'ratio':>6}")
     for batch in batches:
