@@ -63,7 +63,7 @@ def train_settings(config: SkelwatchConfig) -> TrainSettings:
 
     t = config.train
     return TrainSettings(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, seed=t.seed, patience=t.patience,
-                         selection=t.selection, device=t.device, loss=loss_settings(config),
+                         selection=t.selection, shuffle=t.shuffle, device=t.device, loss=loss_settings(config),
                          cluster=cluster_settings(config))
 
 

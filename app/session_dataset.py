@@ -86,4 +86,5 @@ def register_format() -> None:
     from reid.datasets import FORMATS, DatasetFormat
 
     FORMATS.setdefault(FORMAT_NAME, DatasetFormat(FORMAT_NAME, load, is_session_folder,
-                                                  "a recorded skelwatch session folder (its confirmed tracks)"))
+                                                  "a recorded skelwatch session folder (its confirmed tracks)",
+                                                  {"max_gap_s": float, "min_frames": int}))

@@ -4,7 +4,8 @@
     python -m bench.encoder --quick         # throughput only, smaller runs
 
 Throughput is wall-clock of `HiMPC.encode` on random (B, 6, 20, 3) windows with torch on 2 threads (target on
-2 cores: >= 100k windows/s batched), with the heading alignment of the default config and without it; each
+2 cores: >= 100k windows/s batched), with the heading alignment of the default config and without it, and as
+the shipped model runs (alignment and the body-shape term, `shape_weight`); each
 figure is the best of five timings, since the machine is a shared VM. The baseline in the same run is the
 training-free bone-length feature (`reid.baseline.bone_length_features`, NumPy) on the same windows, so the
 ratio says what the learned encoder costs over the cheapest feature we compare it with. The epoch figure is one
@@ -53,14 +54,17 @@ def throughput(batches: list[int], total: int) -> None:
     model = new_model(with_changes(config, {"model.align_heading": True})).eval()  # windows turned first
     unaligned = new_model(with_changes(config, {"model.align_heading": False})).eval()
     unaligned.load_state_dict(model.state_dict())
-    print(f"{'batch':>6} {'Hi-MPC windows/s':>17} {'no alignment':>13} {'bone-length windows/s':>22} {'ratio':>6}")
+    shaped = model.with_shape_weight(140.0).eval()  # as models/default runs: alignment and the shape term
+    print(f"{'batch':>6} {'Hi-MPC windows/s':>17} {'no alignment':>13} {'+ shape term':>13} "
+          f"{'bone-length windows/s':>22} {'ratio':>6}")
     for batch in batches:
         windows = np.random.default_rng(0).normal(size=(batch, 6, 20, 3)).astype(np.float32)
         repeat = max(1, total // batch)
         ours = _rate(lambda w: model.encode(torch.from_numpy(w)), windows, repeat)
         plain = _rate(lambda w: unaligned.encode(torch.from_numpy(w)), windows, repeat)
+        with_shape = _rate(lambda w: shaped.encode(torch.from_numpy(w)), windows, repeat)
         base = _rate(bone_length_features, windows, repeat)
-        print(f"{batch:>6} {ours:>17,.0f} {plain:>13,.0f} {base:>22,.0f} {ours / base:>6.2f}")
+        print(f"{batch:>6} {ours:>17,.0f} {plain:>13,.0f} {with_shape:>13,.0f} {base:>22,.0f} {ours / base:>6.2f}")
 
 
 def epoch_seconds() -> None:

@@ -34,6 +34,9 @@ class ModelMeta:
     # The MSMR distance at a 1% window false-accept rate on labelled data (`evaluate --calibrate`), the match
     # threshold the app uses when gallery.accept_distance is not set; None: never calibrated.
     accept_distance: float | None = None
+    # w of the body-shape term appended to the MSMR (reid.model.HiMPC), chosen on synthetic data by
+    # `evaluate --fit-shape-weight`; 0: plain MSMR. Part of the model's function, so of its version.
+    shape_weight: float = 0.0
     model_version: str = ""   # content hash of the weights: embeddings carry it, so old and new never mix
     format_version: int = FORMAT_VERSION
     trained_on: str = ""
@@ -46,6 +49,8 @@ def weights_hash(model: HiMPC) -> str:
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     if model.align_heading:  # same weights, another function: another version (old hashes stay valid)
         digest.update(b"align_heading")
+    if model.shape_weight:
+        digest.update(f"shape_weight={model.shape_weight!r}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -54,7 +59,7 @@ def save_model(folder: Path, model: HiMPC, meta: ModelMeta) -> ModelMeta:
     folder.mkdir(parents=True, exist_ok=True)
     meta = ModelMeta(**{**asdict(meta), "model_version": weights_hash(model), "num_joints": model.num_joints,
                         "hidden": model.hidden, "heads": model.num_heads, "align_heading": model.align_heading,
-                        "format_version": FORMAT_VERSION})
+                        "shape_weight": model.shape_weight, "format_version": FORMAT_VERSION})
     tmp = folder / (WEIGHTS_FILE + ".tmp")
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
     tmp.replace(folder / WEIGHTS_FILE)  # atomic: a crash never leaves half a weights file under the real name
@@ -113,7 +118,7 @@ def load_model(path: Path, expect_joints: int | None = None, device: str = "cpu"
         state = load_file(str(folder / WEIGHTS_FILE), device=device)
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{folder / WEIGHTS_FILE}: corrupt or unreadable weights ({exc})") from None
-    model = HiMPC(meta.num_joints, meta.hidden, meta.heads, meta.align_heading).to(device)
+    model = HiMPC(meta.num_joints, meta.hidden, meta.heads, meta.align_heading, meta.shape_weight).to(device)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

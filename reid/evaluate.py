@@ -5,6 +5,8 @@ ranks the gallery for a block of probes at a time, so memory stays bounded on la
 
 - `clean`: the whole probe and gallery sets. When the probe set *is* the gallery set, each probe's own
   entry is removed from its ranking by index (not by "distance 0", which would also drop true duplicates).
+  Given each sample's session (camera) id, gallery entries of the probe's identity *and* session are removed
+  from its ranking too (torchreid's same-camera rule): a window of the probe's own recording is not a re-ID.
   Probes with no true match in the gallery cannot be scored; they are left out of every metric and counted.
   mAP is the usual mean of precision at each true match; mINP follows Ye et al. (AGW, TPAMI 2021).
 - `legacy`: what the official Hi-MPC code computes, to compare with the published tables. Probe and
@@ -123,23 +125,32 @@ def _legacy_cut(feats: np.ndarray, ids: np.ndarray, name: str) -> tuple[np.ndarr
 
 
 def _ranked_blocks(probe: np.ndarray, probe_ids: np.ndarray, gallery: np.ndarray, gallery_ids: np.ndarray,
-                   drop_self: bool) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+                   drop_self: bool, cams: tuple[np.ndarray, np.ndarray] | None = None
+                   ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
     """The shared core: yield (probe rows, distances in rank order (c, L), true matches in rank order (c, L)).
 
-    With `drop_self`, probe i's own gallery entry i is removed from its ranked list (L = G - 1).
+    With `drop_self`, probe i's own gallery entry i is removed from its ranked list (L = G - 1). With `cams`
+    (probe and gallery session ids), entries of the probe's identity and session rank last and never count as
+    matches, which scores them exactly as if they were removed (every metric stops at the last true match).
     """
     n_gal = len(gallery_ids)
     rows = max(1, _CHUNK_ELEMENTS // n_gal)
     for start in range(0, len(probe_ids), rows):
         block = slice(start, min(start + rows, len(probe_ids)))
         dist = distance_matrix(probe[block], gallery)  # (c, G)
+        same = gallery_ids[None, :] == probe_ids[block, None]  # (c, G)
+        if cams is not None:
+            excluded = same & (cams[1][None, :] == cams[0][block, None])  # (c, G) same identity and session
+            dist[excluded] = np.inf
+            same &= ~excluded
         if drop_self:
             local = np.arange(block.stop - block.start)
             dist[local, local + start] = np.inf  # sorts last (features are finite), then cut off
+            same[local, local + start] = False
         order = np.argsort(dist, axis=1, kind="stable")  # (c, G)
         if drop_self:
             order = order[:, :-1]
-        yield block, np.take_along_axis(dist, order, axis=1), gallery_ids[order] == probe_ids[block, None]
+        yield block, np.take_along_axis(dist, order, axis=1), np.take_along_axis(same, order, axis=1)
 
 
 def _rank_stats(matches: np.ndarray, sorted_dist: np.ndarray | None = None
@@ -183,7 +194,8 @@ def _cmc(first_ranks: np.ndarray, denominator: int, max_rank: int) -> list[float
 
 
 def evaluate(probe_feats: np.ndarray, probe_ids: np.ndarray, gallery_feats: np.ndarray, gallery_ids: np.ndarray,
-             *, protocol: Protocol = "clean", same_set: bool = False, max_rank: int = 20) -> Metrics:
+             *, protocol: Protocol = "clean", same_set: bool = False, max_rank: int = 20,
+             probe_cams: np.ndarray | None = None, gallery_cams: np.ndarray | None = None) -> Metrics:
     """Score nearest-neighbour retrieval of probes in a gallery by Euclidean distance.
 
     Args:
@@ -194,6 +206,9 @@ def evaluate(probe_feats: np.ndarray, probe_ids: np.ndarray, gallery_feats: np.n
         protocol: "clean" or "legacy" (see the module docstring).
         same_set: the probe set is the gallery set (CASIA-B single condition, or a session against itself).
         max_rank: length of the CMC curve; at least 10. Ranks past the list length count as reached.
+        probe_cams, gallery_cams: (P,) and (G,) session (camera) ids; under `clean`, a probe's gallery entries
+            of the same identity and session are left out of its ranking (torchreid's convention). `legacy`
+            ignores them: the official code counts every gallery entry.
     Returns:
         Metrics, rates in percent.
     Raises:
@@ -211,17 +226,23 @@ def evaluate(probe_feats: np.ndarray, probe_ids: np.ndarray, gallery_feats: np.n
                               f"{gallery.shape[1]}; both must come from the same encoder")
     if same_set:
         _check_same_set(probe, p_ids, gallery, g_ids)
+    cams = None
+    if probe_cams is not None or gallery_cams is not None:
+        cams = (np.asarray(probe_cams), np.asarray(gallery_cams))
+        if cams[0].shape != p_ids.shape or cams[1].shape != g_ids.shape:
+            raise EvaluationError(f"session ids: expected shapes {p_ids.shape} and {g_ids.shape} (one per probe and "
+                                  f"gallery sample), got {cams[0].shape} and {cams[1].shape}")
     if protocol == "legacy":
         probe, p_ids = _legacy_cut(probe, p_ids, "probe")
         gallery, g_ids = _legacy_cut(gallery, g_ids, "gallery")
         return _evaluate_legacy(probe, p_ids, gallery, g_ids, same_set, max_rank)
-    return _evaluate_clean(probe, p_ids, gallery, g_ids, same_set, max_rank)
+    return _evaluate_clean(probe, p_ids, gallery, g_ids, same_set, max_rank, cams)
 
 
 def _evaluate_clean(probe: np.ndarray, p_ids: np.ndarray, gallery: np.ndarray, g_ids: np.ndarray, same_set: bool,
-                    max_rank: int) -> Metrics:
+                    max_rank: int, cams: tuple[np.ndarray, np.ndarray] | None = None) -> Metrics:
     firsts, aps, inps = [], [], []
-    for _, _, matches in _ranked_blocks(probe, p_ids, gallery, g_ids, drop_self=same_set):
+    for _, _, matches in _ranked_blocks(probe, p_ids, gallery, g_ids, drop_self=same_set, cams=cams):
         n_pos, first, ap, inp = _rank_stats(matches)
         valid = n_pos > 0
         firsts.append(first[valid])

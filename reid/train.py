@@ -59,6 +59,9 @@ class TrainSettings:
     seed: int = 0
     patience: int = 10
     selection: Literal["label-free", "last"] = "label-free"
+    # "epoch": a new window order every epoch over every window. "once": the official code's order, shuffled
+    # once before training, with the tail beyond a multiple of batch_size dropped before any clustering.
+    shuffle: Literal["epoch", "once"] = "epoch"
     device: str = "cpu"
     loss: LossSettings = field(default_factory=LossSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
@@ -128,6 +131,11 @@ class Trainer:
             raise DatasetError(f"groups must hold one sequence number per window ({len(windows)}), "
                                f"got shape {np.shape(groups)}")
         self.groups = None if groups is None or settings.cluster.unit == "window" else np.asarray(groups)
+        if settings.shuffle == "once":  # the official code: one seeded shuffle, the tail beyond whole batches cut
+            order = np.random.default_rng(settings.seed).permutation(len(windows))
+            order = order[:len(order) // settings.batch_size * settings.batch_size]
+            windows = windows[order]
+            self.groups = None if self.groups is None else self.groups[order]
         self.model = model.to(settings.device)
         self.windows = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
         self.settings, self.run_dir, self.meta = settings, Path(run_dir), meta
@@ -171,8 +179,11 @@ class Trainer:
 
     def _epoch_pass(self, result: ClusterResult, epoch: int) -> tuple[float, dict[str, float]]:
         kept = np.flatnonzero(result.keep)
-        generator = torch.Generator().manual_seed(self.settings.seed * 100_003 + epoch)
-        order = kept[torch.randperm(len(kept), generator=generator).numpy()]
+        if self.settings.shuffle == "once":  # already in the once-shuffled order
+            order = kept
+        else:
+            generator = torch.Generator().manual_seed(self.settings.seed * 100_003 + epoch)
+            order = kept[torch.randperm(len(kept), generator=generator).numpy()]
         batches = len(order) // self.settings.batch_size  # the last partial batch is dropped, as in the spec
         device = self.settings.device
         protos = {lvl: torch.from_numpy(result.prototypes[lvl]).to(device) for lvl in LEVELS}

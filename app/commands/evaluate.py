@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.commands.train import add_dataset_arguments, reader_options
 from app.config import SkelwatchConfig, with_changes
 from reid.errors import DatasetError
 
@@ -24,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "random-init encoder and the training-free baselines, on the same split) and writes JSON.")
     parser.add_argument("--checkpoint", type=Path, required=True, help="a run folder (uses best/) or checkpoint")
     parser.add_argument("--data", type=Path, required=True, help="dataset folder, or 'synthetic'")
-    parser.add_argument("--format", default=None, help="dataset format name (detected when omitted)")
+    add_dataset_arguments(parser)
     parser.add_argument("--protocol", choices=["clean", "legacy"], default=None,
                         help="clean: whole probe and gallery, no self-matches (default); legacy: the official code")
     parser.add_argument("--probe-set", action="append", default=None, help="only this probe set (repeatable)")
@@ -34,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also find the match distance at this window false-accept rate (default 0.01) on the "
                         "dataset's labelled windows and store it in the checkpoint's model.json: the app's match "
                         "threshold whenever gallery.accept_distance is not set")
+    parser.add_argument("--fit-shape-weight", action="store_true",
+                        help="first choose the weight of the body-shape term (mean bone lengths appended to the "
+                        "MSMR) that retrieves best on this labelled dataset, and store it in the checkpoint's "
+                        "model.json (a new model version); pick a dataset the model was not trained on")
     parser.set_defaults(func=run)
 
 
@@ -50,8 +55,10 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
 
     torch.set_num_threads(config.train.threads)
     protocol = args.protocol or config.evaluate.protocol
-    dataset = load_dataset(args.data, args.format)
+    dataset = load_dataset(args.data, args.format, **reader_options(args.option))
     model, meta = load_model(args.checkpoint, expect_joints=dataset.sequences[0].joints.shape[1])
+    if args.fit_shape_weight:
+        model, meta = _fit_shape_weight(model, meta, dataset, args.checkpoint)
     rows: dict[str, Metrics] = {}
     results = evaluate_dataset(model_features(model), dataset, meta.frames, protocol, args.probe_set)
     rows.update({f"{name} | Hi-MPC ({args.checkpoint})": m for name, m in results.items()})
@@ -59,8 +66,9 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     if not args.no_baselines:
         random_model = new_model(with_changes(config, {"model.hidden": meta.hidden, "model.heads": meta.heads,
                                                       "model.align_heading": meta.align_heading}),
-                                 meta.num_joints, seed=config.train.seed)
-        extractors = {"random-init encoder": model_features(random_model)}
+                                 meta.num_joints, seed=config.train.seed).with_shape_weight(meta.shape_weight)
+        label = "random-init encoder" + (f" (+ shape term, w={meta.shape_weight:g})" if meta.shape_weight else "")
+        extractors = {label: model_features(random_model)}
         if meta.num_joints == NUM_CANONICAL:
             extractors.update(BASELINES)
         for label, extract in extractors.items():
@@ -78,6 +86,29 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     if args.calibrate is not None:
         _calibrate(model, meta, dataset, args.checkpoint, args.calibrate, config.train.seed)
     return 0
+
+
+def _fit_shape_weight(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset,
+                      checkpoint: Path) -> tuple[HiMPC, ModelMeta]:
+    """Choose and store the body-shape weight; returns the model as it now is. A calibrated match distance
+    was measured without that term, so it is cleared (run --calibrate again, as the printed line says)."""
+    from reid.checkpoint import weights_hash, write_meta
+    from reid.protocol import fit_shape_weight
+    from reid.skeleton import NUM_CANONICAL
+
+    if meta.num_joints != NUM_CANONICAL:
+        raise DatasetError(f"--fit-shape-weight needs the canonical {NUM_CANONICAL}-joint layout; "
+                           f"{checkpoint} takes {meta.num_joints} joints")
+    weight, scores = fit_shape_weight(model, dataset, meta.frames)
+    print("shape weight: " + ", ".join(f"{w:g} {score:.1f}" for w, score in scores.items())
+          + " (mean of Rank-1 and mAP over the probe sets)")
+    fitted = model.with_shape_weight(float(weight))
+    new = replace(meta, shape_weight=float(weight), model_version=weights_hash(fitted),
+                  accept_distance=meta.accept_distance if weight == meta.shape_weight else None)
+    write_meta(checkpoint, new)
+    print(f"shape weight {weight:g} written to {checkpoint} (model version {new.model_version})"
+          + ("" if new.accept_distance else "; calibrate its match distance with --calibrate"))
+    return fitted, new
 
 
 def _calibrate(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset, checkpoint: Path, far: float,

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "clustering. Writes runs/NAME/ with config.yaml, metrics.json, best/ and last/ checkpoints.")
     parser.add_argument("--data", nargs="+", required=True, type=Path, metavar="PATH",
                         help="dataset folder(s) or recorded session folder(s); 'synthetic' for generated walkers")
-    parser.add_argument("--format", default=None, help="dataset format name (detected when omitted)")
+    add_dataset_arguments(parser)
     parser.add_argument("--run", required=True, help="run name: outputs go to RUNS_DIR/NAME")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="parent folder of runs (default: runs)")
     parser.add_argument("--init", type=Path, default=None, help="start from this checkpoint (site adaptation)")
@@ -42,8 +42,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def training_windows(paths: list[Path], fmt: str | None, frames: int,
-                     stride: int) -> tuple[np.ndarray, np.ndarray, str, str]:
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--format` and the repeatable `--option KEY=VALUE` (reader options), shared with `evaluate`."""
+    from app.session_dataset import register_format as register_session_format
+    from reid.datasets import format_help  # the readers need numpy (and scipy) only, not torch
+
+    register_session_format()  # recorded sessions are a dataset format too: listed with their options
+    parser.add_argument("--format", default=None, help="dataset format name (detected when omitted)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"a reader option (repeatable), e.g. --option name_pattern='(?P<identity>p\\d+)_"
+                        f"(?P<session>s\\d)' --option gallery_sessions=s1 --option probe_sessions=s2. Options per "
+                        f"format: {format_help()}".replace("%", "%%"))
+
+
+def reader_options(pairs: list[str]) -> dict[str, str]:
+    """`--option KEY=VALUE` texts as a dict (the reader parses and checks each value)."""
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise DatasetError(f"--option {pair!r} is not KEY=VALUE; e.g. --option gallery_sessions=s1")
+        options[key.strip()] = value
+    return options
+
+
+def training_windows(paths: list[Path], fmt: str | None, frames: int, stride: int,
+                     options: dict[str, str] | None = None) -> tuple[np.ndarray, np.ndarray, str, str]:
     """Windows of every training sequence of every dataset; returns (windows, sequence number of each window,
     layout, description). Sequence numbers run on across datasets, so no two sequences share one."""
     from app.session_dataset import register_format as register_session_format
@@ -53,7 +77,7 @@ def training_windows(paths: list[Path], fmt: str | None, frames: int,
     register_session_format()  # recorded sessions are a dataset format too: how a site adapts the model
     parts, groups, layouts, names, offset = [], [], set(), [], 0
     for path in paths:
-        dataset = load_dataset(path, fmt)
+        dataset = load_dataset(path, fmt, **(options or {}))
         logger.info("%s: %d sequences; %s", dataset.name, len(dataset.sequences), dataset.report.summary())
         windows, sequence = dataset_windows(dataset, frames, stride)
         parts.append(windows)
@@ -105,10 +129,12 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     from reid.train import Trainer
 
     run_dir = run_folder(args.runs_dir, args.run)
-    check_run_folder(run_dir, args.resume, args.overwrite)
     torch.set_num_threads(config.train.threads)
     frames = config.model.frames
-    windows, groups, layout, described = training_windows(args.data, args.format, frames, config.train.stride)
+    # The data (and its reader options) are checked first, so a bad one leaves an existing run untouched.
+    windows, groups, layout, described = training_windows(args.data, args.format, frames, config.train.stride,
+                                                          reader_options(args.option))
+    check_run_folder(run_dir, args.resume, args.overwrite)
     num_joints = windows.shape[2]
     torch.manual_seed(config.train.seed)
     if args.init is not None:

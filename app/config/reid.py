@@ -55,6 +55,9 @@ class TrainConfig(Section):
     patience: int = Field(15, ge=1, description="Epochs without a better selection score before stopping.")
     selection: Literal["label-free", "last"] = Field(
         "label-free", description="Model selection: a label-free cluster-quality score, or simply the last epoch.")
+    shuffle: Literal["epoch", "once"] = Field(
+        "epoch", description="epoch: the windows in a new order every epoch, all of them clustered. once: the "
+        "official code, one seeded shuffle before training and the tail beyond a multiple of batch_size dropped.")
     stride: int = Field(3, ge=1, description="Stride in frames between training windows.")
     device: TorchDevice = Field("cpu", description="Torch device; CPU always works.")
     threads: int = Field(2, ge=1, le=256, description="CPU threads torch may use.")

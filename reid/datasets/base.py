@@ -26,6 +26,14 @@ class Sequence:
     name: str  # e.g. "sub3/Run2"
     condition: str = ""  # e.g. "normal", "limp"
     fps: float = 30.0
+    # The recording session (camera visit) it belongs to, when the data says so; "" means the sequence is its
+    # own session. Evaluation never matches a probe to the gallery entries of its own identity and session.
+    session: str = ""
+
+    @property
+    def session_id(self) -> str:
+        """The session evaluation compares: `session`, or the sequence's own name when none is given."""
+        return self.session or self.name
 
     @property
     def num_frames(self) -> int:

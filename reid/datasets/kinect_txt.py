@@ -133,7 +133,7 @@ def load(path: str | Path, *, layout: str = "kinect_v1", name_pattern: str = DEF
                                  min_frames=min_frames)
         if joints is not None:
             sequences.append(Sequence(to_canonical(joints, layout_obj, str(file)), match.group("identity"), name,
-                                      session, fps))
+                                      session, fps, session=session))
     if not sequences:
         raise DatasetError(f"kinect-txt: no usable sequence under {source} ({report.summary()}; first skipped: "
                            f"{report.skipped[0] if report.skipped else 'none'}); check name_pattern and layout")

@@ -9,6 +9,8 @@ Splits and probe sets: IAS `A`/`B` (IAS-A = probe A vs gallery B, IAS-B the reve
 conditions `nm`/`cl`/`bg` (settings probe.gallery nm.nm, cl.cl, bg.bg with probe = gallery, cl.nm, bg.nm).
 Each window becomes one f-frame Sequence (`windowed=True`) in its native joint count: 20 kinect_v1, 25
 kinect_v2, 14 openpose14. The `ids_*.npy` files (pickled dicts) are not needed and never loaded.
+KGBD's files keep the raw KGBD joint order; the official code permutes it into Kinect v1 order when loading
+(utils/process.py, `KGBD_TO_KINECT_V1`), and so does this reader, so its levels and heading use the right joints.
 """
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ SETTINGS = (("IAS-A", "A", "B"), ("IAS-B", "B", "A"), ("BIWI-W", "Walking", "Sti
             ("probe", "probe", "gallery"), ("nm.nm", "nm", "nm"), ("cl.cl", "cl", "cl"), ("bg.bg", "bg", "bg"),
             ("cl.nm", "cl", "nm"), ("bg.nm", "bg", "nm"))
 _TRAIN_X = re.compile(r"^source_x_(?P<ds>.+)_(?P<f>\d+)\.npy$")
+# Kinect v1 joint i of a KGBD window is raw KGBD joint KGBD_TO_KINECT_V1[i] (the official code's mapping).
+KGBD_TO_KINECT_V1 = (11, 10, 1, 0, 2, 4, 6, 8, 3, 5, 7, 9, 12, 14, 16, 18, 13, 15, 17, 19)
 
 
 def _train_dir(folder: Path) -> Path | None:
@@ -88,7 +92,8 @@ def _joint_count(x: np.ndarray, frames: int, ds: str) -> int | None:
 
 def read_windows(folder: Path, prefix: str, ds: str, frames: int, allow_pickle: bool = False
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """((N, f, V, 3) float32 windows, (N,) labels) from one folder's x/y/z and frame_id files.
+    """((N, f, V, 3) float32 windows, (N,) labels) from one folder's x/y/z and frame_id files (KGBD's joints
+    permuted to Kinect v1 order).
 
     Raises:
         DatasetError: a missing file, mismatched x/y/z shapes, a size not divisible by f, or a label count
@@ -103,6 +108,8 @@ def read_windows(folder: Path, prefix: str, ds: str, frames: int, allow_pickle: 
                            f"expected (N, {frames}, V), (N*{frames}, V) or (N, {frames}*V) with V in "
                            f"{sorted(LAYOUT_BY_JOINTS)}")
     data = np.stack([c.reshape(-1, frames, num_joints) for c in coords], axis=-1).astype(np.float32)
+    if ds.upper() == "KGBD" and num_joints == len(KGBD_TO_KINECT_V1):
+        data = data[:, :, list(KGBD_TO_KINECT_V1)]
     labels = _load_array(folder / f"frame_id_{ds}_{frames}.npy", allow_pickle).reshape(-1)
     if labels.shape[0] != data.shape[0]:
         raise DatasetError(f"npy: {folder / f'frame_id_{ds}_{frames}.npy'} has {labels.shape[0]} labels for "

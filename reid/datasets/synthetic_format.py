@@ -17,6 +17,9 @@ _KEYS: dict[str, tuple[str, type]] = {
     "centre_depth_m": ("centre_depth_m", float),
 }
 
+# `--option` keys: the spec's; `parse_spec` converts their text itself.
+OPTIONS: dict[str, type] = {key: str for key in _KEYS}
+
 
 def is_spec(path: str | Path) -> bool:
     """True for "synthetic" or "synthetic:key=value,...": the format needs no file."""

@@ -1,12 +1,14 @@
 """The train and evaluate commands end to end on a small synthetic set, and their bad-input messages."""
 import json
+from pathlib import Path
 
 import pytest
 
 from app.cli import main
 from app.config import load_config
 from app.compose import encoder_meta, match_thresholds
-from reid.checkpoint import read_meta
+from reid.baseline import SHAPE_BONES
+from reid.checkpoint import load_model, read_meta
 from storage.matching import Thresholds
 
 SMALL = ["--set", "model.hidden=16", "--set", "model.heads=2", "--set", "train.batch_size=32"]
@@ -46,6 +48,16 @@ def test_train_then_evaluate_writes_run_folder_and_json(tmp_path, capsys, caplog
     assert thresholds(load_config(None)).accept_distance == after.accept_distance
     assert thresholds(load_config(None, ["gallery.accept_distance=2.5"])).accept_distance == 2.5
 
+    # --fit-shape-weight picks the body-shape weight on labelled data and stores it: another model version, whose
+    # match distance must be calibrated again; evaluate, the random-init row and the app then use the term.
+    assert main([*SMALL, "evaluate", "--checkpoint", str(run), "--data", DATA, "--fit-shape-weight"]) == 0
+    assert "shape weight" in capsys.readouterr().out
+    fitted = read_meta(run)
+    assert fitted.shape_weight > 0 and fitted.model_version != after.model_version
+    assert fitted.accept_distance is None
+    model, _ = load_model(run)
+    assert model.shape_weight == fitted.shape_weight and model.msmr_dim == 3 * 16 + len(SHAPE_BONES)
+
 
 @pytest.mark.parametrize("kind, message", [
     ("missing", "does not exist"),
@@ -75,6 +87,67 @@ def test_sequences_shorter_than_a_window_are_refused(tmp_path, capsys):
 def test_unknown_config_key_names_its_path(capsys):
     assert main(["--set", "train.epoch=3", "config", "check"]) == 2
     assert "unknown key 'train.epoch'" in capsys.readouterr().err
+
+
+SHIPPED = str(Path(__file__).resolve().parents[2] / "models" / "default")
+
+
+def _own_text_files(folder):
+    """Four people, two sessions each, in a naming scheme of the user's own: 'id-P.ses-S.txt'."""
+    from reid.synthetic import make_dataset
+
+    walkers = make_dataset(4, 2, frames=36, seed=5)
+    for seq in walkers.sequences:
+        session = "A" if seq.name.endswith("seq0") else "B"
+        rows = seq.joints.reshape(len(seq.joints), -1)
+        (folder / f"id-{seq.identity}.ses-{session}.txt").write_text(
+            "\n".join(" ".join(f"{v:.5f}" for v in row) for row in rows) + "\n")
+    return ["--option", r"name_pattern=id-(?P<identity>\w+)\.ses-(?P<session>\w+)"]
+
+
+def test_evaluate_own_text_files_chosen_sessions(tmp_path, capsys):
+    pattern = _own_text_files(tmp_path)
+    out = tmp_path / "out" / "F.json"
+    assert main(["evaluate", "--checkpoint", SHIPPED, "--data", str(tmp_path), "--format", "kinect-txt", *pattern,
+                 "--option", "gallery_sessions=A", "--option", "probe_sessions=B", "--out", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    assert set(metrics) == {"default"} and metrics["default"]["n_gallery"] == metrics["default"]["n_probe"] == 24
+    assert "bone_length" in json.loads(out.with_suffix(".baselines.json").read_text())
+    # Overlapping sessions: probe B against gallery A+B. The windows of a probe's own session (its own walk)
+    # are left out of its ranking, so only the A walks count as matches and B's other people as impostors.
+    both = tmp_path / "both.json"
+    assert main(["evaluate", "--checkpoint", SHIPPED, "--data", str(tmp_path), *pattern, "--no-baselines",
+                 "--option", "gallery_sessions=A,B", "--option", "probe_sessions=B", "--out", str(both)]) == 0
+    overlap = json.loads(both.read_text())["default"]
+    assert overlap["n_gallery"] == 48 and overlap["mAP"] <= metrics["default"]["mAP"]
+    # B against B: every same-person window is of the probe's own session, so nothing can be scored.
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", SHIPPED, "--data", str(tmp_path), *pattern, "--no-baselines",
+                 "--option", "gallery_sessions=B", "--option", "probe_sessions=B"]) == 2
+    assert "none of the 24 probes has a true match" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--option", "sessions=A"], "has no option 'sessions'; valid options: layout, name_pattern"),
+    (["--option", "gallery_sessions=C", "--option", "probe_sessions=B"],
+     "session(s) C not found; sessions present: A, B"),
+    (["--option", "name_pattern=(?P<session>A)"], "needs a (?P<identity>...) group"),
+    (["--option", "min_frames"], "is not KEY=VALUE"),
+])
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_bad_reader_option_is_one_line_and_writes_nothing(tmp_path, capsys, options, message, command):
+    data = tmp_path / "data"
+    data.mkdir()
+    pattern = _own_text_files(data)
+    if "name_pattern" in options[1]:
+        pattern = []
+    out = tmp_path / "F.json"
+    args = (["train", "--run", "r", "--runs-dir", str(tmp_path / "runs")] if command == "train"
+            else ["evaluate", "--checkpoint", SHIPPED, "--out", str(out)])
+    code = main([*args, "--data", str(data), "--format", "kinect-txt", *pattern, *options])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() and not (tmp_path / "runs").exists()
 
 
 def test_train_over_an_existing_run_refuses_and_names_the_ways_on(tmp_path, capsys):

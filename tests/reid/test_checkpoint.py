@@ -70,3 +70,16 @@ def test_corrupt_weights_and_missing_folder(tmp_path):
         load_model(tmp_path / "ck")
     with pytest.raises(CheckpointError, match="no checkpoint here"):
         load_model(tmp_path / "nothing")
+
+
+def test_shape_weight_is_part_of_the_model(tmp_path):
+    """The body-shape term changes the function: it is stored, loads back on, and gives another version."""
+    model, meta = _save(tmp_path)
+    shaped = HiMPC(num_joints=20, hidden=16, heads=2, shape_weight=140.0)
+    shaped.load_state_dict(model.state_dict())
+    other = save_model(tmp_path / "shaped", shaped, ModelMeta(20, 16, 2, 6, "kinect_v1"))
+    assert other.shape_weight == 140.0 and other.model_version != meta.model_version
+    loaded, meta2 = load_model(tmp_path / "shaped")
+    assert loaded.shape_weight == 140.0 and meta2.model_version == other.model_version
+    x = torch.randn(3, 6, 20, 3)
+    torch.testing.assert_close(loaded.encode(x), shaped.encode(x))

@@ -265,6 +265,48 @@ def test_npy_ks20_layout(tmp_path):
     assert ds.sequences[17].identity == "2" and ds.sequences[17].condition == "probe"
 
 
+# The official code's mapping of KGBD's raw joint order into Kinect v1 order (Kali-Hac/Hi-MPC utils/process.py:
+# X[:, :, [11, 10, 1, 0, ...]]), written out here independently of the reader.
+OFFICIAL_KGBD_PERMUTATION = [11, 10, 1, 0, 2, 4, 6, 8, 3, 5, 7, 9, 12, 14, 16, 18, 13, 15, 17, 19]
+
+
+def test_npy_kgbd_joints_are_permuted_like_the_official_code(tmp_path):
+    root = tmp_path / "KGBD" / "6"
+    raw = random_windows(4, 6, 20, 0)
+    raw[:, :, :, 0] += np.arange(20)  # every raw joint recognisable by its x
+    write_npy_split(root / "train_npy_data", "", "KGBD", 6, raw, np.arange(4))
+    write_npy_split(root / "test_npy_data" / "probe", "t_", "KGBD", 6, raw[:2], np.arange(2))
+    write_npy_split(root / "test_npy_data" / "gallery", "t_", "KGBD", 6, raw[2:], np.arange(2))
+    ds = load_dataset(root, "npy")
+    stored = [*raw, *raw[2:], *raw[:2]]  # train, then the test splits in name order: gallery, probe
+    assert len(ds.sequences) == len(stored)
+    for seq, window in zip(ds.sequences, stored):
+        np.testing.assert_array_equal(seq.joints, window[:, OFFICIAL_KGBD_PERMUTATION])
+    # Canonical joint i is raw joint perm[i]: the hip centre (root) is raw 11, the head raw 0, the hands raw 8/9.
+    joints = ds.sequences[0].joints
+    np.testing.assert_array_equal(joints[:, C["HipCenter"]], raw[0][:, 11])
+    np.testing.assert_array_equal(joints[:, C["Head"]], raw[0][:, 0])
+    # Other datasets keep their stored order.
+    other = tmp_path / "IAS" / "6"
+    write_npy_split(other / "train_npy_data", "", "IAS", 6, raw, np.arange(4))
+    np.testing.assert_array_equal(load_dataset(other, "npy").sequences[0].joints, raw[0])
+
+
+def test_reader_options_from_the_command_line_are_typed_and_checked(tmp_path):
+    write_txt(tmp_path / "ann_s1.txt", walker_rows(12, 20, 0))
+    ds = load_dataset(tmp_path, "kinect-txt", min_frames="10", fps="15")  # text, as --option gives it
+    assert ds.sequences[0].fps == 15.0
+    with pytest.raises(DatasetError, match="fewer than the minimum 20"):
+        load_dataset(tmp_path, "kinect-txt", min_frames="20")  # parsed as the number 20
+    with pytest.raises(DatasetError, match=r"format 'kinect-txt' has no option 'sessions'; valid options: layout, "
+                                           r"name_pattern"):
+        load_dataset(tmp_path, "kinect-txt", sessions="s1")
+    with pytest.raises(DatasetError, match=r"option min_frames='ten' is not valid"):
+        load_dataset(tmp_path, "kinect-txt", min_frames="ten")
+    with pytest.raises(DatasetError, match="has no option 'layout'; valid options: min_frames, max_gap"):
+        load_dataset(UCALGARY, layout="kinect_v2")
+
+
 def test_npy_ias_biwi_and_casia_settings(tmp_path):
     ias = tmp_path / "IAS" / "4"
     write_npy_split(ias / "train_npy_data", "", "IAS", 4, random_windows(6, 4, 20, 0), np.arange(6))

@@ -249,3 +249,26 @@ def test_metrics_dict_rank_and_table():
     assert len(lines) == 4 and lines[0].split()[:3] == ["set", "protocol", "Rank-1"]
     assert lines[2].split()[:4] == ["IAS-A", "clean", "0.0", "100.0"]
     assert lines[3].split()[2] == "12.3"
+
+
+def test_same_identity_same_session_entries_are_not_matches_under_clean():
+    """torchreid's same-camera rule: a gallery window of the probe's own identity and session (e.g. its own
+    recording, when probe and gallery sessions overlap) is left out of its ranking; legacy keeps everything."""
+    probe = np.array([[0.0], [10.0]])
+    pids, pcams = np.array(["a", "b"]), np.array(["s2", "s2"])
+    gallery = np.array([[0.1], [1.0], [10.1], [12.0], [11.0]])
+    gids = np.array(["a", "b", "b", "a", "b"])
+    gcams = np.array(["s2", "s1", "s2", "s1", "s1"])
+    plain = evaluate(probe, pids, gallery, gids)
+    assert plain.rank1 == 100.0  # each probe's nearest entry is a window of its own session
+    m = evaluate(probe, pids, gallery, gids, probe_cams=pcams, gallery_cams=gcams)
+    # a: without (a, s2) the ranking is b 1.0, b 10.1, b 11.0, a 12.0 -> first match at rank 4, AP 1/4.
+    # b: without (b, s2) it is b 1.0, a 2.0, b 9.0, a 9.9 -> rank 1, true matches at ranks 1 and 3, AP 5/6.
+    assert m.rank1 == 50.0 and m.cmc[2] == 50.0 and m.cmc[3] == 100.0
+    assert m.mAP == pytest.approx(100 * (1 / 4 + 5 / 6) / 2)
+    # A probe whose identity the gallery holds only in the probe's own session cannot be scored.
+    keep = [0, 1, 2]
+    lonely = evaluate(probe, pids, gallery[keep], gids[keep], probe_cams=pcams, gallery_cams=gcams[keep])
+    assert lonely.n_probe_valid == 1 and lonely.rank1 == 100.0  # only b is scored
+    with pytest.raises(EvaluationError, match="session ids"):
+        evaluate(probe, pids, gallery, gids, probe_cams=pcams[:1], gallery_cams=gcams)

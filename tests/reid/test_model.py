@@ -75,3 +75,22 @@ def test_cached_head_average_follows_weight_updates():
         expected = torch.cat([model(x).seq[lvl] @ model.heads[lvl].mean(0) for lvl in LEVELS], dim=1)
     torch.testing.assert_close(model.encode(x), expected)
     assert not torch.allclose(model.encode(x), before)
+
+
+def test_shape_term_appends_weighted_mean_bone_lengths():
+    """With a shape weight the embedding is [MSMR, w * mean bone lengths]: Euclidean distance on it is
+    sqrt(d_MSMR² + w² d_bones²); the folded inference path and the autograd path agree."""
+    from reid.baseline import SHAPE_BONES
+
+    torch.manual_seed(2)
+    plain, shaped = HiMPC(hidden=16, heads=2), HiMPC(hidden=16, heads=2, shape_weight=50.0)
+    shaped.load_state_dict(plain.state_dict())
+    x = torch.randn(5, 6, 20, 3)
+    out = shaped.encode(x, batch_size=2)
+    assert out.shape == (5, 48 + len(SHAPE_BONES)) and shaped.msmr_dim == 48 + len(SHAPE_BONES)
+    torch.testing.assert_close(out[:, :48], plain.encode(x), atol=1e-5, rtol=1e-5)
+    lengths = torch.stack([(x[:, :, c] - x[:, :, p]).norm(dim=-1).mean(dim=1) for p, c in SHAPE_BONES], dim=1)
+    torch.testing.assert_close(out[:, 48:], 50.0 * lengths)
+    torch.testing.assert_close(shaped.msmr(x), out, atol=1e-5, rtol=1e-5)
+    with pytest.raises(SkeletonError, match="canonical 20-joint layout"):
+        HiMPC(num_joints=25, shape_weight=1.0)

@@ -89,3 +89,17 @@ def test_bad_windows_are_refused(tmp_path):
         Trainer(model, np.zeros((5, 6, 20, 3), np.float32), SETTINGS, tmp_path, META)
     with pytest.raises(DatasetError, match=r"\(N, f, 20, 3\)"):
         Trainer(model, np.zeros((64, 6, 25, 3), np.float32), SETTINGS, tmp_path, META)
+
+
+def test_shuffle_once_keeps_whole_batches_in_one_order(dataset, tmp_path):
+    """The official order (train.shuffle=once): one seeded shuffle, the tail beyond whole batches dropped."""
+    windows, groups = dataset_windows(dataset, 6, 3)
+    settings = replace(SETTINGS, shuffle="once")
+    trainer = Trainer(HiMPC(20, hidden=16, heads=2), windows, settings, tmp_path, META, groups=groups,
+                      progress=False)
+    kept = len(windows) // 32 * 32
+    assert kept < len(windows) and trainer.windows.shape[0] == kept and len(trainer.groups) == kept
+    order = np.random.default_rng(settings.seed).permutation(len(windows))[:kept]
+    np.testing.assert_array_equal(trainer.windows.numpy(), windows[order])
+    np.testing.assert_array_equal(trainer.groups, groups[order])
+    assert len(trainer.fit()) == 2
