@@ -4,7 +4,6 @@ The recall guard runs the real MediaPipe landmarker on the real video against bo
 (tests/data/vtest_people.json); the lifting tests use synthetic depth with known geometry.
 """
 import json
-import time
 from pathlib import Path
 
 import cv2

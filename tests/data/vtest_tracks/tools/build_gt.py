@@ -10,7 +10,6 @@ interpolated box. A person labelled at only one of a, b is labelled from that ke
 box of the frame overlapping it by IoU >= 0.5 when there is one.
 """
 import json, re, sys
-import numpy as np
 chains = {k: {f: b for f, b in v} for k, v in json.load(open(sys.argv[1])).items()}
 text = open(sys.argv[2]).read()
 first, last = (int(v) for v in sys.argv[3].split("-"))  # the labelled frames, 0-based, inclusive

@@ -5,7 +5,6 @@ that is NOT skelwatch's tracker (no Kalman, no Hungarian, no skeleton features):
 last box (seen within 5 frames) overlaps it most (IoU >= 0.3), in order of decreasing IoU."""
 import json, sys
 import cv2
-import numpy as np
 from tests.capture.vtest_data import load  # run from the repository root with PYTHONPATH=.
 
 VIDEO = sys.argv[1]  # ../shared/data/opencv-vtest/vtest.avi
