@@ -12,10 +12,14 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from app.config import SkelwatchConfig, default_config_path, home_dir, load_config
+
+if TYPE_CHECKING:
+    from capture.buffer import Window, WindowBuffer
 
 logger = logging.getLogger(__name__)
 
@@ -32,36 +36,46 @@ def demo_name(identity: str, order: int) -> str:
     return DEMO_NAMES[order] if order < len(DEMO_NAMES) else f"Person {order + 1}"
 
 
-def first_visit_windows(truth: list[tuple], frames: int) -> dict[str, np.ndarray]:
-    """Non-overlapping f-frame windows of each identity's first continuous run in the truth.
+def first_visit_windows(truth: list[tuple], fps: float, make_buffer: Callable[[], WindowBuffer]
+                        ) -> dict[str, np.ndarray]:
+    """The windows the pipeline would cut from each identity's first continuous run in the truth.
+
+    Why the product's own buffer: it resamples to the encoder's frame rate (the demo is recorded at 15 fps, the
+    encoder runs at 30), so windows cut any other way describe a different motion and the second visits, seen
+    through the buffer, would not match their own enrolment.
 
     Args:
         truth: per frame, a tuple of TruthSkeleton (camera-frame metres).
-        frames: window length f.
+        fps: the recording's frame rate (frame i is at i / fps seconds).
+        make_buffer: the pipeline's window buffer factory (`app.compose.buffer_factory`).
     Returns:
         identity -> (N, f, 20, 3) float32 windows, model convention, root-centred per frame.
     """
-    from capture.buffer import camera_to_model
-    from reid.skeleton import root_centre
+    from capture.frames import Skeleton3D
 
-    runs: dict[str, list[np.ndarray]] = defaultdict(list)
+    buffer = make_buffer()
+    track_of: dict[str, int] = {}
     closed: set[str] = set()
-    previous: set[str] = set()
-    for frame in truth:
+    windows: list[Window] = []
+    for index, frame in enumerate(truth):
         present = {s.identity for s in frame}
+        for gone in set(track_of) - present - closed:  # a run ends when its identity leaves the picture
+            buffer.end(track_of[gone])
+            closed.add(gone)
         for s in frame:
-            if s.identity not in closed:
-                runs[s.identity].append(s.joints)
-        closed |= previous - present  # a run ends when its identity leaves the picture
-        previous = present
-    out = {}
-    for identity, joints in runs.items():
-        n = len(joints) // frames
-        if n == 0:
-            continue
-        seq = camera_to_model(np.stack(joints[: n * frames]))  # (n f, 20, 3)
-        out[identity] = root_centre(seq).reshape(n, frames, *seq.shape[1:]).astype(np.float32)
-    return out
+            if s.identity in closed:
+                continue
+            track = track_of.setdefault(s.identity, len(track_of) + 1)
+            buffer.push(track, Skeleton3D(s.joints, np.ones(len(s.joints), np.float32), None, index / fps, index))
+        windows += buffer.drain(buffer.pending)  # drained as they come: the buffer keeps a bounded queue
+    for identity in set(track_of) - closed:
+        buffer.end(track_of[identity])
+    windows += buffer.drain(buffer.pending)
+    identity_of = {track: identity for identity, track in track_of.items()}
+    by_identity: dict[str, list[np.ndarray]] = defaultdict(list)
+    for window in windows:
+        by_identity[identity_of[window.track_id]].append(window.data)
+    return {identity: np.stack(data).astype(np.float32) for identity, data in by_identity.items()}
 
 
 def build_demo_gallery(config: SkelwatchConfig | None = None, recording: Path | None = None) -> str:
@@ -70,7 +84,7 @@ def build_demo_gallery(config: SkelwatchConfig | None = None, recording: Path | 
     Returns:
         A one-line status. Raises SkelwatchError subclasses for a missing demo recording or a locked database.
     """
-    from app.compose import database_location, encoder_factory, load_encoder, open_gallery
+    from app.compose import buffer_factory, database_location, encoder_factory, load_encoder, open_gallery
     from capture.sources.recording_meta import read_sidecar, sidecar_path
     from core.errors import SkelwatchError
 
@@ -82,7 +96,7 @@ def build_demo_gallery(config: SkelwatchConfig | None = None, recording: Path | 
                              "unreadable; run `bash scripts/setup.sh` (it builds the recording first)")
     encoder = load_encoder(config)
     encode = encoder_factory(encoder, config)()
-    windows = first_visit_windows(meta.truth, encoder.frames)
+    windows = first_visit_windows(meta.truth, meta.fps, buffer_factory(config, encoder.frames))
     version = encoder.version
     gallery = open_gallery(config, version, encoder.dim, meta=encoder.meta)
     try:

@@ -133,29 +133,35 @@ CALIBRATION_PROBES = 5000  # above this many embeddings a seeded sample of them 
 CALIBRATION_BLOCK = 256  # probes whose distances to every embedding are held at once
 
 
-def calibrate_threshold(embeddings: np.ndarray, labels: np.ndarray, *, target_far: float = 0.01,
-                        max_probes: int = CALIBRATION_PROBES, seed: int = 0) -> Calibration:
+def calibrate_threshold(embeddings: np.ndarray, labels: np.ndarray, *, groups: np.ndarray | None = None,
+                        target_far: float = 0.01, max_probes: int = CALIBRATION_PROBES, seed: int = 0) -> Calibration:
     """Pick the largest distance threshold whose open-set false-accept rate stays at or under `target_far`.
 
     Each embedding is a probe against all the others (itself left out). Its genuine score is the distance to
-    the nearest embedding of its own label; its impostor score is the distance to the nearest embedding of any
-    other label, i.e. what it would match if its own person were not enrolled. A large set is probed through a
+    the nearest embedding of its own label in another group; its impostor score is the distance to the nearest
+    embedding of any other label, i.e. what it would match if its own person were not enrolled. Groups are
+    visits (sequences, sessions): a person is enrolled on one visit and matched on a later one, and the next
+    window of the same walk is far closer than any other visit, so counting it would report almost no false
+    rejects at a distance that rejects half of the returning people. A large set is probed through a
     seeded sample of `max_probes` embeddings (still against all of them), in blocks, so memory stays
     O(block * N) and time O(max_probes * N) however large the gallery or dataset.
 
     Args:
         embeddings: (N, D) float vectors of at least two labels. labels: (N,) integer or string labels.
+        groups: (N,) visit of each embedding; None counts every other embedding of the label as genuine.
         target_far: wanted fraction of impostor probes accepted, in [0, 1).
         max_probes, seed: the sample size above which, and the seed with which, probes are sampled.
     Returns:
         Calibration with the threshold and the rates measured on these embeddings.
     Raises:
-        ValueError: fewer than two labels, a label with a single embedding only, or a bad target.
+        ValueError: fewer than two labels, a label with a single embedding only, no label seen on two visits,
+            or a bad target.
     """
     x = np.asarray(embeddings, dtype=np.float64)
     y = np.asarray(labels)
-    if x.ndim != 2 or len(x) != len(y):
-        raise ValueError(f"embeddings {x.shape} and labels {y.shape} do not pair up")
+    g = np.arange(len(y)) if groups is None else np.asarray(groups)
+    if x.ndim != 2 or len(x) != len(y) or len(g) != len(y):
+        raise ValueError(f"embeddings {x.shape}, labels {y.shape} and groups {g.shape} do not pair up")
     if not 0 <= target_far < 1:
         raise ValueError(f"target_far={target_far} must be in [0, 1)")
     _, counts = np.unique(y, return_counts=True)
@@ -170,9 +176,12 @@ def calibrate_threshold(embeddings: np.ndarray, labels: np.ndarray, *, target_fa
         dist = cdist(x[block], x)  # (b, N)
         dist[np.arange(len(block)), block] = np.inf  # a probe is not its own match
         same = y[block, None] == y[None, :]
+        other_visit = g[block, None] != g[None, :]
         impostor[start:start + len(block)] = np.where(same, np.inf, dist).min(axis=1)
-        genuine[start:start + len(block)] = np.where(same, dist, np.inf).min(axis=1)
+        genuine[start:start + len(block)] = np.where(same & other_visit, dist, np.inf).min(axis=1)
     genuine = genuine[np.isfinite(genuine)]
+    if not len(genuine):
+        raise ValueError("no person has windows of two visits (groups): the false-reject rate cannot be measured")
     ranked = np.sort(impostor)
     allowed = int(np.floor(target_far * len(ranked)))  # impostors that may fall under the threshold
     threshold = float(ranked[allowed]) * (1 - 1e-9) if allowed < len(ranked) else float(ranked[-1])

@@ -113,7 +113,8 @@ def _fit_shape_weight(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset,
 
 def _calibrate(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset, checkpoint: Path, far: float,
                seed: int) -> None:
-    """Store the distance at which `far` of impostor windows would be accepted, measured on every identity."""
+    """Store the distance at which `far` of impostor windows would be accepted, measured on every identity; its
+    false rejects are of windows matched against the person's other sequences (a later visit), not its own."""
     from reid.checkpoint import write_meta
     from reid.protocol import model_features
     from reid.windows import make_windows, window_identities
@@ -122,7 +123,8 @@ def _calibrate(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset, checkpoi
     windows = make_windows(dataset.sequences, meta.frames)
     ids = window_identities(windows, dataset.sequences)
     try:
-        cal = calibrate_threshold(model_features(model)(windows.data), ids, target_far=far, seed=seed)
+        cal = calibrate_threshold(model_features(model)(windows.data), ids, groups=windows.sequence_index,
+                                  target_far=far, seed=seed)
     except ValueError as exc:
         raise DatasetError(f"cannot calibrate on {dataset.name}: {exc}") from None
     for warning in cal.warnings:

@@ -259,8 +259,12 @@ def calibrate(args: argparse.Namespace, config: SkelwatchConfig, gallery: Galler
     fresh = [e for e in gallery.embeddings() if not e.stale]
     if not fresh:
         raise StorageError("calibrate needs enrolled embeddings of this model version; enrol people first")
+    # A visit is the track (else the session) an embedding came from; enrolled windows without one stand alone.
+    visits = np.array([f"t{e.track_id}" if e.track_id is not None else f"s{e.session_id}"
+                       if e.session_id is not None else f"e{e.id}" for e in fresh])
     _print_calibration(calibrate_threshold(gallery.vectors([e.id for e in fresh]),
-                                           np.array([e.identity_id for e in fresh]), target_far=args.far))
+                                           np.array([e.identity_id for e in fresh]), groups=visits,
+                                           target_far=args.far))
 
 
 def retention(args: argparse.Namespace, config: SkelwatchConfig, gallery: Gallery) -> None:

@@ -232,7 +232,7 @@ def test_scene_tracks_enter_cross_and_leave():
 def test_synthetic_format_spec_and_errors():
     ds = load_dataset("synthetic:ids=3,seqs=2,frames=30,seed=1")
     assert len(ds.sequences) == 6 and ds.layout == "kinect_v1" and len(ds.identities) == 3
-    same = load_dataset("synthetic", n_identities=3, sequences_per_identity=2, frames=30, seed=1)
+    same = load_dataset("synthetic", ids="3", seqs="2", frames="30", seed="1")  # the same keys as reader options
     np.testing.assert_array_equal(ds.sequences[5].joints, same.sequences[5].joints)
     with pytest.raises(DatasetError, match="valid keys"):
         load_dataset("synthetic:people=3")

@@ -71,6 +71,29 @@ def test_calibration_that_rejects_most_genuine_windows_is_not_usable() -> None:
     assert any("genuine windows would be rejected" in w for w in cal.warnings)
 
 
+def test_calibration_counts_false_rejects_against_the_persons_other_visits() -> None:
+    """Windows of one visit share that visit's offset (sensor bias, clothing): the next window of the same walk
+    is always close, a later visit is not. With visits given, the false-reject rate is the later visit's."""
+    rng = np.random.default_rng(5)
+    people_, visits, windows = 20, 2, 8
+    centres = rng.normal(0.0, 1.0, (people_, 16))
+    offsets = rng.normal(0.0, 0.5, (people_, visits, 16))  # per-visit shift, larger than the window jitter
+    x = (centres[:, None, None] + offsets[:, :, None] + rng.normal(0.0, 0.05, (people_, visits, windows, 16)))
+    x = x.reshape(-1, 16)
+    y = np.repeat(np.arange(people_), visits * windows)
+    visit = np.repeat(np.arange(people_ * visits), windows)
+    naive = calibrate_threshold(x, y, target_far=0.01)
+    honest = calibrate_threshold(x, y, groups=visit, target_far=0.01)
+    assert honest.accept_distance == naive.accept_distance  # the threshold comes from impostors only
+    assert naive.false_reject_rate == 0.0  # every window's nearest genuine is its neighbour in the same walk
+    cross = np.linalg.norm(x[:, None] - x[None], axis=2)
+    cross[(y[:, None] != y[None]) | (visit[:, None] == visit[None])] = np.inf
+    assert honest.false_reject_rate == pytest.approx(np.mean(cross.min(axis=1) > honest.accept_distance))
+    assert honest.false_reject_rate > 0.2
+    with pytest.raises(ValueError, match="two visits"):
+        calibrate_threshold(x, y, groups=y, target_far=0.01)  # each person seen on one visit only
+
+
 def test_calibration_in_blocks_and_on_a_probe_sample() -> None:
     """Many embeddings: probed block by block (the same scores as one all-pairs matrix), and above max_probes
     through a seeded sample of probes, each still against every embedding."""
