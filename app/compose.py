@@ -264,11 +264,12 @@ def gallery_matcher_factory(config: SkelwatchConfig, encoder: LoadedEncoder, ses
 
 
 # --- capture -------------------------------------------------------------------------------------------------
-def tracker_factory(config: SkelwatchConfig) -> Callable[[], Tracker]:
+def tracker_factory(config: SkelwatchConfig) -> Callable[..., Tracker]:
+    """Trackers with the `tracking` section's settings; call it with first_id= to continue another's ids."""
     from capture.tracking import Tracker
 
     settings = config.tracking.model_dump()
-    return lambda: Tracker(**settings)
+    return lambda first_id=1: Tracker(**settings, first_id=first_id)
 
 
 def buffer_factory(config: SkelwatchConfig, frames: int) -> Callable[[], WindowBuffer]:

@@ -76,6 +76,8 @@ class Tracker:
             keeps a body's proportions, which tell two people walking side by side apart).
         image_reacquire_h: in the image, how close (in body heights) a new track must start to where a lost
             one was last seen to be merged into it without an embedding.
+        first_id: the first track id given out; a tracker that replaces another after a seek starts at the old
+            one's `next_id`, so ids already shown (track lists, sightings, votes) never name a second person.
     Raises:
         TrackingError: for durations out of order.
     """
@@ -89,7 +91,9 @@ class Tracker:
                  max_embedding_distance: float = 0.3, embedding_wait_s: float = 0.5,
                  history_s: float = 30.0, high_score: float = 0.5, min_iou: float = 0.2,
                  image_speed_hps: float = 1.0, image_margin_h: float = 0.3, image_shape_weight: float = 2.0,
-                 image_reacquire_h: float = 0.3) -> None:
+                 image_reacquire_h: float = 0.3, *, first_id: int = 1) -> None:
+        if first_id < 1:
+            raise TrackingError(f"tracker: first_id {first_id} must be 1 or more")
         if not 0.0 < lost_after_s < delete_after_s:
             raise TrackingError(f"tracker: need 0 < lost_after_s ({lost_after_s}) < delete_after_s "
                                 f"({delete_after_s}); raise delete_after_s")
@@ -107,10 +111,15 @@ class Tracker:
         self.stats = TrackerStats()
         self._tracks: dict[int, Track] = {}
         self._events: list[TrackEvent] = []
-        self._next_id = 1
+        self._next_id = first_id
         self._merged: dict[int, int] = {}  # tentative id -> the lost track it turned out to be
         self._now: float | None = None
         self._image = False  # this frame is associated in the image
+
+    @property
+    def next_id(self) -> int:
+        """The id the next new track will get."""
+        return self._next_id
 
     @property
     def tracks(self) -> list[Track]:

@@ -22,7 +22,7 @@ BUILT_ONLY_IN = {
     "Tracker": {"app/compose.py"},
     "WindowBuffer": {"app/compose.py"},
     "PoseEstimator": {"app/compose.py"},
-    "HiMPC": {"app/compose.py", "reid/checkpoint.py"},
+    "HiMPC": {"app/compose.py", "reid/checkpoint.py", "reid/model.py"},  # model.py: with_shape_weight copies
 }
 
 

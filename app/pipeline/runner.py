@@ -143,7 +143,7 @@ class PipelineOptions:
 class Pipeline:
     """Source -> pose -> tracking + buffer -> encoder + gallery, one worker thread each (see app.pipeline)."""
 
-    def __init__(self, source: Source, make_tracker: Callable[[], Tracker], make_buffer: Callable[[], WindowBuffer], *,
+    def __init__(self, source: Source, make_tracker: Callable[..., Tracker], make_buffer: Callable[[], WindowBuffer], *,
                  make_estimator: Callable[[], Estimator] | None = None,
                  make_encoder: Callable[[], Callable[[Any], Any]] | None = None,
                  make_matcher: Callable[[], Matcher] | None = None,

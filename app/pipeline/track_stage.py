@@ -38,7 +38,7 @@ class TrackWorker(Worker):
     runs take identities whenever they arrive instead; decode and pose still overlap with tracking either way.
     """
 
-    def __init__(self, make_tracker: Callable[[], Tracker], make_buffer: Callable[[], WindowBuffer],
+    def __init__(self, make_tracker: Callable[..., Tracker], make_buffer: Callable[[], WindowBuffer],
                  inp: queue.Queue, windows_out: queue.Queue, identities: queue.Queue, commands: queue.Queue,
                  on_frame: Callable[[FrameResult], None], stats: Callable[[], tuple[int, int, float | None]],
                  encode_batch: int, encode_every: int, synchronous: bool, on_error: ErrorHandler,
@@ -114,7 +114,10 @@ class TrackWorker(Worker):
             item = self._next_item()
             if item is RESET:
                 self._past = self.counters()
-                self.tracker, self.buffer = self.make_tracker(), self.make_buffer()
+                # A seek (or a replay that loops) starts tracking afresh; ids go on from the last one given, so
+                # a track list, the votes and the sightings never see one id for two people.
+                self.tracker = self.make_tracker(first_id=self.tracker.next_id)
+                self.buffer = self.make_buffer()
                 self.table.clear()
                 self.last_seen.clear()
                 self._ended.clear()

@@ -281,3 +281,26 @@ def test_hold_at_end_waits_for_a_seek_and_plays_again() -> None:
     summary = pipeline.stop()
     assert [r.frame_index for r in collect.frames[30:]] == list(range(15, 30))
     assert summary.frames == 45 and not summary.errors
+
+
+def test_played_again_from_the_start_tracks_get_new_ids() -> None:
+    """A replay that loops (or is sought back) tracks afresh, and its ids go on from the last one given: the
+    track list, the votes and the sightings never see one id for two tracks."""
+    scene = SyntheticScene(2, 2.0, 15.0, seed=3, width=80, height=60)
+    collect = Collect()
+    pipeline = build_pipeline(load_config(), scene, speed=None, skeletons_given=True, hold_at_end=True,
+                              listeners=(collect,))
+    pipeline.start()
+    collect.wait_frames(30)
+    for _ in range(int(WAIT_S / 0.02)):
+        if pipeline.at_end:
+            break
+        threading.Event().wait(0.02)
+    pipeline.seek(0.0)
+    pipeline.resume()
+    collect.wait_frames(60)
+    pipeline.stop()
+    first = {v.track_id for r in collect.frames[:30] for v in r.tracks}
+    again = {v.track_id for r in collect.frames[30:60] for v in r.tracks}
+    assert first and again
+    assert min(again) > max(first)
