@@ -4,7 +4,6 @@ through the real pipeline, and checks each shown track against the recording's t
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -263,8 +263,9 @@ def test_gallery_names_a_track_once_its_windows_are_enrolled(tmp_path: Path, mon
     assert any(m.track_id == 1 and m.identity.name == "alice" for m in second.matches)
 
 
-def test_hold_at_end_waits_for_a_seek_and_plays_again() -> None:
-    scene = SyntheticScene(1, 2.0, 15.0, seed=3, width=80, height=60)
+def held_at_end(people: int) -> tuple[Pipeline, Collect]:
+    """A 2 s, 30-frame replay that holds at its end (the GUI's), played until it waits there."""
+    scene = SyntheticScene(people, 2.0, 15.0, seed=3, width=80, height=60)
     collect = Collect()
     pipeline = build_pipeline(load_config(), scene, speed=None, skeletons_given=True, hold_at_end=True,
                               listeners=(collect,))
@@ -274,6 +275,11 @@ def test_hold_at_end_waits_for_a_seek_and_plays_again() -> None:
         if pipeline.at_end:
             break
         threading.Event().wait(0.02)
+    return pipeline, collect
+
+
+def test_hold_at_end_waits_for_a_seek_and_plays_again() -> None:
+    pipeline, collect = held_at_end(1)
     assert pipeline.at_end and not pipeline.finished and pipeline.paused and len(collect.frames) == 30
     pipeline.seek(1.0)
     pipeline.resume()
@@ -286,16 +292,7 @@ def test_hold_at_end_waits_for_a_seek_and_plays_again() -> None:
 def test_played_again_from_the_start_tracks_get_new_ids() -> None:
     """A replay that loops (or is sought back) tracks afresh, and its ids go on from the last one given: the
     track list, the votes and the sightings never see one id for two tracks."""
-    scene = SyntheticScene(2, 2.0, 15.0, seed=3, width=80, height=60)
-    collect = Collect()
-    pipeline = build_pipeline(load_config(), scene, speed=None, skeletons_given=True, hold_at_end=True,
-                              listeners=(collect,))
-    pipeline.start()
-    collect.wait_frames(30)
-    for _ in range(int(WAIT_S / 0.02)):
-        if pipeline.at_end:
-            break
-        threading.Event().wait(0.02)
+    pipeline, collect = held_at_end(2)
     pipeline.seek(0.0)
     pipeline.resume()
     collect.wait_frames(60)
