@@ -143,7 +143,7 @@ def soak(minutes: float, people: int, sample_s: float, size: tuple[int, int], vi
         if counter.errors:
             print("errors: " + "; ".join(counter.errors[:5]))
         print(f"done: {summary.frames} frames, {summary.windows_encoded} windows encoded, "
-              f"{len(summary.confirmed_tracks)} confirmed tracks")
+              f"{summary.confirmed_tracks} confirmed tracks")
         return samples
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -180,7 +180,7 @@ def progress_line(result: FrameResult) -> str:
 def summary_line(summary: PipelineSummary) -> str:
     stages = "  ".join(f"{k} {v:.1f}" for k, v in summary.stage_ms_per_frame.items())
     return (f"{summary.frames} frames in {summary.wall_s:.1f} s ({summary.fps:.1f} fps), "
-            f"{summary.dropped_frames} dropped, {len(summary.confirmed_tracks)} confirmed tracks, "
+            f"{summary.dropped_frames} dropped, {summary.confirmed_tracks} confirmed tracks, "
             f"{summary.windows_encoded}/{summary.windows} windows encoded, pose: {summary.pose_estimated} frames "
             f"estimated, {summary.pose_cache_hits} from the skeleton cache; ms/frame: {stages}")
 

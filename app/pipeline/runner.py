@@ -109,7 +109,7 @@ class PipelineSummary:
     dropped_frames: int
     windows: int                     # windows cut by the buffer
     windows_encoded: int
-    confirmed_tracks: tuple[int, ...]
+    confirmed_tracks: int            # tracks confirmed (a reacquired one counts once)
     wall_s: float
     pose_cache_hits: int
     pose_estimated: int
@@ -337,7 +337,7 @@ class Pipeline:
             self._summary = PipelineSummary(
                 frames=times.frames, frames_read=self._source_w.frames, dropped_frames=self._source_w.dropped,
                 windows=track.windows_cut, windows_encoded=self._encode_w.encoded,
-                confirmed_tracks=tuple(sorted(track.track_ids)),
+                confirmed_tracks=track.confirmed,
                 wall_s=time.monotonic() - (self._started_at or time.monotonic()),
                 pose_cache_hits=self._pose_w.cache_hits, pose_estimated=self._pose_w.estimated,
                 stage_ms_per_frame={k: 1000.0 * v / frames for k, v in stage_s.items()},

@@ -58,7 +58,7 @@ class TrackWorker(Worker):
         self.last_seen: dict[int, Skeleton3D] = {}  # each track's last assigned skeleton, shown while it coasts
         self.meter = RateMeter()
         self.times = StageTimes()
-        self.track_ids: set[int] = set()
+        self.confirmed = 0  # a count, not the ids: a camera that runs for weeks keeps nothing per track
         self.windows_cut = 0
         self._ended: list[int] = []  # deleted tracks, announced downstream after their last windows
         self._past = (TrackerStats(), BufferStats())  # counters of the tracker and buffer a seek replaced
@@ -155,6 +155,7 @@ class TrackWorker(Worker):
         events = self.tracker.pop_events()
         tracked = time.perf_counter()
         self.buffer.update(updates, events)
+        self.confirmed += sum(event.kind == "confirmed" for event in events)
         for event in events:
             if event.kind == "reacquired" and event.other_id is not None:
                 self._release(event.other_id)
@@ -165,7 +166,6 @@ class TrackWorker(Worker):
         self.times.add("buffer", time.perf_counter() - tracked)
         self._update_identities()
         views = tuple(v for v in (self._view(u) for u in updates) if v is not None)
-        self.track_ids.update(v.track_id for v in views if v.state == "confirmed")
         if self.recorder is not None:
             start = time.perf_counter()
             observed = [(u.track_id, u.state, u.skeleton.joints) for u in updates if u.skeleton is not None]

@@ -56,7 +56,7 @@ def test_ten_minutes_of_people_coming_and_going_keep_per_track_state_bounded(tmp
     assert pipeline.wait(600.0)
     summary = pipeline.stop()
     assert not summary.errors
-    seen = len(summary.confirmed_tracks)
+    seen = summary.confirmed_tracks
     assert seen >= PEOPLE * visits // 2, sampler.peak  # people came and went: up to a track per person per visit
     # In view at once: at most the people of two overlapping segments, plus tracks still coasting or lost.
     bound = 4 * PEOPLE
