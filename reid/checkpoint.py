@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import get_type_hints
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from core.errors import SkelwatchError
 from reid.errors import CheckpointError
 from reid.model import HiMPC
 
@@ -86,13 +89,53 @@ def resolve(path: Path) -> Path:
                           f"with best/); train one with `./skelwatch train` or use models/default")
 
 
+# Upper bounds of a sane model: a damaged file must not make the loader allocate gigabytes before it fails.
+_LIMITS = {"num_joints": 64, "hidden": 4096, "heads": 64, "frames": 1000}
+
+
+def _field_error(name: str, value: object, kind: object) -> str | None:
+    """Why `value` cannot be the ModelMeta field `name` of type `kind`, or None when it can."""
+    if value is None:
+        return None if kind == (float | None) else "null"
+    if kind in (float, float | None):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _LIMITS.get(name, 1 << 62)
+    else:
+        ok = isinstance(value, kind)  # bool, str
+    return None if ok else repr(value)[:40]
+
+
+def _meta_from(raw: object, where: Path) -> ModelMeta:
+    """A ModelMeta from model.json's parsed content; CheckpointError naming the first key that does not fit."""
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{where}: not a checkpoint description (a JSON object was expected)")
+    kinds = get_type_hints(ModelMeta)
+    unknown = sorted(set(raw) - set(kinds))
+    if unknown:
+        raise CheckpointError(f"{where}: unknown key {unknown[0]!r} (valid: {', '.join(kinds)}); the file was "
+                              "edited or written by another program")
+    for name, kind in kinds.items():
+        bad = _field_error(name, raw[name], kind) if name in raw else None
+        if bad is not None:
+            raise CheckpointError(f"{where}: {name} is {bad}, not a valid {getattr(kind, '__name__', kind)}")
+    try:
+        return ModelMeta(**raw)
+    except TypeError as exc:  # a required key missing
+        missing = sorted(set(kinds) - set(raw))
+        raise CheckpointError(f"{where}: key {missing[0] if missing else '?'} missing; re-save the model "
+                              "(`./skelwatch train`) or restore the file") from exc
+
+
 def read_meta(path: Path) -> ModelMeta:
     folder = resolve(path)
     try:
         raw = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-        meta = ModelMeta(**raw)
-    except (json.JSONDecodeError, TypeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{folder / META_FILE}: unreadable checkpoint description ({exc})") from None
+    except OSError as exc:
+        raise CheckpointError(f"{folder / META_FILE}: cannot read it ({exc.strerror})") from None
+    meta = _meta_from(raw, folder / META_FILE)
     if meta.format_version != FORMAT_VERSION:
         raise CheckpointError(f"{folder}: checkpoint format {meta.format_version}, this skelwatch reads "
                               f"{FORMAT_VERSION}; re-train or upgrade skelwatch")
@@ -117,10 +160,15 @@ def load_model(path: Path, expect_joints: int | None = None, device: str = "cpu"
         state = load_file(str(folder / WEIGHTS_FILE), device=device)
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{folder / WEIGHTS_FILE}: corrupt or unreadable weights ({exc})") from None
-    model = HiMPC(meta.num_joints, meta.hidden, meta.heads, meta.align_heading, meta.shape_weight).to(device)
+    head = tuple(state["heads.joint"].shape) if "heads.joint" in state else None
+    if head != (meta.heads, meta.hidden, meta.hidden):
+        raise CheckpointError(f"{folder}: the weights hold heads of shape {head}, the description says "
+                              f"({meta.heads}, {meta.hidden}, {meta.hidden}); the files do not belong together")
     try:
+        model = HiMPC(meta.num_joints, meta.hidden, meta.heads, meta.align_heading, meta.shape_weight).to(device)
         model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{folder}: weights do not fit the described model ({exc})") from None
+    except (RuntimeError, SkelwatchError) as exc:
+        raise CheckpointError(f"{folder}: weights do not fit the described model ({str(exc).splitlines()[0]})") \
+            from None
     model.eval()
     return model, meta

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 
@@ -69,6 +70,8 @@ def _load_array(path: Path, allow_pickle: bool) -> np.ndarray:
                            f"(see reid/datasets/npy.py)")
     try:
         return np.load(path, allow_pickle=allow_pickle)
+    except (SyntaxError, TokenError) as exc:  # the header is a Python literal; a damaged one fails to parse
+        raise DatasetError(f"npy: {path} has a damaged .npy header ({type(exc).__name__})") from None
     except ValueError as exc:
         hint = " (it holds Python objects: pass allow_pickle=True only for files you trust)" if not allow_pickle else ""
         raise DatasetError(f"npy: cannot read {path}: {exc}{hint}") from None
@@ -96,10 +99,16 @@ def read_windows(folder: Path, prefix: str, ds: str, frames: int, allow_pickle: 
     permuted to Kinect v1 order).
 
     Raises:
-        DatasetError: a missing file, mismatched x/y/z shapes, a size not divisible by f, or a label count
-            that differs from the window count, naming the file.
+        DatasetError: a missing file, coordinates that are not real numbers, mismatched x/y/z shapes, a size
+            not divisible by f, or a label count that differs from the window count, naming the file.
     """
-    coords = [_load_array(folder / f"{prefix}source_{axis}_{ds}_{frames}.npy", allow_pickle) for axis in "xyz"]
+    coords = []
+    for axis in "xyz":
+        path = folder / f"{prefix}source_{axis}_{ds}_{frames}.npy"
+        array = _load_array(path, allow_pickle)
+        if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+            raise DatasetError(f"npy: {path} holds {array.dtype} values; coordinates must be real numbers")
+        coords.append(array)
     if len({c.size for c in coords}) != 1:
         raise DatasetError(f"npy: {folder}: x/y/z files differ in size ({[c.size for c in coords]})")
     num_joints = _joint_count(coords[0], frames, ds)
