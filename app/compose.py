@@ -137,7 +137,7 @@ def load_encoder(config: SkelwatchConfig, model_dir: Path | None = None) -> Load
         if named:
             raise
     logger.warning("no trained model at %s: using an untrained Hi-MPC; identities are meaningless until one is "
-                   "trained (python main.py train) or installed", path)
+                   "trained (./skelwatch train) or installed", path)
     model = new_model(config, seed=UNTRAINED_SEED).to(config.pipeline.device).eval()
     return LoadedEncoder(model, config.model.frames, UNTRAINED_VERSION, None)
 
@@ -189,7 +189,7 @@ def match_thresholds(config: SkelwatchConfig, meta: ModelMeta | None) -> Thresho
         return Thresholds(meta.accept_distance, g.ambiguity_ratio)
     fallback = Thresholds(ambiguity_ratio=g.ambiguity_ratio)
     logger.warning("the encoder (%s) has no calibrated match distance and gallery.accept_distance is not set: "
-                   "matching at %.3g, which may name nobody; enrol two people or more and run `python main.py "
+                   "matching at %.3g, which may name nobody; enrol two people or more and run `./skelwatch "
                    "gallery calibrate`", meta.model_version if meta else UNTRAINED_VERSION, fallback.accept_distance)
     return fallback
 

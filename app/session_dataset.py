@@ -1,6 +1,6 @@
 """Recorded session folders as an unlabelled training set: each track's observed skeletons become sequences.
 
-`python main.py train --data SESSION_DIR...` trains on the windows of these sequences. There are no labels: a
+`./skelwatch train --data SESSION_DIR...` trains on the windows of these sequences. There are no labels: a
 sequence's `identity` is its track ("<session>/track<id>"), which training never reads (pseudo-labels come
 from clustering). A track's frames are split where it was unseen for longer than `max_gap_s`, because a window
 must not span a gap; joints go from the camera frame to the model's convention (`capture.buffer.camera_to_model`)

@@ -115,7 +115,7 @@ def _describe(exc: BaseException, url: str) -> StorageError:
             "connection is re-made on the next use)")
     if sqlstate == "53100":
         return StorageError(f"database {url}: the server's disk is full, so the change was not saved (nothing "
-                            "stored was lost); free space on the server, or prune with `python main.py gallery "
+                            "stored was lost); free space on the server, or prune with `./skelwatch gallery "
                             "retention`")
     if not url.startswith("sqlite"):  # the checks below read SQLite's own messages
         return StorageError(f"database {url}: {orig}")

@@ -70,7 +70,7 @@ class AlertsPanel(QWidget):
         self.jump = QPushButton("Jump to this moment in replay")
         self.jump.setEnabled(False)
         self.hint = QLabel("Alerts fire for watchlisted identities and the alert rules in the database "
-                           "(python main.py gallery --help).")
+                           "(./skelwatch gallery --help).")
         self.hint.setWordWrap(True)
         self.hint.setObjectName("hint")
         layout = QVBoxLayout(self)
