@@ -143,7 +143,7 @@ def _round(array: np.ndarray | None) -> Any:
 def skeleton_to_json(skeleton: Skeleton3D) -> dict[str, Any]:
     return {"j": _round(skeleton.joints), "c": _round(skeleton.confidence),
             "b": None if skeleton.box is None else [float(v) for v in skeleton.box],
-            "k": _round(skeleton.keypoints_2d)}
+            "k": _round(skeleton.keypoints_2d), "a": _round(skeleton.appearance)}
 
 
 def skeleton_from_record(item: SkeletonRecord, frame_index: int, timestamp_s: float) -> Skeleton3D:
@@ -151,7 +151,8 @@ def skeleton_from_record(item: SkeletonRecord, frame_index: int, timestamp_s: fl
                       confidence=np.asarray(item.c, dtype=np.float32),
                       box=None if item.b is None else tuple(item.b),  # type: ignore[arg-type]
                       timestamp_s=timestamp_s, frame_index=frame_index,
-                      keypoints_2d=None if item.k is None else np.asarray(nan_joints(item.k), dtype=np.float32))
+                      keypoints_2d=None if item.k is None else np.asarray(nan_joints(item.k), dtype=np.float32),
+                      appearance=None if item.a is None else np.asarray(item.a, dtype=np.float32))
 
 
 def skeleton_line(frame_index: int, timestamp_s: float, skeletons: Iterable[Skeleton3D]) -> dict[str, Any]:

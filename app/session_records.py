@@ -43,6 +43,7 @@ Joints = Annotated[list[Annotated[list[Coord], Len(3, 3)]], Len(20, 20)]  # (20,
 Confidence = Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]], Len(20, 20)]
 Box = Annotated[list[Finite], Len(4, 4)]
 Keypoints = Annotated[list[Annotated[list[Coord], Len(2, 2)]], Len(20, 20)]
+Signature = Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]], Len(1, 4096)]  # capture.appearance
 MAX_LINE_BYTES = 1 << 20  # a frame of 30 people is ~60 kB; a longer line is damage, not data
 
 
@@ -90,6 +91,7 @@ class SkeletonRecord(_Record):
     c: Confidence
     b: Optional[Box] = None  # x0, y0, x1, y1 pixels
     k: Optional[Keypoints] = None
+    a: Optional[Signature] = None  # clothing-colour signature (older caches have none)
 
     @model_validator(mode="after")
     def _box_in_order(self) -> "SkeletonRecord":

@@ -4,6 +4,7 @@ cost of tracking + window buffer + encoder at 10 people.
     python bench/tracking.py                 # the stored skeletons (tests/data/vtest_tracks/skeletons.npz)
     python bench/tracking.py --video         # pose run on vtest.avi first (minutes), the same path replay takes
     python bench/tracking.py --store         # --video, then rewrite the stored skeletons
+    python bench/tracking.py --appearance    # rewrite the stored skeletons with signatures read off the video
 
 Quality figures: confirmed tracks (whole clip, and those seen in the labelled frames against the labelled
 people), IDF1 / MOTA / ID switches / fragmentations (py-motmetrics, IoU >= 0.5), the share of labelled
@@ -114,6 +115,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--video", action="store_true", help="run pose on vtest.avi instead of the stored skeletons")
     parser.add_argument("--store", action="store_true", help="with pose run, rewrite the stored skeletons")
+    parser.add_argument("--appearance", action="store_true",
+                        help="recompute the stored skeletons' clothing signatures from the video and rewrite them")
     args = parser.parse_args()
     if args.video or args.store:
         start = time.perf_counter()
@@ -123,6 +126,9 @@ def main() -> None:
             vtest_data.store(frames)
     else:
         frames = vtest_data.load()
+        if args.appearance:
+            frames = vtest_data.add_appearance(frames, str(shared_path("opencv-vtest", "vtest.avi")))
+            vtest_data.store(frames)
     before, after = quality(frames, metric=True), quality(frames, metric=False)
     small_people(frames, vtest_data.track_clip(frames)[2])
 

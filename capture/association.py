@@ -5,9 +5,8 @@ height, so its 3D centre jumps by metres when the legs are cut off or an arm hid
 keypoints in the image do not jump, so colour-only tracking associates there (as SORT/ByteTrack do) and keeps
 the metric gates of `capture.tracking` for valid depth.
 
-Boxes are (x0, y0, x1, y1) pixels. A box's motion is an alpha-beta filter on (centre x, centre y, width,
-height): a constant-velocity filter with a fixed gain (ByteTrack runs a Kalman filter on the box; at walking
-speed the fixed gain follows as well), a few float operations per track.
+Boxes are (x0, y0, x1, y1) pixels. A box's motion is a constant-velocity Kalman filter on (centre x, centre
+y, width, height) with noise in proportion to the box height, as in ByteTrack; a few array operations per track.
 """
 from __future__ import annotations
 
@@ -57,21 +56,48 @@ def solve(cost: np.ndarray) -> list[tuple[int, int]]:
 
 
 class BoxMotion:
-    """One track's box in the image: last observed box and its velocity in pixels per second (alpha-beta)."""
+    """One track's box in the image: a constant-velocity Kalman filter on (centre x, centre y, width, height).
 
-    ALPHA, BETA = 0.7, 0.3  # gains on position and velocity; the velocity settles in ~3 observations
+    As in SORT/ByteTrack the noise scales with the box height (a far person's box moves and jitters fewer pixels
+    than a near one's). Each of the four coordinates has its own position/velocity pair; they share the noise
+    model, so the 2x2 covariances are kept as (4,) arrays. Rejected: a fixed-gain (alpha-beta) filter; its
+    velocity gain stays high, so a skeleton box whose width jumps with an arm became a velocity of tens of
+    pixels a second that carried a standing person's coasting track away from them (seen on vtest.avi).
+    """
+
     MAX_COAST_S = 1.0  # beyond this a prediction keeps the last velocity's reach instead of growing
+    INITIAL_SPEED_HPS = 1.0  # a new person's box velocity is unknown: about a walking speed, heights/s
 
-    def __init__(self, box: np.ndarray, timestamp_s: float) -> None:
+    def __init__(self, box: np.ndarray, timestamp_s: float, noise_h: float = 0.05,
+                 acceleration_hps2: float = 0.25) -> None:
+        """Args:
+            noise_h: standard deviation of an observed box coordinate, in box heights.
+            acceleration_hps2: white-acceleration process noise, box heights per second squared.
+        """
         self.state = _cxcywh(box)  # (4,) cx, cy, w, h at the last update
-        self.velocity = np.zeros(4)
+        self.velocity = np.zeros(4)  # (4,) pixels per second
         self.t = timestamp_s
-        self.updates = 1
+        self._noise_h, self._acceleration_hps2 = noise_h, acceleration_hps2
+        h = self.height
+        self._p00 = np.full(4, (noise_h * h) ** 2)  # (4,) covariance terms per coordinate
+        self._p01 = np.zeros(4)
+        self._p11 = np.full(4, (self.INITIAL_SPEED_HPS * h) ** 2)
 
     def predict(self, timestamp_s: float) -> np.ndarray:
         """(4,) box (x0, y0, x1, y1) expected at `timestamp_s`."""
         dt = min(max(timestamp_s - self.t, 0.0), self.MAX_COAST_S)
         return _xyxy(self.state + dt * self.velocity)
+
+    def mahalanobis(self, boxes: np.ndarray, timestamp_s: float) -> np.ndarray:
+        """(M, 4) boxes -> (M,) distance, in standard deviations, of each box's (cx, cy, w, h) from the one
+        expected at `timestamp_s`; the spread grows with the time unseen (uncapped, unlike the mean)."""
+        dt = max(timestamp_s - self.t, 0.0)
+        h = self.height
+        q, r = (self._acceleration_hps2 * h) ** 2, (self._noise_h * h) ** 2
+        var = self._p00 + 2.0 * dt * self._p01 + dt * dt * self._p11 + q * dt ** 3 / 3.0 + r  # (4,)
+        mean = self.state + min(dt, self.MAX_COAST_S) * self.velocity
+        xywh = np.stack([_cxcywh(b) for b in np.asarray(boxes, np.float64).reshape(-1, 4)])  # (M, 4)
+        return np.sqrt((((xywh - mean) ** 2) / var).sum(axis=1))
 
     def update(self, box: np.ndarray, timestamp_s: float) -> None:
         dt = timestamp_s - self.t
@@ -79,14 +105,17 @@ class BoxMotion:
         if dt <= 0.0:
             self.state = observed
             return
-        predicted = self.state + dt * self.velocity
-        residual = observed - predicted
-        self.state = predicted + self.ALPHA * residual
-        beta = 1.0 if self.updates == 1 else self.BETA  # the second sighting gives the first velocity
-        self.velocity = self.velocity + beta * residual / dt
-        self.velocity[2:] *= 0.5  # size changes slowly: damp what noise in the box extent suggests
+        h = self.height
+        q, r = (self._acceleration_hps2 * h) ** 2, (self._noise_h * h) ** 2
+        p00 = self._p00 + 2.0 * dt * self._p01 + dt * dt * self._p11 + q * dt ** 3 / 3.0
+        p01 = self._p01 + dt * self._p11 + q * dt * dt / 2.0
+        p11 = self._p11 + q * dt
+        k0, k1 = p00 / (p00 + r), p01 / (p00 + r)
+        residual = observed - (self.state + dt * self.velocity)
+        self.state = self.state + dt * self.velocity + k0 * residual
+        self.velocity = self.velocity + k1 * residual
+        self._p00, self._p01, self._p11 = p00 - k0 * p00, p01 - k0 * p01, p11 - k1 * p01
         self.t = timestamp_s
-        self.updates += 1
 
     @property
     def height(self) -> float:

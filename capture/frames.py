@@ -138,7 +138,7 @@ class Skeleton3D:
 
     `joints` are metres in the camera frame (NaN only for a joint that could not be placed at all); `confidence`
     is per joint in [0, 1]; `box` (x0, y0, x1, y1) and `keypoints_2d` (20, 2) are image pixels when the skeleton
-    came from an image.
+    came from an image, and then `appearance` is the clothing-colour signature inside the box.
     """
 
     joints: np.ndarray  # (20, 3) float32
@@ -147,6 +147,7 @@ class Skeleton3D:
     timestamp_s: float
     frame_index: int
     keypoints_2d: np.ndarray | None = None  # (20, 2) float32
+    appearance: np.ndarray | None = None  # (D,) float32 unit vector: clothing colour (`capture.appearance`)
 
     def __post_init__(self) -> None:
         joints = _as_array(self.joints, (NUM_CANONICAL, 3), np.float32, "skeleton joints", SkeletonError)
@@ -159,6 +160,9 @@ class Skeleton3D:
         if self.keypoints_2d is not None:
             object.__setattr__(self, "keypoints_2d", _as_array(self.keypoints_2d, (NUM_CANONICAL, 2), np.float32,
                                                                "skeleton keypoints_2d", SkeletonError))
+        if self.appearance is not None:
+            object.__setattr__(self, "appearance", _as_array(self.appearance, (None,), np.float32,
+                                                             "skeleton appearance", SkeletonError))
         if self.box is not None:
             box = tuple(float(v) for v in self.box)
             if len(box) != 4 or not (box[0] <= box[2] and box[1] <= box[3]):

@@ -92,3 +92,4 @@ class Track:
     hits: int = 0
     candidates: tuple[int, ...] = ()  # lost tracks this tentative track may turn out to be
     box: BoxMotion | None = field(default=None, repr=False)  # its box in the image, when skeletons have one
+    appearance: np.ndarray | None = field(default=None, repr=False)  # (D,) running clothing signature, unit

@@ -46,6 +46,22 @@ class TrackingConfig(Section):
         0.5, ge=0.0, le=30.0, description="How long past confirm_after_s a new track near a lost one that has an "
                                           "embedding waits for its own before deciding by position.")
     history_s: float = Field(30.0, gt=0.0, le=3600.0, description="Seconds of skeletons each track keeps.")
+    image_box_noise_h: float = Field(
+        0.05, gt=0.0, le=1.0,
+        description="Colour-only video: standard deviation of a skeleton box's centre and size between frames, in "
+                    "body heights (the box Kalman filter's measurement noise; 0.02-0.06 measured on vtest.avi).")
+    image_acceleration_hps2: float = Field(
+        0.25, gt=0.0, le=50.0,
+        description="Colour-only video: the box Kalman filter's process noise (white acceleration), body heights per "
+                    "s^2; larger follows turns sooner but lets box jitter read as motion.")
+    appearance_weight: float = Field(
+        2.0, ge=0.0, le=100.0,
+        description="Colour-only video: association cost per unit of clothing-colour distance (0 to 1) between a "
+                    "track and a skeleton; tells apart people who walk side by side (0 = off).")
+    appearance_smoothing: float = Field(
+        0.05, gt=0.0, le=1.0,
+        description="Weight of a new clothing signature in a track's running one; small, since one frame's box may "
+                    "hold part of a passer-by.")
 
     @model_validator(mode="after")
     def _durations_ordered(self) -> "TrackingConfig":

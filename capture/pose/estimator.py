@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from capture.appearance import signature
 from capture.frames import FrameBundle, Intrinsics, Skeleton3D
 from capture.pose.bundle import PoseError, check_bundle, default_bundle_path
 from capture.pose.faults import FaultLog
@@ -255,11 +256,12 @@ class PoseEstimator:
         keypoints = np.concatenate([person.keypoints, np.zeros((len(person.keypoints), 1))], axis=1)
         x0, y0, x1, y1 = person.box
         box = (max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1))
+        valid = box[0] <= box[2] and box[1] <= box[3]
         return Skeleton3D(joints=to_canonical(joints, MEDIAPIPE_33, "MediaPipe landmarks"),
                           confidence=confidence_to_canonical(np.clip(conf, 0.0, 1.0), MEDIAPIPE_33),
-                          box=box if box[0] <= box[2] and box[1] <= box[3] else None,
-                          timestamp_s=frame.timestamp_s, frame_index=frame.index,
-                          keypoints_2d=to_canonical(keypoints, MEDIAPIPE_33)[:, :2])
+                          box=box if valid else None, timestamp_s=frame.timestamp_s, frame_index=frame.index,
+                          keypoints_2d=to_canonical(keypoints, MEDIAPIPE_33)[:, :2],
+                          appearance=signature(frame.color, box) if valid else None)
 
     def _lift(self, frame: FrameBundle, person: Landmarks,
               intr: Intrinsics) -> tuple[np.ndarray | None, np.ndarray]:

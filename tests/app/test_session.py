@@ -28,7 +28,9 @@ def skeleton(frame: int, t: float, x: float, nan_joint: int | None = None) -> Sk
         joints[nan_joint] = np.nan
     conf = np.linspace(0.5, 1.0, 20, dtype=np.float32)
     keypoints = INTR.project(joints).astype(np.float32)
-    return Skeleton3D(joints, conf, (10.0, 20.0, 110.0, 220.0), t, frame, keypoints)
+    looks = np.sqrt(np.linspace(0.0, 1.0, 8, dtype=np.float32))
+    return Skeleton3D(joints, conf, (10.0, 20.0, 110.0, 220.0), t, frame, keypoints,
+                      appearance=looks / np.linalg.norm(looks))
 
 
 def write_session(folder: Path, frames: int = 30, fps: float = 15.0, close: bool = True) -> SessionWriter:
@@ -51,6 +53,7 @@ def test_skeleton_cache_round_trip_keeps_values_and_nan(tmp_path: Path) -> None:
     np.testing.assert_allclose(got.joints, original.joints, atol=1e-4)
     np.testing.assert_allclose(got.confidence, original.confidence, atol=1e-4)
     np.testing.assert_allclose(got.keypoints_2d, original.keypoints_2d, atol=1e-3)
+    np.testing.assert_allclose(got.appearance, original.appearance, atol=1e-4)
     assert got.box == original.box and got.frame_index == 5 and got.timestamp_s == pytest.approx(5 / 15.0)
     assert np.isnan(cache[3][1].joints[7]).all() and np.isfinite(cache[3][1].joints[8]).all()
 

@@ -280,6 +280,7 @@ def test_vtest_skeletons_are_plausible_without_depth(vtest_run):
         assert np.isfinite(s.joints).all() and s.keypoints_2d.shape == (20, 2)
         assert ((s.confidence >= 0) & (s.confidence <= 1)).all()
         assert s.box[0] >= 0 and s.box[2] <= 768 and s.box[3] <= 576
+        assert s.appearance is not None and np.isclose(np.linalg.norm(s.appearance), 1.0, atol=1e-4)  # clothes
         torso = np.linalg.norm(s.joints[2] - s.joints[0])  # ShoulderCenter - HipCenter, scaled to 1.70 m
         assert 0.3 < torso < 0.8
         heights_px.append(s.box[3] - s.box[1])

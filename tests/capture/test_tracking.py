@@ -356,5 +356,7 @@ def test_colour_only_scenes_track_in_the_image(seed):
               f"{fig['num_switches']:.0f}, fragmentations {fig['num_fragmentations']:.0f}, {fig['num_objects']:.0f}")
     assert image["num_objects"] > 300
     assert image["idf1"] > metric["idf1"] + 0.3 and image["mota"] > metric["mota"] + 0.5
-    assert image["idf1"] >= 0.6 and image["mota"] >= 0.85  # measured 0.67-0.75 / 0.90-0.92
+    # measured 0.61-0.73 / 0.91-0.94: what IDF1 loses here is an id handed on to someone who appears where a
+    # person vanished a moment before (these synthetic people start and end mid-room), not switches
+    assert image["idf1"] >= 0.6 and image["mota"] >= 0.9
     assert image["num_switches"] <= 10

@@ -12,7 +12,7 @@ from tests.capture import vtest_data
 
 
 # Stored floors, a little under what was measured (see the test's printout and the README's tracking rows).
-IDF1_FLOOR, MOTA_FLOOR, SWITCHES_CEILING, FRAGMENTATIONS_CEILING = 0.45, 0.52, 40, 125
+IDF1_FLOOR, MOTA_FLOOR, SWITCHES_CEILING, FRAGMENTATIONS_CEILING = 0.57, 0.55, 34, 115
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +28,10 @@ def test_one_track_per_person_and_windows_from_every_walker(clip):
     print(f"{len(clip)} frames: {len(confirmed)} confirmed tracks, {len(windows)} windows; hand-labelled people "
           f"tracked {tracked:.3f}, in a window {in_window:.3f} (of {people}); {s.births} births, "
           f"{s.reacquisitions} reacquisitions")
-    # Stored floors (measured: 35 confirmed tracks, 4095 windows, 0.884 / 0.884); before the image association
+    # Stored floors (measured: 28 confirmed tracks, 4108 windows, 0.884 / 0.884); before the image association
     # the same skeletons gave 525 confirmed tracks and 120 windows (see the metric run below).
-    assert len(confirmed) <= 40
-    assert len(windows) >= 3500
+    assert len(confirmed) <= 31
+    assert len(windows) >= 3900
     assert tracked >= 0.85 and in_window >= 0.85
     assert s.frames == len(clip) == 795 and s.image_frames > 780
     assert s.skeletons == sum(len(sk) for _, _, sk in clip)
@@ -55,13 +55,13 @@ def test_mot_scores_on_the_labelled_tracks(clip):
     assert image["num_switches"] <= SWITCHES_CEILING and image["num_fragmentations"] <= FRAGMENTATIONS_CEILING
     assert metric["idf1"] < 0.2  # the 3D gates on height-lifted skeletons: what the issue reported
     _, _, boxes, windows = vtest_data.track_clip(clip)
-    assert vtest_data.labelled_in_window(boxes, windows) >= 0.70  # measured 0.736 (target: 60 %)
+    assert vtest_data.labelled_in_window(boxes, windows) >= 0.72  # measured 0.739 (target: 60 %)
 
 
 def test_without_the_image_association_real_footage_falls_apart(clip):
     _, _, boxes, windows = vtest_data.track_clip(clip, metric=True)
     _, _, image_boxes, image_windows = vtest_data.track_clip(clip)
-    assert len({i for frame in boxes.values() for i in frame}) > 300  # measured 523
+    assert len({i for frame in boxes.values() for i in frame}) > 300  # measured 500
     assert len(windows) < 0.7 * len(image_windows)
 
 

@@ -7,11 +7,13 @@ minutes of pose. `bench/tracking.py --store` rewrites the file from the video.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from capture import appearance
 from capture.association import box_iou
 from capture.buffer import WindowBuffer
 from capture.frames import Skeleton3D
@@ -24,25 +26,47 @@ GROUND_TRUTH = ROOT / "tests" / "data" / "vtest_tracks" / "gt.txt"
 
 
 def store(frames: list[tuple[int, float, list[Skeleton3D]]], path: Path = STORED) -> None:
-    """Write per-frame skeletons: joints as float16 metres, confidence as uint8 (1/255 steps), box float32."""
+    """Write per-frame skeletons: joints as float16 metres, confidence as uint8 (1/255 steps), box float32, the
+    clothing signature as uint8 (1/255 steps; `has_appearance` says which skeletons have one)."""
     skels = [(i, s) for i, _, ss in frames for s in ss]
+    has = np.array([s.appearance is not None for _, s in skels], bool)
+    blank = np.zeros(appearance.SIZE, np.float32)
+    signatures = np.array([blank if s.appearance is None else s.appearance for _, s in skels])
     np.savez_compressed(
         path, frame_times=np.array([t for _, t, _ in frames], np.float64),
         frame=np.array([i for i, _ in skels], np.int32),
         joints=np.array([s.joints for _, s in skels], np.float16).reshape(-1, 20, 3),
         confidence=np.round(np.array([s.confidence for _, s in skels]).reshape(-1, 20) * 255).astype(np.uint8),
-        box=np.array([s.box for _, s in skels], np.float32).reshape(-1, 4))
+        box=np.array([s.box for _, s in skels], np.float32).reshape(-1, 4),
+        appearance=np.round(signatures.reshape(-1, appearance.SIZE) * 255).astype(np.uint8), has_appearance=has)
 
 
 def load(path: Path = STORED) -> list[tuple[int, float, list[Skeleton3D]]]:
     """(frame index, timestamp s, skeletons) for every frame of the clip, in decoding order."""
     data = np.load(path)
     times = data["frame_times"]
+    signatures = data["appearance"] / np.float32(255.0)  # unit length within the rounding
     out: list[tuple[int, float, list[Skeleton3D]]] = [(i, float(t), []) for i, t in enumerate(times)]
-    for f, j, c, b in zip(data["frame"], data["joints"], data["confidence"], data["box"]):
+    for f, j, c, b, a, has in zip(data["frame"], data["joints"], data["confidence"], data["box"], signatures,
+                                  data["has_appearance"]):
         out[f][2].append(Skeleton3D(joints=j.astype(np.float32), confidence=c / np.float32(255.0),
-                                    box=tuple(b.tolist()), timestamp_s=float(times[f]), frame_index=int(f)))
+                                    box=tuple(b.tolist()), timestamp_s=float(times[f]), frame_index=int(f),
+                                    appearance=a if has else None))
     return out
+
+
+def add_appearance(frames: list[tuple[int, float, list[Skeleton3D]]], video: str
+                   ) -> list[tuple[int, float, list[Skeleton3D]]]:
+    """The stored skeletons with the clothing signature pose gives them (`capture.appearance.signature` of each
+    box in its frame), read off the video: what `--store` would add, without re-running pose."""
+    from capture.sources import open_source
+
+    images = {}
+    with open_source(video) as source:
+        for bundle in source:
+            images[bundle.index] = bundle.color
+    return [(i, t, [replace(s, appearance=appearance.signature(images[i], s.box)) for s in skeletons])
+            for i, t, skeletons in frames]
 
 
 def track_clip(frames: list[tuple[int, float, list[Skeleton3D]]], metric: bool = False,
