@@ -171,7 +171,8 @@ class HeadlessListener(Listener):
         for track_id, line in sorted(self.tracks.items()):
             who = line.identity.name or line.identity.decision
             where = f"{line.camera:{width}s}  " if self.cameras else ""
-            self.out.write(f"  {where}track {track_id:3d}  {line.first_s:8.2f}-{line.last_s:8.2f} s  {line.frames:5d} frames  "
+            self.out.write(f"  {where}track {track_id:3d}  {line.first_s:8.2f}-{line.last_s:8.2f} s  "
+                           f"{line.frames:5d} frames  "
                            f"{self.window_counts.get(track_id, 0):4d} windows  {line.state:9s}  {who}\n")
 
 

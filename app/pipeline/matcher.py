@@ -64,7 +64,6 @@ class GalleryMatcher:
                  cameras: tuple[str, ...] = ("",)) -> None:
         self.recorder, self.min_windows = recorder, min_windows
         self.handoff, self.cameras = handoff, cameras
-        self.handoffs = 0  # hand-offs made (a new track named after a track of another camera)
         self._start_session = start_session
         self.session_id: int | None = None
         self.owns_database = owns_database
@@ -153,7 +152,6 @@ class GalleryMatcher:
                                source.camera, handed.camera, exc)
                 return
         self.handoff.get(handed.key).identity_id = source.identity_id
-        self.handoffs += 1
         logger.info("hand-off: track %d on camera %s continues track %d of camera %s (distance %.3g) as %s",
                     tracker_id(handed.key), handed.camera, tracker_id(source.key), source.camera, handed.distance,
                     gallery.name(source.identity_id))

@@ -114,8 +114,8 @@ class _Chain:
         def named(stage: str, error: BaseException) -> None:  # errors of this chain name its camera
             on_error(f"{camera.name} {stage}", error)
 
-        self.pose_w = PoseWorker(make_estimator, camera.skeleton_cache, camera.skeletons_given, self.frames_q, self.skeletons_q,
-                                 named)
+        self.pose_w = PoseWorker(make_estimator, camera.skeleton_cache, camera.skeletons_given, self.frames_q,
+                                 self.skeletons_q, named)
         self.track_w = TrackWorker(make_tracker, make_buffer, self.skeletons_q, windows, self.identities_q,
                                    queue.Queue(1), on_frame, lambda: (self.source_w.dropped, encoded(),
                                                                       source.duration_s),
@@ -174,10 +174,6 @@ class MultiPipeline:
                                       o.encode_batch, self._on_end, self._on_error, cameras=names)
         # Start order (consumers first); stop goes the other way.
         self._workers: tuple[Worker, ...] = (self._encode_w, *(w for c in self._chains for w in c.workers))
-
-    @property
-    def cameras(self) -> tuple[str, ...]:
-        return tuple(c.camera.name for c in self._chains)
 
     def start(self) -> None:
         """Start every worker. Returns at once."""
