@@ -10,7 +10,7 @@ from typing import Iterator
 import pytest
 
 from app.cli import main
-from app.compose import build_multi_pipeline
+from app.compose import build_multi_pipeline, load_encoder, open_gallery
 from app.config import load_config
 from app.events import FrameResult, MatchEvent
 from app.pipeline import Listener
@@ -135,3 +135,16 @@ def test_people_walking_from_camera_a_to_b_keep_their_identity(tmp_path: Path) -
     assert figures.crossers == 8 and figures.appearances == 32
     assert figures.accuracy >= HANDOFF_ACCURACY_FLOOR
     assert figures.false_rate <= FALSE_HANDOFF_CEILING
+    # nobody was enrolled: every name is a visitor a hand-off made, which the gallery can rename
+    config = load_config(None, [f"storage.url={tmp_path / 'round1.db'}"])
+    encoder = load_encoder(config)
+    gallery = open_gallery(config, encoder.version, encoder.dim, meta=encoder.meta)
+    try:
+        visitors = gallery.list_identities()
+        assert visitors and all(v.name.startswith("visitor ") and v.embeddings > 0 for v in visitors)
+        assert {v.notes for v in visitors} <= {"made by a hand-off: seen on camera A, then on B",
+                                                "made by a hand-off: seen on camera B, then on A"}
+        gallery.rename(visitors[0].id, "Ada")
+        assert gallery.get(visitors[0].id).name == "Ada"
+    finally:
+        gallery.db.dispose()
