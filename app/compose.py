@@ -11,7 +11,7 @@ owns it (MediaPipe and torch keep per-thread state; the tracker and buffer are r
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from app.config import SkelwatchConfig, home_dir
 from app.pipeline.matcher import GalleryMatcher
+from app.pipeline.multi import Camera, MultiPipeline
 from app.pipeline.runner import Listener, Pipeline, PipelineOptions
 from reid.errors import CheckpointError
 
@@ -226,25 +227,39 @@ def unknown_clustering(config: SkelwatchConfig) -> ClusterParams:
 
 
 def make_matcher(config: SkelwatchConfig, gallery: Gallery, start_session: Callable[[], int], *,
-                 owns_database: bool) -> GalleryMatcher:
-    """The pipeline's matcher over `gallery`: votes, sightings and alerts as configured."""
+                 owns_database: bool, cameras: tuple[str, ...] = ("",)) -> GalleryMatcher:
+    """The pipeline's matcher over `gallery`: votes, sightings and alerts as configured, and with several
+    `cameras` (named in the order their trackers share out ids) the hand-off between them."""
     from storage.alerts import AlertEngine
+    from storage.handoff import HandoffBook
     from storage.live import SightingRecorder
     from storage.matching import TrackVoter
 
-    g = config.gallery
-    voter = TrackVoter(g.vote_window, g.vote_enter, g.vote_keep, g.vote_min_windows)
-    recorder = SightingRecorder(gallery, voter=voter, alerts=AlertEngine(gallery.db),
+    g, h = config.gallery, config.handoff
+
+    def voter() -> TrackVoter:  # the gallery's votes, for the gallery and for hand-offs alike
+        return TrackVoter(g.vote_window, g.vote_enter, g.vote_keep, g.vote_min_windows)
+
+    recorder = SightingRecorder(gallery, voter=voter(), alerts=AlertEngine(gallery.db),
                                 store_unknown_windows=g.store_unknown_windows)
-    return GalleryMatcher(recorder, start_session, g.vote_min_windows, owns_database=owns_database)
+    handoff = None
+    if len(cameras) > 1 and h.enabled:
+        thresholds = gallery.thresholds if h.accept_distance is None else replace(
+            gallery.thresholds, accept_distance=h.accept_distance)
+        handoff = HandoffBook(thresholds, voter(), h.transit,
+                              max([h.transit_s, *h.pair_transit_s.values()]), h.keep_windows)
+    return GalleryMatcher(recorder, start_session, g.vote_min_windows, owns_database=owns_database,
+                          handoff=handoff, cameras=cameras)
 
 
 def gallery_matcher_factory(config: SkelwatchConfig, encoder: LoadedEncoder, session_path: Path | str,
-                            device: str = "", manifest: dict[str, Any] | None = None) -> Callable[[], GalleryMatcher]:
+                            device: str = "", manifest: dict[str, Any] | None = None,
+                            cameras: tuple[str, ...] = ("",)) -> Callable[[], GalleryMatcher]:
     """A factory (run on the encoder thread) of a matcher over its own connection to the configured database.
 
     Args:
         session_path: the session folder (or source) the sightings are filed under.
+        cameras: several cameras' names (one session holds every camera's tracks; see `make_matcher`).
     Raises (when called):
         StorageError: the database cannot be opened (locked, corrupt, newer schema).
     """
@@ -258,18 +273,21 @@ def gallery_matcher_factory(config: SkelwatchConfig, encoder: LoadedEncoder, ses
                     encoder.version, len(gallery.index))
         return make_matcher(config, gallery,
                             lambda: create_session(gallery.db, session_path, device=device, manifest=manifest or {}),
-                            owns_database=True)
+                            owns_database=True, cameras=cameras)
 
     return make
 
 
 # --- capture -------------------------------------------------------------------------------------------------
-def tracker_factory(config: SkelwatchConfig) -> Callable[..., Tracker]:
-    """Trackers with the `tracking` section's settings; call it with first_id= to continue another's ids."""
+def tracker_factory(config: SkelwatchConfig, camera: int = 0, cameras: int = 1) -> Callable[..., Tracker]:
+    """Trackers with the `tracking` section's settings; call it with first_id= to continue another's ids.
+
+    Camera `camera` of `cameras` gives out ids camera + 1, camera + 1 + cameras, ...: unique across cameras
+    (see app.pipeline.seams.camera_index)."""
     from capture.tracking import Tracker
 
     settings = config.tracking.model_dump()
-    return lambda first_id=1: Tracker(**settings, first_id=first_id)
+    return lambda first_id=camera + 1: Tracker(**settings, first_id=first_id, id_step=cameras)
 
 
 def buffer_factory(config: SkelwatchConfig, frames: int) -> Callable[[], WindowBuffer]:
@@ -351,3 +369,31 @@ def build_pipeline(config: SkelwatchConfig, source: Source, *, speed: float | No
         make_estimator=estimator_factory(config), make_encoder=encoder_factory(encoder, config),
         make_matcher=make_matcher, skeleton_cache=skeleton_cache, skeletons_given=skeletons_given,
         options=options_from(config, source.is_live, speed, max_seconds, hold_at_end), listeners=listeners)
+
+
+def build_multi_pipeline(config: SkelwatchConfig, cameras: list[Camera], *, speed: float | None = 1.0,
+                         gallery: bool = False, session_label: str | None = None, model_dir: Path | None = None,
+                         encoder: LoadedEncoder | None = None, max_seconds: float | None = None,
+                         listeners: tuple[Listener, ...] = ()) -> MultiPipeline:
+    """Several cameras with one encoder and one gallery: a tracker per camera (ids unique across them), and the
+    hand-off between cameras (`handoff` section) when matching against the gallery.
+
+    Args:
+        cameras: the cameras, with distinct names (hand-off transit times are set per pair of names).
+        gallery: match against the configured database; one session (`session_label`, default the cameras'
+            sources joined) holds every camera's tracks.
+        speed, model_dir, encoder, max_seconds, listeners: as for `build_pipeline`.
+    Raises:
+        CheckpointError: a named model that cannot be loaded. ValueError: no camera, or two with one name.
+    """
+    encoder = encoder or load_encoder(config, model_dir)
+    names = tuple(c.name for c in cameras)
+    make_matcher = None
+    if gallery:
+        label = session_label or " + ".join(f"{c.name}={c.source.name}" for c in cameras)
+        make_matcher = gallery_matcher_factory(config, encoder, label, device=label, cameras=names)
+    live = any(c.source.is_live for c in cameras)
+    return MultiPipeline(
+        cameras, lambda k: tracker_factory(config, k, len(cameras)), buffer_factory(config, encoder.frames),
+        make_estimator=estimator_factory(config), make_encoder=encoder_factory(encoder, config),
+        make_matcher=make_matcher, options=options_from(config, live, speed, max_seconds), listeners=listeners)

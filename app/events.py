@@ -58,6 +58,7 @@ class TrackView:
     identity: IdentityDecision = field(default_factory=IdentityDecision)
     observed: bool = True           # a skeleton was assigned this frame (else: coasting or lost, last pose shown)
     box: tuple[float, float, float, float] | None = None  # (x0, y0, x1, y1) pixels of this frame's skeleton
+    camera: str = ""                # the camera that sees it (its source's name, or the name given to it)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class FrameResult:
     dropped_frames: int             # frames dropped under load since start (live mode only; replay never drops)
     duration_s: float | None = None  # length of the medium when known (replay), for the timeline
     windows_encoded: int = 0        # windows encoded so far
+    camera: str = ""                # the camera the frame comes from (several cameras share one pipeline)
 
 
 @dataclass(frozen=True)
@@ -97,3 +99,4 @@ class MatchEvent:
     start_s: float                  # start of the window
     frames: int                     # frames in the window
     identity: IdentityDecision      # the track's decision after this window
+    camera: str = ""                # the camera the track is on

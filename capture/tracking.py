@@ -96,6 +96,8 @@ class Tracker:
         appearance_smoothing: weight of a new signature in a track's running one.
         first_id: the first track id given out; a tracker that replaces another after a seek starts at the old
             one's `next_id`, so ids already shown (track lists, sightings, votes) never name a second person.
+        id_step: the gap between two ids given out. With N cameras in one process, camera k's tracker starts at
+            k + 1 and steps by N, so ids are unique across cameras and name their camera, however many are made.
     Raises:
         TrackingError: for durations out of order.
     """
@@ -111,9 +113,9 @@ class Tracker:
                  image_speed_hps: float = 1.0, image_margin_h: float = 0.3, image_shape_weight: float = 2.0,
                  image_reacquire_h: float = 0.3, image_box_noise_h: float = 0.05,
                  image_acceleration_hps2: float = 0.25, appearance_weight: float = 2.0,
-                 appearance_smoothing: float = 0.05, *, first_id: int = 1) -> None:
-        if first_id < 1:
-            raise TrackingError(f"tracker: first_id {first_id} must be 1 or more")
+                 appearance_smoothing: float = 0.05, *, first_id: int = 1, id_step: int = 1) -> None:
+        if first_id < 1 or id_step < 1:
+            raise TrackingError(f"tracker: first_id {first_id} and id_step {id_step} must be 1 or more")
         if not 0.0 < lost_after_s < delete_after_s:
             raise TrackingError(f"tracker: need 0 < lost_after_s ({lost_after_s}) < delete_after_s "
                                 f"({delete_after_s}); raise delete_after_s")
@@ -133,7 +135,7 @@ class Tracker:
         self.stats = TrackerStats()
         self._tracks: dict[int, Track] = {}
         self._events: list[TrackEvent] = []
-        self._next_id = first_id
+        self._next_id, self._id_step = first_id, id_step
         self._merged: dict[int, int] = {}  # tentative id -> the lost track it turned out to be
         self._now: float | None = None
         self._image = False  # this frame is associated in the image
@@ -367,7 +369,7 @@ class Tracker:
     def _create(self, skel: Skeleton3D, centre: np.ndarray, bones: np.ndarray, box: np.ndarray, t: float) -> Track:
         track = Track(self._next_id, TrackState.TENTATIVE, start_s=t, last_seen_s=t,
                       motion=self._filter_cls(centre, t, *self._noise))
-        self._next_id += 1
+        self._next_id += self._id_step
         self._observe(track, skel, centre, bones, box, t)
         track.candidates = tuple(lost.track_id for lost in self._tracks.values()
                                  if lost.state is TrackState.LOST and self._may_be(lost, track, t))

@@ -19,6 +19,8 @@ PRODUCT = ("app", "capture", "core", "reid", "storage", "ui", "bench")
 BUILT_ONLY_IN = {
     "Gallery": {"app/compose.py"},
     "GalleryMatcher": {"app/compose.py"},
+    "HandoffBook": {"app/compose.py"},
+    "MultiPipeline": {"app/compose.py"},
     "Tracker": {"app/compose.py"},
     "WindowBuffer": {"app/compose.py"},
     "PoseEstimator": {"app/compose.py"},

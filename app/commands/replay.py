@@ -23,7 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "recording, a video, a skeleton file) through tracking and re-ID; prints a progress line, the tracks "
         "and, with --windows, every encoded window. A session is never changed; one without a skeleton cache gets "
         "one beside it (written whole) when its first replay reaches the end.")
-    parser.add_argument("input", help="a session folder, a recording or video file, or demo / synthetic")
+    parser.add_argument("input", nargs="+", metavar="[NAME=]INPUT",
+                        help="a session folder, a recording or video file, or demo / synthetic; several are several "
+                        "cameras replayed together in step (named NAME=INPUT, else cam1, cam2, ...), sharing one "
+                        "encoder and gallery, with hand-off between them (the handoff section)")
     parser.add_argument("--speed", type=float, default=None,
                         help="multiple of real time, 0.25 to 8 (default: as fast as possible)")
     parser.add_argument("--windows", action="store_true", help="print every encoded window")
@@ -39,6 +42,9 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     from app.session import is_session, recording_path
     from app.session_replay import open_session
 
+    if len(args.input) > 1:
+        return _replay_cameras(args, config)
+    args.input = args.input[0]
     listener = HeadlessListener(windows=args.windows)
     fill_cache: Path | None = None
     if is_session(Path(args.input)):
@@ -65,6 +71,33 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     listener.print_tracks()
     print_ending(summary, listener, args.tracks_out)
     return 0
+
+
+def _replay_cameras(args: argparse.Namespace, config: SkelwatchConfig) -> int:
+    """Several inputs replayed as cameras of one site (no cache is built here: replay each alone for that)."""
+    import sys
+
+    from app.compose import build_multi_pipeline, gives_skeletons
+    from app.pipeline.headless import HeadlessListener, open_cameras, open_input, print_cameras_ending, run_cameras
+    from app.session import is_session, recording_path
+    from app.session_replay import open_session
+
+    def open_one(spec: str) -> tuple[object, bool, object]:
+        if is_session(Path(spec)):
+            session = open_session(Path(spec), images=args.images)
+            raw = recording_path(session.folder)
+            return session.source, raw is not None and gives_skeletons(str(raw)), session.cache
+        return (*open_input(spec), None)
+
+    cameras, failed = open_cameras(args.input, open_one, sys.stderr)
+    listener = HeadlessListener(windows=args.windows, cameras=True)
+    pipeline = build_multi_pipeline(config, cameras, speed=args.speed, gallery=not args.no_gallery,
+                                    session_label=" + ".join(args.input), listeners=(listener,))
+    summaries = run_cameras(pipeline, listener)
+    print(f"replayed {', '.join(f'{c.name}={c.source.name}' for c in cameras)}")
+    listener.print_tracks()
+    return print_cameras_ending(summaries, listener, args.tracks_out,
+                                failed + list(pipeline.failed_cameras.values()))
 
 
 def _cache_builder(folder: Path, flush_interval_s: float) -> CacheBuilder | None:

@@ -13,7 +13,7 @@ from pydantic import Field, ValidationError
 
 from app.config.base import Section
 from app.config.capture import BufferConfig, PoseConfig, TrackingConfig
-from app.config.pipeline import PipelineConfig
+from app.config.pipeline import HandoffConfig, PipelineConfig
 from app.config.ui import UIConfig
 from app.config.reid import ClusterConfig, EvaluateConfig, LossConfig, ModelConfig, TrainConfig
 from app.config.storage import GalleryConfig, StorageConfig
@@ -37,6 +37,7 @@ class SkelwatchConfig(Section):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     buffer: BufferConfig = Field(default_factory=BufferConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    handoff: HandoffConfig = Field(default_factory=HandoffConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
 
 

@@ -24,6 +24,8 @@ Building one (the GUI and the CLI do the same)::
     # a recorded session: s = app.session_replay.open_session(folder, images=True)
     #   build_pipeline(config, s.source, skeleton_cache=s.cache, ...)   (pose never runs on cached frames)
     # a .db3 with a truth sidecar: skeletons_given=app.compose.gives_skeletons(path)
+    # several cameras, one encoder and gallery, hand-off between them (app/pipeline/multi.py):
+    #   build_multi_pipeline(config, [Camera("door", source_a, given_a), Camera("hall", source_b)], gallery=True)
 
 Calls for the GUI's Qt thread adapter (all thread-safe, all return at once unless noted):
 

@@ -5,12 +5,12 @@ import logging
 import queue
 import time
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from app.events import Decision, IdentityDecision, MatchEvent
-from app.pipeline.seams import Matcher, TrackDecision, TracksEnded
+from app.pipeline.seams import Matcher, TrackDecision, TracksEnded, camera_index
 from app.pipeline.workers import END, RESET, ErrorHandler, Marker, Worker, get, put_drop_oldest
 from capture.buffer import Window
 
@@ -22,15 +22,23 @@ class EncodeWorker(Worker):
 
     Without a matcher (no gallery) every encoded track is "unknown". Each track's running mean embedding goes
     back to the tracker (through the identity), which uses it to tell a returning person from a new one.
+
+    Several cameras share one encoder: their tracking workers feed one window queue, `cameras` names them in the
+    order of their `identities` queues (a track's answer goes to its own camera's, by `camera_index`), and the
+    stream ends when every camera has sent END.
     """
 
     def __init__(self, make_encoder: Callable[[], Callable[[np.ndarray], np.ndarray]] | None,
-                 make_matcher: Callable[[], Matcher] | None, inp: queue.Queue, identities: queue.Queue,
+                 make_matcher: Callable[[], Matcher] | None, inp: queue.Queue, identities: Sequence[queue.Queue],
                  on_match: Callable[[MatchEvent], None], on_alert: Callable[[Any], None], batch: int,
-                 on_finished: Callable[[], None], on_error: ErrorHandler) -> None:
+                 on_finished: Callable[[], None], on_error: ErrorHandler, cameras: Sequence[str] = ("",)) -> None:
         super().__init__("encoder", on_error)
+        if len(cameras) != len(identities):
+            raise ValueError(f"encoder: {len(cameras)} camera names for {len(identities)} identity queues")
         self.make_encoder, self.make_matcher = make_encoder, make_matcher
-        self.inp, self.identities, self.batch = inp, identities, batch
+        self.inp, self.identities, self.batch, self.cameras = inp, tuple(identities), batch, tuple(cameras)
+        self._open = len(self.identities)  # cameras whose stream has not ended
+        self.encoded_by_camera = [0] * len(self.identities)
         self.on_match, self.on_alert, self.on_finished = on_match, on_alert, on_finished
         self.encoded = 0
         self.matcher: Matcher | None = None
@@ -74,9 +82,12 @@ class EncodeWorker(Worker):
                         self.matcher.end_track(track_id)
                 continue
             if item is END:
-                self.ended = True
-                self.on_finished()
-                return
+                self._open -= 1
+                if self._open == 0:
+                    self.ended = True
+                    self.on_finished()
+                    return
+                continue
             start = time.perf_counter()
             for i in range(0, len(item), self.batch):
                 self._encode(item[i : i + self.batch], encode)
@@ -85,11 +96,13 @@ class EncodeWorker(Worker):
     def _encode(self, windows: list[Window], encode: Callable[[np.ndarray], np.ndarray] | None) -> None:
         if encode is None:  # tracking-only runs: every window is answered, so a synchronous tracker never waits
             for window in windows:
-                put_drop_oldest(self.identities, TrackDecision(window.track_id))
+                put_drop_oldest(self._answers(window.track_id), TrackDecision(window.track_id))
             return
         data = np.stack([w.data for w in windows]).astype(np.float32, copy=False)  # (B, f, 20, 3)
         embeddings = np.asarray(encode(data), dtype=np.float32)  # (B, 3H)
         self.encoded += len(windows)
+        for window in windows:
+            self.encoded_by_camera[camera_index(window.track_id, len(self.identities))] += 1
         if self.matcher is not None:
             identities, alerts = self.matcher.decide(windows, embeddings)
         else:
@@ -99,12 +112,19 @@ class EncodeWorker(Worker):
             total = self._sums.get(window.track_id, 0.0) + (embedding / norm if norm > 0 else embedding)
             self._sums[window.track_id] = total
             identity = replace(identity, embedding=total if np.linalg.norm(total) > 0 else None)
-            put_drop_oldest(self.identities, identity)
+            put_drop_oldest(self._answers(window.track_id), identity)
             self.on_match(MatchEvent(timestamp_s=window.t_end_s, track_id=window.track_id,
                                      start_s=window.t_start_s, frames=int(window.data.shape[0]),
-                                     identity=identity.identity))
+                                     identity=identity.identity, camera=self.camera_of(window.track_id)))
         for alert in alerts:
             self.on_alert(alert)
+
+    def _answers(self, track_id: int) -> queue.Queue:
+        return self.identities[camera_index(track_id, len(self.identities))]
+
+    def camera_of(self, track_id: int) -> str:
+        """The name of the camera whose tracker gave out `track_id`."""
+        return self.cameras[camera_index(track_id, len(self.cameras))]
 
     def state_sizes(self) -> dict[str, int]:
         sizes = {"embedding sums": len(self._sums)}

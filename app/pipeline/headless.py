@@ -5,16 +5,18 @@ Kept out of the command modules so the three stay thin and read the same way.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from app.config import home_dir
 from app.events import FrameResult, IdentityDecision, MatchEvent
 from app.compose import gives_skeletons
+from app.pipeline.multi import Camera, MultiPipeline
 from app.pipeline.runner import Listener, Pipeline, PipelineSummary
 from capture.stats import accounting_lines
 from core.errors import SkelwatchError
@@ -72,6 +74,7 @@ class _TrackLine:
     frames: int = 0
     state: str = ""
     identity: IdentityDecision = field(default_factory=IdentityDecision)
+    camera: str = ""
 
 
 @dataclass
@@ -80,35 +83,40 @@ class HeadlessListener(Listener):
 
     With `windows=True` every encoded window is printed on stdout as it comes. `mot_rows` collects every
     confirmed track's box per frame for `write_mot` (a track's tentative frames join it when it is confirmed).
+    With `cameras=True` (several cameras) track and window lines name each track's camera, and MOT frames are
+    numbered per camera.
     """
 
     out: IO[str] = field(default_factory=lambda: sys.stdout)
     err: IO[str] = field(default_factory=lambda: sys.stderr)
     windows: bool = False
+    cameras: bool = False
     tracks: dict[int, _TrackLine] = field(default_factory=dict)
     window_counts: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     last: FrameResult | None = None
     failure: tuple[str, BaseException] | None = None
     mot_rows: list[tuple[int, int, tuple[float, float, float, float]]] = field(default_factory=list)
     _tentative_rows: dict[int, list] = field(default_factory=lambda: defaultdict(list))
-    _frames_seen: int = 0
+    _frames_seen: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # per camera
     _last_print: float = 0.0
 
     def on_frame(self, result: FrameResult) -> None:
         self.last = result
-        self._frames_seen += 1
+        self._frames_seen[result.camera] += 1
         self._collect_boxes(result)
         for view in result.tracks:
             line = self.tracks.get(view.track_id)
             if line is None:
-                line = self.tracks[view.track_id] = _TrackLine(result.timestamp_s, result.timestamp_s)
+                line = self.tracks[view.track_id] = _TrackLine(result.timestamp_s, result.timestamp_s,
+                                                               camera=view.camera)
             line.last_s, line.state = result.timestamp_s, view.state
             line.frames += 1
             line.identity = view.identity
         now = time.monotonic()
         if now - self._last_print >= PROGRESS_INTERVAL_S:
             self._last_print = now
-            self.err.write(progress_line(result) + ("\r" if self.err.isatty() else "\n"))
+            where = f"{result.camera}: " if self.cameras else ""
+            self.err.write(where + progress_line(result) + ("\r" if self.err.isatty() else "\n"))
             self.err.flush()
 
     def _collect_boxes(self, result: FrameResult) -> None:
@@ -116,7 +124,7 @@ class HeadlessListener(Listener):
         for view in result.tracks:
             if view.box is None:
                 continue
-            row = (self._frames_seen, view.track_id, view.box)
+            row = (self._frames_seen[result.camera], view.track_id, view.box)
             if view.state == "confirmed":
                 self.mot_rows.extend(self._tentative_rows.pop(view.track_id, ()))
                 self.mot_rows.append(row)
@@ -144,7 +152,8 @@ class HeadlessListener(Listener):
         self.window_counts[event.track_id] += 1
         if self.windows:
             who = event.identity.name or event.identity.decision
-            self.out.write(f"window track {event.track_id:3d}  {event.start_s:8.2f}-{event.timestamp_s:8.2f} s  "
+            where = f"{event.camera}  " if self.cameras else ""
+            self.out.write(f"window {where}track {event.track_id:3d}  {event.start_s:8.2f}-{event.timestamp_s:8.2f} s  "
                            f"{event.frames} frames  {who} ({event.confidence:.2f})\n")
 
     def on_error(self, stage: str, error: BaseException) -> None:
@@ -153,20 +162,26 @@ class HeadlessListener(Listener):
 
     def raise_failure(self) -> None:
         """Raises: the stage's SkelwatchError as is, or PipelineFailed naming the stage for any other error."""
-        if self.failure is None:
-            return
-        stage, error = self.failure
-        if isinstance(error, SkelwatchError):
-            raise error
-        raise PipelineFailed(f"the {stage} stage failed: {type(error).__name__}: {error} (the log has the "
-                             "traceback); what was recorded so far is kept") from error
+        if self.failure is not None:
+            raise_stage_failure(*self.failure)
 
     def print_tracks(self) -> None:
         self.out.write(f"{len(self.tracks)} tracks:\n")
+        width = max((len(line.camera) for line in self.tracks.values()), default=0)
         for track_id, line in sorted(self.tracks.items()):
             who = line.identity.name or line.identity.decision
-            self.out.write(f"  track {track_id:3d}  {line.first_s:8.2f}-{line.last_s:8.2f} s  {line.frames:5d} frames  "
+            where = f"{line.camera:{width}s}  " if self.cameras else ""
+            self.out.write(f"  {where}track {track_id:3d}  {line.first_s:8.2f}-{line.last_s:8.2f} s  "
+                           f"{line.frames:5d} frames  "
                            f"{self.window_counts.get(track_id, 0):4d} windows  {line.state:9s}  {who}\n")
+
+
+def raise_stage_failure(stage: str, error: BaseException) -> None:
+    """Raises: the stage's SkelwatchError as is, or PipelineFailed naming the stage for any other error."""
+    if isinstance(error, SkelwatchError):
+        raise error
+    raise PipelineFailed(f"the {stage} stage failed: {type(error).__name__}: {error} (the log has the "
+                         "traceback); what was recorded so far is kept") from error
 
 
 def progress_line(result: FrameResult) -> str:
@@ -212,3 +227,89 @@ def run_to_end(pipeline: Pipeline, listener: HeadlessListener) -> PipelineSummar
         listener.err.write("\n")
     listener.raise_failure()
     return summary
+
+
+# --- several cameras ---------------------------------------------------------------------------------------------
+_CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+
+
+def camera_specs(specs: list[str]) -> list[tuple[str, str]]:
+    """`NAME=SPEC` or `SPEC` per camera -> (name, spec); unnamed cameras are cam1, cam2, ... by position.
+
+    Raises:
+        SkelwatchError: two cameras with one name.
+    """
+    out = []
+    for k, text in enumerate(specs, start=1):
+        name, sep, spec = text.partition("=")
+        if not (sep and _CAMERA_NAME.fullmatch(name) and spec):
+            name, spec = f"cam{k}", text
+        out.append((name, spec))
+    names = [name for name, _ in out]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise SkelwatchError(f"cameras {', '.join(twice)} are named twice; give each --source its own NAME=SPEC")
+    return out
+
+
+def open_cameras(specs: list[str], open_one: Callable[[str], tuple[Any, bool, Any]],
+                 err: IO[str]) -> tuple[list[Camera], list[str]]:
+    """Open every camera; one that cannot be opened is reported (naming it and the fix) and left out.
+
+    Args:
+        open_one: spec -> (source, skeletons given, skeleton cache or None).
+    Returns:
+        The cameras opened, and a message per camera left out.
+    Raises:
+        SkelwatchError: no camera could be opened (the message lists why for each).
+    """
+    cameras, failures = [], []
+    for name, spec in camera_specs(specs):
+        try:
+            source, given, cache = open_one(spec)
+        except SkelwatchError as exc:
+            failures.append(f"camera {name} ({spec}) cannot be opened: {exc}; fix it or leave out its --source")
+            err.write(f"error: {failures[-1]}; the other cameras run without it\n")
+            continue
+        cameras.append(Camera(name, source, given, cache))
+    if not cameras:
+        raise SkelwatchError("no camera could be opened: " + "; ".join(failures))
+    return cameras, failures
+
+
+def run_cameras(pipeline: MultiPipeline, listener: HeadlessListener) -> dict[str, PipelineSummary]:
+    """`run_to_end` for several cameras: a camera whose source fails mid-run only ends that camera (see
+    MultiPipeline.failed_cameras); a shared stage's failure is raised as there.
+
+    Raises:
+        SkelwatchError: from the failed shared stage.
+    """
+    pipeline.start()
+    try:
+        while not pipeline.wait(0.2):
+            pass
+    finally:
+        summaries = pipeline.stop()
+    if pipeline.failure is not None:
+        raise_stage_failure(*pipeline.failure)
+    return summaries
+
+
+def print_cameras_ending(summaries: dict[str, PipelineSummary], listener: HeadlessListener,
+                         tracks_out: Path | None, failed: list[str]) -> int:
+    """Each camera's summary and account, the MOT file if asked for, and the cameras left out (stderr).
+
+    Returns:
+        The exit status: 1 when a camera was left out, else 0.
+    """
+    out = listener.out
+    for name, summary in summaries.items():
+        out.write(f"camera {name}: {summary_line(summary)}\n")
+        for line in accounting_lines(summary.tracker_stats, summary.buffer_stats):
+            out.write(f"camera {name}: {line}\n")
+    if tracks_out is not None:
+        rows = listener.write_mot(tracks_out)
+        out.write(f"wrote {rows} track boxes to {tracks_out} (frames numbered per camera)\n")
+    for message in failed:
+        listener.err.write(f"error: {message}\n")
+    return 1 if failed else 0

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from app.events import AlertEvent, Decision, IdentityDecision
-from app.pipeline.seams import TrackDecision
+from app.pipeline.seams import TrackDecision, camera_index
 from capture.buffer import Window
-from storage.errors import DatabaseLockedError, DatabaseUnavailableError
+from storage.errors import DatabaseLockedError, DatabaseUnavailableError, StorageError
 from storage.models import utcnow
 
 if TYPE_CHECKING:
-    from storage.live import SightingRecorder
+    from storage.handoff import Handoff, HandoffBook
+    from storage.live import Observation, SightingRecorder
     from storage.matching import MatchResult
 
 logger = logging.getLogger(__name__)
@@ -52,11 +53,17 @@ class GalleryMatcher:
         min_windows: windows a track needs before it can be more than "pending" (the voter's min_windows).
         owns_database: close() disposes the gallery's database engine (True when the factory opened it; the
             GUI shares its Gallery and keeps it open).
+        handoff: several cameras: the book that matches a track starting on one camera to a track that ended on
+            another (None: one camera). A hand-off names the new track as the earlier one was named, or makes
+            the person a "visitor" identity (from the earlier track's windows) that can be renamed later.
+        cameras: the camera names, in the order their trackers share out ids (`camera_index`).
     """
 
     def __init__(self, recorder: SightingRecorder, start_session: Callable[[], int], min_windows: int, *,
-                 owns_database: bool = False) -> None:
+                 owns_database: bool = False, handoff: HandoffBook | None = None,
+                 cameras: tuple[str, ...] = ("",)) -> None:
         self.recorder, self.min_windows = recorder, min_windows
+        self.handoff, self.cameras = handoff, cameras
         self._start_session = start_session
         self.session_id: int | None = None
         self.owns_database = owns_database
@@ -84,7 +91,7 @@ class GalleryMatcher:
                            exc, self.unsaved_windows)
             return [self._last.get(w.track_id, TrackDecision(w.track_id)) for w in windows], []
         identities, alerts = [], []
-        for window, obs in zip(windows, observations):
+        for window, obs, embedding in zip(windows, observations, embeddings):
             voted = obs.track_identity
             name = self._name(voted.identity_id, obs.result)
             if voted.identity_id is not None:
@@ -100,6 +107,8 @@ class GalleryMatcher:
             support = float(voted.support) if voted.identity_id is not None else 0.0
             identities.append(TrackDecision(window.track_id, IdentityDecision(decision, voted.identity_id, name,
                                                                               support, levels)))
+            if self.handoff is not None:
+                identities[-1] = self._hand_off(window, embedding, obs, identities[-1])
             self._last[window.track_id] = identities[-1]
             for fired in obs.alerts:
                 who = self._name(fired.identity_id, obs.result)
@@ -107,6 +116,45 @@ class GalleryMatcher:
                                          track_id=window.track_id, identity_id=fired.identity_id,
                                          identity_name=who, rule=fired.rule_name))
         return identities, alerts
+
+    def _hand_off(self, window: Window, embedding: np.ndarray, obs: Observation,
+                  decided: TrackDecision) -> TrackDecision:
+        """Give the window to the hand-off book; a track the gallery does not name yet takes the identity that
+        a hand-off gave it."""
+        key = track_key(self._epoch, window.track_id)
+        camera = self.cameras[camera_index(window.track_id, len(self.cameras))]
+        handed = self.handoff.observe(key, camera, obs.track_id, window.t_start_s, window.t_end_s, embedding,
+                                      obs.embedding_id, obs.track_identity.identity_id)
+        if handed is not None:
+            self._name_handoff(handed)
+        seen = self.handoff.get(key)
+        if decided.identity.id is not None or seen is None or seen.identity_id is None:
+            return decided
+        name = self.recorder.gallery.name(seen.identity_id)
+        return TrackDecision(window.track_id, IdentityDecision(Decision.MATCH, seen.identity_id, name, seen.support))
+
+    def _name_handoff(self, handed: Handoff) -> None:
+        """The new track is the person of `handed.source`: their gallery identity, else a new "visitor" made of
+        the earlier track's windows (stored unknown windows are moved, the others stored), named after its
+        database track so the name is unique; `gallery rename` gives it a real name later."""
+        source = handed.source
+        gallery = self.recorder.gallery
+        if source.identity_id is None or not gallery.has_identity(source.identity_id):
+            stored = [i for _, i in source.windows if i is not None]
+            unstored = [v for v, i in source.windows if i is None]
+            try:
+                source.identity_id = gallery.enrol(
+                    f"visitor {source.row}", np.stack(unstored) if unstored else None, embedding_ids=stored,
+                    track_id=source.row, session_id=self.session_id,
+                    notes=f"made by a hand-off: seen on camera {source.camera}, then on {handed.camera}")
+            except StorageError as exc:  # a locked database, a name taken meanwhile: the track stays unnamed
+                logger.warning("hand-off from camera %s to %s not stored (%s); the track stays unnamed",
+                               source.camera, handed.camera, exc)
+                return
+        self.handoff.get(handed.key).identity_id = source.identity_id
+        logger.info("hand-off: track %d on camera %s continues track %d of camera %s (distance %.3g) as %s",
+                    tracker_id(handed.key), handed.camera, tracker_id(source.key), source.camera, handed.distance,
+                    gallery.name(source.identity_id))
 
     def _queue(self, batch: list[tuple[int, np.ndarray, float, float]], seen_at: datetime) -> None:
         self._unsaved.append((batch, seen_at))
@@ -141,6 +189,7 @@ class GalleryMatcher:
         """Tracks each per-track structure holds (read from any thread: for a soak test and its guard)."""
         recorder = self.recorder
         return {"matcher decisions": len(self._last), "recorder tracks": recorder.tracks_held,
+                "handoff tracks": self.handoff.tracks_held if self.handoff is not None else 0,
                 "voter tracks": recorder.voter.tracks_held,
                 "alert tracks": recorder.alerts.tracks_held if recorder.alerts is not None else 0}
 
@@ -149,6 +198,8 @@ class GalleryMatcher:
         windows, if the database is locked: storing them would bring the state back)."""
         self._last.pop(track_id, None)
         key = track_key(self._epoch, track_id)
+        if self.handoff is not None:
+            self.handoff.end(key)
         if self._unsaved:
             self._ended_keys.append(key)
         elif self.session_id is not None:
@@ -163,6 +214,8 @@ class GalleryMatcher:
                 self.recorder.end_track(self.session_id, key)
         self._epoch += 1
         self._last.clear()
+        if self.handoff is not None:
+            self.handoff.clear()
 
     def close(self) -> None:
         from storage.sessions import end_session

@@ -171,10 +171,10 @@ class Pipeline:
         self._track_w = TrackWorker(make_tracker, make_buffer, self._skeletons_q, self._windows_q, self._identities_q,
                                     self._commands_q, self._emit_frame, self._live_stats, o.encode_batch,
                                     o.encode_every, not source.is_live, self._on_error,
-                                    metric=source.metric_skeletons)
-        self._encode_w = EncodeWorker(make_encoder, make_matcher, self._windows_q, self._identities_q,
+                                    metric=source.metric_skeletons, camera=source.name)
+        self._encode_w = EncodeWorker(make_encoder, make_matcher, self._windows_q, (self._identities_q,),
                                       self._emit_match, self._emit_alert, o.encode_batch, self._on_end,
-                                      self._on_error)
+                                      self._on_error, cameras=(source.name,))
         # Start order; stop goes the other way so no consumer stops before its producer.
         self._workers: tuple[Worker, ...] = (self._encode_w, self._track_w, self._pose_w, self._source_w)
 
@@ -328,21 +328,25 @@ class Pipeline:
         with self._finish_lock:
             if self._summary is not None:
                 return self._summary
-            track = self._track_w
-            times = track.times
-            stage_s = {"decode": self._source_w.busy_s, "pose": self._pose_w.busy_s,
-                       **{f"pose.{k}": v for k, v in self._pose_w.stage_s.items()}, **times.seconds,
-                       "encoder": self._encode_w.busy_s}
-            frames = max(times.frames, 1)
-            self._summary = PipelineSummary(
-                frames=times.frames, frames_read=self._source_w.frames, dropped_frames=self._source_w.dropped,
-                windows=track.windows_cut, windows_encoded=self._encode_w.encoded,
-                confirmed_tracks=track.confirmed,
-                wall_s=time.monotonic() - (self._started_at or time.monotonic()),
-                pose_cache_hits=self._pose_w.cache_hits, pose_estimated=self._pose_w.estimated,
-                stage_ms_per_frame={k: 1000.0 * v / frames for k, v in stage_s.items()},
-                tracker_stats=track.counters()[0], buffer_stats=track.counters()[1],
-                errors=tuple(self._errors), completed=completed or (self._encode_w.ended and not self._errors))
+            self._summary = chain_summary(
+                self._source_w, self._pose_w, self._track_w, self._encode_w.busy_s, self._encode_w.encoded,
+                self._started_at, self._errors, completed or (self._encode_w.ended and not self._errors))
         for listener in self.listeners:
             listener.on_finished(self._summary)
         return self._summary
+
+
+def chain_summary(source: SourceWorker, pose: PoseWorker, track: TrackWorker, encoder_busy_s: float, encoded: int,
+                  started_at: float | None, errors: list[str], completed: bool) -> PipelineSummary:
+    """The totals of one camera's source -> pose -> tracking chain (and the encoder's share of its windows)."""
+    times = track.times
+    stage_s = {"decode": source.busy_s, "pose": pose.busy_s, **{f"pose.{k}": v for k, v in pose.stage_s.items()},
+               **times.seconds, "encoder": encoder_busy_s}
+    frames = max(times.frames, 1)
+    tracker_stats, buffer_stats = track.counters()
+    return PipelineSummary(
+        frames=times.frames, frames_read=source.frames, dropped_frames=source.dropped, windows=track.windows_cut,
+        windows_encoded=encoded, confirmed_tracks=track.confirmed,
+        wall_s=time.monotonic() - (started_at or time.monotonic()), pose_cache_hits=pose.cache_hits,
+        pose_estimated=pose.estimated, stage_ms_per_frame={k: 1000.0 * v / frames for k, v in stage_s.items()},
+        tracker_stats=tracker_stats, buffer_stats=buffer_stats, errors=tuple(errors), completed=completed)

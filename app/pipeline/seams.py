@@ -27,6 +27,12 @@ class Estimator(Protocol):
     def estimate(self, frame: FrameBundle) -> list[Skeleton3D]: ...
 
 
+def camera_index(track_id: int, cameras: int) -> int:
+    """The camera (0-based) of a track id, when `cameras` trackers share out ids: camera k's starts at k + 1
+    and steps by `cameras` (see capture.tracking.Tracker's `id_step`)."""
+    return (track_id - 1) % cameras
+
+
 @dataclass(frozen=True)
 class TrackDecision:
     """The current identity decision of one track, as the encoder worker last made it."""

@@ -42,8 +42,9 @@ class TrackWorker(Worker):
                  inp: queue.Queue, windows_out: queue.Queue, identities: queue.Queue, commands: queue.Queue,
                  on_frame: Callable[[FrameResult], None], stats: Callable[[], tuple[int, int, float | None]],
                  encode_batch: int, encode_every: int, synchronous: bool, on_error: ErrorHandler,
-                 metric: bool = True) -> None:
+                 metric: bool = True, camera: str = "") -> None:
         super().__init__("tracking", on_error)
+        self.camera = camera  # named on every frame and track, so several cameras' events can be told apart
         self.metric = metric  # the source's skeletons were placed through depth (else tracked in the image)
         self.synchronous = synchronous
         self.awaiting = 0  # windows sent whose identity has not come back yet
@@ -175,7 +176,8 @@ class TrackWorker(Worker):
         dropped, encoded, duration = self.stats()
         self.on_frame(FrameResult(frame_index=bundle.index, timestamp_s=bundle.timestamp_s, color=bundle.color,
                                   depth_m=bundle.depth_m, tracks=views, fps=self.meter.tick(),
-                                  dropped_frames=dropped, duration_s=duration, windows_encoded=encoded))
+                                  dropped_frames=dropped, duration_s=duration, windows_encoded=encoded,
+                                  camera=self.camera))
 
     def _view(self, update: TrackUpdate) -> TrackView | None:
         """What the screen shows of one track; None for a deleted one."""
@@ -192,7 +194,7 @@ class TrackWorker(Worker):
                          confidence=skeleton.confidence, age_s=update.age_s,
                          box=update.skeleton.box if update.skeleton is not None else None,
                          identity=decided.identity if decided is not None else IdentityDecision(),
-                         observed=update.skeleton is not None)
+                         observed=update.skeleton is not None, camera=self.camera)
 
     def _release(self, track_id: int) -> None:
         """A track ended (deleted, or merged into the lost track it turned out to be): drop what this stage

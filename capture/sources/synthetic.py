@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -166,35 +166,48 @@ class SyntheticScene(GeneratedSource):
                  seed: int = DEMO_SEED, *, visits: int = 2, width: int = 640, height: int = 480,
                  hfov_deg: float = 80.0, truth_noise_m: float = 0.01, truth_bias_m: float = 0.008,
                  camera_height_m: float = DEFAULT_CAMERA_HEIGHT_M,
-                 room: tuple[float, float, float, float] = (-2.0, 2.0, 1.8, 6.0)) -> None:
+                 room: tuple[float, float, float, float] = (-2.0, 2.0, 1.8, 6.0), first_person: int = 0,
+                 path_seed: int | None = None, entry_s: Mapping[str, float] | None = None) -> None:
         """
         Args:
             n_people: identities; visits: how many times each crosses the room (once per equal segment).
+            first_person, path_seed, entry_s: another camera's view of some of the same people (the hand-off
+                benchmark): identities first_person .. first_person + n_people - 1 of `seed` (so two scenes
+                share the people their ranges share), walking paths and times drawn from `path_seed` (default
+                `seed`), except that identity -> second in `entry_s` sets when that person's first crossing
+                starts (a while after they left the other camera's view).
             truth_noise_m, truth_bias_m: per-frame jitter and per-visit joint offset on the skeletons handed over in
                 `truth` (`reid.synthetic.add_sensor_noise`; the render uses the clean ones).
             room: floor rectangle (x_min, x_max, z_min, z_max), metres, where people walk.
         Raises:
-            SourceError: a non-positive duration or frame rate, or visits < 1 (DatasetError for a bad room).
+            SourceError: a non-positive duration or frame rate, visits < 1, a negative first_person or an entry
+                outside the scene (DatasetError for a bad room).
         """
-        if not (seconds > 0 and fps > 0 and visits >= 1):
-            raise SourceError(f"synthetic scene: seconds={seconds} and fps={fps} must both be > 0 and "
-                              f"visits={visits} >= 1")
+        entries = dict(entry_s or {})
+        if not (seconds > 0 and fps > 0 and visits >= 1 and first_person >= 0 and
+                all(0 <= t < seconds for t in entries.values())):
+            raise SourceError(f"synthetic scene: seconds={seconds} and fps={fps} must both be > 0, visits={visits} "
+                              f">= 1, first_person={first_person} >= 0 and every entry_s in [0, seconds)")
         self._fps, self._frames = float(fps), int(round(seconds * fps))
         self._renderer = SceneRenderer(default_intrinsics(width, height, hfov_deg), camera_height_m=camera_height_m)
-        rng = np.random.default_rng([seed, 3])
-        people = make_identities(n_people, seed)
-        slots = {p.identity: k for k, p in enumerate(people)}  # one shirt colour per identity, every visit
+        paths = seed if path_seed is None else path_seed
+        rng = np.random.default_rng([paths, 3])
+        people = make_identities(first_person + n_people, seed)[first_person:]
+        slots = {p.identity: first_person + k for k, p in enumerate(people)}  # a shirt colour per identity
         # (colour slot, track, clean (T, 20, 3), noisy (T, 20, 3)), camera frame. Each person crosses the room
         # once per segment of seconds / visits, so every identity comes back: what re-identification is for.
         self._tracks: list[tuple[int, SceneTrack, np.ndarray, np.ndarray]] = []
         segment = self._frames // visits
         for visit in range(visits):
-            for track in scene_tracks(n_people, segment / fps, fps, room, seed + 1000 * visit,
+            for track in scene_tracks(n_people, segment / fps, fps, room, paths + 1000 * visit,
                                       camera_height_m=camera_height_m, identities=people):
                 clean = to_camera_frame(track.joints)
                 noisy = add_sensor_noise(clean, rng, noise_m=truth_noise_m, bias_m=truth_bias_m, drop_rate=0.0,
                                          frame_drop_rate=0.0)
-                moved = SceneTrack(track.identity, track.start_frame + visit * segment, track.joints)
+                start = track.start_frame + visit * segment
+                if visit == 0 and track.identity in entries:
+                    start = int(round(entries[track.identity] * fps))
+                moved = SceneTrack(track.identity, start, track.joints)
                 self._tracks.append((slots[track.identity], moved, clean, noisy))
         self._next = 0
         self._name = f"synthetic({n_people} people x {visits} visits, {seconds:g} s, {fps:g} fps, seed {seed})"
@@ -205,6 +218,16 @@ class SyntheticScene(GeneratedSource):
 
     def frame(self, index: int) -> FrameBundle:
         """Render frame `index` (0 <= index < num_frames)."""
+        people, truth = self._people(index)
+        color, depth = self._renderer.render(people)
+        return FrameBundle(index, index / self._fps, color, depth, self._renderer.intrinsics, truth)
+
+    def truth(self, index: int) -> tuple[TruthSkeleton, ...]:
+        """The skeletons handed over with frame `index`, without rendering it (a benchmark's ground truth)."""
+        return self._people(index)[1]
+
+    def _people(self, index: int) -> tuple[list[tuple[int, np.ndarray]], tuple[TruthSkeleton, ...]]:
+        """Who is drawn in frame `index` (colour slot, clean joints), and the truth of those whose hip is in view."""
         people, truth = [], []
         intr = self._renderer.intrinsics
         for slot, track, clean, noisy in self._tracks:
@@ -216,8 +239,7 @@ class SyntheticScene(GeneratedSource):
             u, v = intr.project(hip)
             if hip[2] > 0.1 and 0 <= u < intr.width and 0 <= v < intr.height:
                 truth.append(TruthSkeleton(track.identity, noisy[k]))
-        color, depth = self._renderer.render(people)
-        return FrameBundle(index, index / self._fps, color, depth, intr, tuple(truth))
+        return people, tuple(truth)
 
 
 

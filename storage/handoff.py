@@ -1,0 +1,161 @@
+"""Hand-off between cameras: a track that starts on one camera continues a track that left another camera shortly
+before, when their window embeddings say it is the same person.
+
+The gallery names only the people enrolled in it; a person nobody enrolled is "unknown" on every camera, as a
+new unknown each time. The book keeps the last windows of every track (bounded) for as long as a person may take
+to walk from one camera to the next, and matches a new track's windows against the tracks that ended on the
+other cameras within that transit time: with the gallery's own open-set rule (`decide`: the calibrated match
+distance and the ambiguity ratio) and its own voting (a `TrackVoter` with the gallery's settings). The probe is
+the mean of the new track's windows so far, not its newest window alone: the earlier track holds a few dozen
+windows where an enrolled person holds hundreds, so a single window's nearest distance runs higher than the
+calibration assumed; the mean is a steadier window (on 4 sites of 8 walkers of bench.handoff it named 12 of the
+16 people who crossed instead of 10, with no wrong hand-off either way). What to call the person then (the
+gallery identity the earlier track had, or a new "visitor" identity) is the caller's business: the book only says
+which track continues which.
+
+Timestamps of different cameras are compared directly: they must share a clock (cameras started together in
+one process; recordings of the same moment).
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from storage.matching import Candidate, Thresholds, TrackVoter, decide
+
+
+@dataclass
+class SeenTrack:
+    """What the book keeps of one track: where and when it was seen, its last windows and who it is."""
+
+    key: int                        # the pipeline's track key (unique across cameras)
+    camera: str
+    row: int                        # its database track id
+    first_start_s: float            # start of its first window
+    last_end_s: float               # end of its last window
+    windows: deque[tuple[np.ndarray, Optional[int]]]  # (embedding (D,), stored unknown-window id or None)
+    identity_id: Optional[int] = None  # the gallery identity it has (voted, or given by a hand-off)
+    handed_from: Optional[int] = None  # the key of the track it continues
+    support: float = 0.0            # the share of its windows that voted for that hand-off
+    ended: bool = False
+
+    def vectors(self) -> np.ndarray:
+        return np.stack([v for v, _ in self.windows])  # (n, D)
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """A track (`key`, on `camera`) continues `source`, a track of another camera; `distance` is the best window
+    distance between them and `support` the share of the new track's recent windows that voted for it."""
+
+    key: int
+    camera: str
+    source: SeenTrack = field(repr=False)
+    distance: float
+    support: float
+
+
+class HandoffBook:
+    """Recent tracks of every camera, and the hand-offs between them.
+
+    Args:
+        thresholds: the gallery's (the calibrated match distance and the ambiguity ratio).
+        voter: votes per new track over the earlier tracks it may continue (the gallery's vote settings).
+        transit_s: (from camera, to camera) -> the longest time, seconds, a person takes from one's view to the
+            other's; max_transit_s: the largest it returns (how long an ended track is kept).
+        keep_windows: windows kept per track (memory: this many D-vectors per person in view or in transit).
+    Raises:
+        ValueError: a non-positive max_transit_s or keep_windows.
+    """
+
+    def __init__(self, thresholds: Thresholds, voter: TrackVoter, transit_s: Callable[[str, str], float],
+                 max_transit_s: float, keep_windows: int = 32) -> None:
+        if not (max_transit_s > 0 and keep_windows >= 1):
+            raise ValueError(f"HandoffBook: max_transit_s={max_transit_s} must be > 0 and keep_windows="
+                             f"{keep_windows} >= 1")
+        self.thresholds, self.voter, self.transit_s = thresholds, voter, transit_s
+        self.max_transit_s, self.keep_windows = max_transit_s, keep_windows
+        self._tracks: dict[int, SeenTrack] = {}
+        self._now_s = float("-inf")
+
+    def observe(self, key: int, camera: str, row: int, t_start_s: float, t_end_s: float, vector: np.ndarray,
+                embedding_id: Optional[int], identity_id: Optional[int]) -> Optional[Handoff]:
+        """Add one window (D,) of track `key` and return the hand-off it settles, if any (once per track).
+
+        Each window of a track nobody has named yet votes, through the mean of the track's kept windows, for the
+        earlier track of another camera it is nearest to (or for nobody, as `decide` says).
+
+        Args:
+            row: the track's database id; embedding_id: the window's stored unknown embedding (None: not stored).
+            identity_id: the gallery identity the track's votes name now (None: nobody). A named track needs no
+                hand-off; an unnamed one is matched against the tracks of other cameras that ended within transit.
+        """
+        self._now_s = max(self._now_s, t_end_s)
+        self._expire()
+        track = self._tracks.get(key)
+        if track is None:
+            track = self._tracks[key] = SeenTrack(key, camera, row, t_start_s, t_end_s,
+                                                  deque(maxlen=self.keep_windows))
+        track.last_end_s = max(track.last_end_s, t_end_s)
+        track.windows.append((np.asarray(vector, dtype=np.float32), embedding_id))
+        if identity_id is not None:
+            track.identity_id = identity_id
+        if track.handed_from is not None or track.identity_id is not None:
+            return None
+        candidates = self._candidates(track, track.vectors().mean(axis=0))  # (D,) the track so far
+        if not candidates:
+            return None
+        voted = self.voter.update(key, decide(candidates, self.thresholds))
+        if voted.identity_id is None:
+            return None
+        source = self._tracks.get(voted.identity_id)
+        if source is None:  # the earlier track expired while this one was being voted on
+            self.voter.replace_identity(voted.identity_id, None)
+            return None
+        self.voter.drop(key)
+        track.handed_from, track.support = source.key, voted.support
+        distance = next(c.distance for c in candidates if c.identity_id == source.key)
+        return Handoff(key, camera, source, distance, voted.support)
+
+    def _candidates(self, track: SeenTrack, vector: np.ndarray) -> tuple[Candidate, ...]:
+        """The tracks `track` may continue, nearest first (by the distance of `vector` (D,) to their nearest
+        window): on another camera, last seen before it started, no longer ago than the cameras' transit time."""
+        out = []
+        for other in self._tracks.values():
+            gap = track.first_start_s - other.last_end_s
+            if other.camera == track.camera or gap < 0 or gap > self.transit_s(other.camera, track.camera):
+                continue
+            distance = float(np.sqrt(((other.vectors() - vector) ** 2).sum(axis=1).min()))
+            out.append(Candidate(other.key, "", distance, -1))
+        return tuple(sorted(out, key=lambda c: c.distance))
+
+    def _expire(self) -> None:
+        """Forget ended tracks that no later track can continue any more."""
+        for key in [k for k, t in self._tracks.items()
+                    if t.ended and self._now_s - t.last_end_s > self.max_transit_s]:
+            del self._tracks[key]
+
+    def get(self, key: int) -> Optional[SeenTrack]:
+        return self._tracks.get(key)
+
+    def end(self, key: int) -> None:
+        """The track ended: it is kept as a hand-off source for the transit time, its votes are released."""
+        track = self._tracks.get(key)
+        if track is not None:
+            track.ended = True
+        self.voter.drop(key)
+        self._expire()
+
+    def clear(self) -> None:
+        """Forget every track (the pipeline's time restarted: a seek)."""
+        for key in self._tracks:
+            self.voter.drop(key)
+        self._tracks.clear()
+
+    @property
+    def tracks_held(self) -> int:
+        """Tracks kept: those in view, and those that ended within the longest transit time."""
+        return len(self._tracks)
