@@ -279,14 +279,26 @@ def gallery_matcher_factory(config: SkelwatchConfig, encoder: LoadedEncoder, ses
 
 
 # --- capture -------------------------------------------------------------------------------------------------
-def tracker_factory(config: SkelwatchConfig, camera: int = 0, cameras: int = 1) -> Callable[..., Tracker]:
+def reacquire_distance(config: SkelwatchConfig, encoder: LoadedEncoder) -> float | None:
+    """The embedding distance under which the tracker joins a new track to a lost one: tracking's own setting,
+    else the gallery's match distance (configured, else the model's calibrated one), so tracker and gallery
+    agree on who is the same person; None (embeddings decide nothing) for a model never calibrated."""
+    if config.tracking.max_embedding_distance is not None:
+        return config.tracking.max_embedding_distance
+    if config.gallery.accept_distance is not None:
+        return config.gallery.accept_distance
+    return encoder.meta.accept_distance if encoder.meta is not None else None
+
+
+def tracker_factory(config: SkelwatchConfig, camera: int = 0, cameras: int = 1, *,
+                    embedding_distance: float | None = None) -> Callable[..., Tracker]:
     """Trackers with the `tracking` section's settings; call it with first_id= to continue another's ids.
 
     Camera `camera` of `cameras` gives out ids camera + 1, camera + 1 + cameras, ...: unique across cameras
-    (see app.pipeline.seams.camera_index)."""
+    (see app.pipeline.seams.camera_index). `embedding_distance`: see `reacquire_distance`."""
     from capture.tracking import Tracker
 
-    settings = config.tracking.model_dump()
+    settings = {**config.tracking.model_dump(), "max_embedding_distance": embedding_distance}
     return lambda first_id=camera + 1: Tracker(**settings, first_id=first_id, id_step=cameras)
 
 
@@ -365,7 +377,8 @@ def build_pipeline(config: SkelwatchConfig, source: Source, *, speed: float | No
     if make_matcher is None and gallery:
         make_matcher = gallery_matcher_factory(config, encoder, session_label or source.name, device=source.name)
     return Pipeline(
-        source, tracker_factory(config), buffer_factory(config, encoder.frames),
+        source, tracker_factory(config, embedding_distance=reacquire_distance(config, encoder)),
+        buffer_factory(config, encoder.frames),
         make_estimator=estimator_factory(config), make_encoder=encoder_factory(encoder, config),
         make_matcher=make_matcher, skeleton_cache=skeleton_cache, skeletons_given=skeletons_given,
         options=options_from(config, source.is_live, speed, max_seconds, hold_at_end), listeners=listeners)
@@ -393,7 +406,9 @@ def build_multi_pipeline(config: SkelwatchConfig, cameras: list[Camera], *, spee
         label = session_label or " + ".join(f"{c.name}={c.source.name}" for c in cameras)
         make_matcher = gallery_matcher_factory(config, encoder, label, device=label, cameras=names)
     live = any(c.source.is_live for c in cameras)
+    distance = reacquire_distance(config, encoder)
     return MultiPipeline(
-        cameras, lambda k: tracker_factory(config, k, len(cameras)), buffer_factory(config, encoder.frames),
+        cameras, lambda k: tracker_factory(config, k, len(cameras), embedding_distance=distance),
+        buffer_factory(config, encoder.frames),
         make_estimator=estimator_factory(config), make_encoder=encoder_factory(encoder, config),
         make_matcher=make_matcher, options=options_from(config, live, speed, max_seconds), listeners=listeners)

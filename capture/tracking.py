@@ -24,7 +24,9 @@ States: a new person starts `tentative`; seen for `confirm_after_s` (in two fram
 unseen for `lost_after_s` it is `lost` (before that it coasts: reported with no skeleton); unseen for
 `delete_after_s` it is `deleted`. A new tentative track that starts within a larger gate of a lost one lists it
 as a candidate, and at confirmation is merged into the candidate whose appearance embedding (given by
-`set_embedding`, e.g. the gait encoder's MSMR of the track's first windows) is closest, or, without embeddings,
+`set_embedding`, e.g. the mean of the gait encoder's embeddings of the track's windows) is closest and within
+`max_embedding_distance` (Euclidean, on the encoder's scale: the gallery's calibrated match distance, so the
+tracker and the gallery agree on who is the same person), or, without embeddings,
 whose position is closest and within `reacquire_margin_m` (in the image: `image_reacquire_h` body heights).
 Deciding at confirmation rather than at the first detection lets the slow embedding arrive; the tracker never
 computes one itself, so it stays free of torch. The motion filter and the centre distance sit behind small
@@ -77,7 +79,9 @@ class Tracker:
         measurement_noise_m, acceleration_noise_mps2: motion filter noise.
         min_joint_confidence: joints below it do not count for centre or shape.
         shape_weight: cost per metre of mean bone-length difference; 0 turns the shape term off.
-        max_embedding_distance: largest cosine distance for an embedding-decided re-acquisition.
+        max_embedding_distance: largest Euclidean distance between embeddings for an embedding-decided
+            re-acquisition, on the encoder's scale (the pipeline passes the gallery's match distance); None:
+            embeddings decide nothing (their scale is unknown).
         embedding_wait_s: how long past `confirm_after_s` a tentative track waits for its embedding when a
             candidate lost track has one.
         history_s: seconds of skeletons each track keeps.
@@ -108,7 +112,7 @@ class Tracker:
                  confirm_after_s: float = 0.3, lost_after_s: float = 0.5, delete_after_s: float = 5.0,
                  measurement_noise_m: float = 0.05, acceleration_noise_mps2: float = 0.5,
                  min_joint_confidence: float = 0.3, shape_weight: float = 2.0,
-                 max_embedding_distance: float = 0.3, embedding_wait_s: float = 0.5,
+                 max_embedding_distance: float | None = None, embedding_wait_s: float = 0.5,
                  history_s: float = 30.0, high_score: float = 0.5, min_iou: float = 0.2,
                  image_speed_hps: float = 1.0, image_margin_h: float = 0.3, image_shape_weight: float = 2.0,
                  image_reacquire_h: float = 0.3, image_box_noise_h: float = 0.05,
@@ -180,7 +184,7 @@ class Tracker:
         if track is None:
             logger.debug("embedding for deleted track %d ignored", track_id)
             return None
-        track.embedding = vec / norm
+        track.embedding = vec
         return track_id
 
     def update(self, skeletons: list[Skeleton3D], timestamp_s: float, metric: bool = True) -> list[TrackUpdate]:
@@ -437,7 +441,7 @@ class Tracker:
 
     def _ready(self, track: Track, t: float) -> bool:
         """Whether a confirmable track may decide now: it waits for its embedding if a candidate has one."""
-        waiting = track.embedding is None and any(
+        waiting = self.max_embedding_distance is not None and track.embedding is None and any(
             self._tracks[c].embedding is not None for c in self._live_candidates(track))
         return not waiting or t - track.start_s >= self.confirm_after_s + self.embedding_wait_s
 
@@ -476,10 +480,10 @@ class Tracker:
         candidates = [self._tracks[c] for c in self._live_candidates(track)]
         if not candidates:
             return None
-        if track.embedding is not None:
+        if track.embedding is not None and self.max_embedding_distance is not None:
             embedded = [c for c in candidates if c.embedding is not None]
             if embedded:
-                dist = [1.0 - float(track.embedding @ c.embedding) for c in embedded]
+                dist = [float(np.linalg.norm(track.embedding - c.embedding)) for c in embedded]
                 best = int(np.argmin(dist))
                 if dist[best] <= self.max_embedding_distance:
                     return embedded[best]

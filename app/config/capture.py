@@ -1,5 +1,5 @@
 """Config sections of capture/: multi-person pose, multi-person tracking and the streaming window buffer."""
-from typing import Literal
+from typing import Literal, Optional
 
 from pydantic import Field, model_validator
 
@@ -40,8 +40,10 @@ class TrackingConfig(Section):
         0.3, ge=0.0, le=1.0, description="Torso joints below this confidence do not count for the body centre.")
     shape_weight: float = Field(
         2.0, ge=0.0, le=100.0, description="Cost per metre of mean bone-length difference (0 = position only).")
-    max_embedding_distance: float = Field(
-        0.3, ge=0.0, le=2.0, description="Largest cosine distance at which a new track is merged into a lost one.")
+    max_embedding_distance: Optional[float] = Field(
+        None, gt=0.0, description="Largest embedding distance at which a new track is merged into a lost one; "
+        "unset: the model's match distance, the one the gallery uses (gallery.accept_distance or the model's "
+        "calibrated one), so the tracker never joins two people the gallery would tell apart.")
     embedding_wait_s: float = Field(
         0.5, ge=0.0, le=30.0, description="How long past confirm_after_s a new track near a lost one that has an "
                                           "embedding waits for its own before deciding by position.")

@@ -42,7 +42,9 @@ class EncodeWorker(Worker):
         self.on_match, self.on_alert, self.on_finished = on_match, on_alert, on_finished
         self.encoded = 0
         self.matcher: Matcher | None = None
-        self._sums: dict[int, np.ndarray] = {}  # track id -> sum of its L2-normalised embeddings
+        # track id -> (sum, count) of its window embeddings: the tracker compares their mean with the gallery's
+        # distance, so it stays on the encoder's scale (normalised vectors of any two people are near-parallel)
+        self._sums: dict[int, tuple[np.ndarray, int]] = {}
         self._held: Any = None  # a marker taken while filling a batch, handled next
 
     def _next_batch(self) -> Any:
@@ -108,10 +110,11 @@ class EncodeWorker(Worker):
         else:
             identities, alerts = [TrackDecision(w.track_id, IdentityDecision(Decision.UNKNOWN)) for w in windows], []
         for window, identity, embedding in zip(windows, identities, embeddings):
-            norm = float(np.linalg.norm(embedding))
-            total = self._sums.get(window.track_id, 0.0) + (embedding / norm if norm > 0 else embedding)
-            self._sums[window.track_id] = total
-            identity = replace(identity, embedding=total if np.linalg.norm(total) > 0 else None)
+            total, count = self._sums.get(window.track_id, (0.0, 0))
+            total, count = total + embedding.astype(np.float64), count + 1
+            self._sums[window.track_id] = (total, count)
+            mean = total / count
+            identity = replace(identity, embedding=mean if np.isfinite(mean).all() and mean.any() else None)
             put_drop_oldest(self._answers(window.track_id), identity)
             self.on_match(MatchEvent(timestamp_s=window.t_end_s, track_id=window.track_id,
                                      start_s=window.t_start_s, frames=int(window.data.shape[0]),
