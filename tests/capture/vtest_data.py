@@ -14,7 +14,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from capture import appearance
-from capture.association import box_iou
+from capture.association import box_iou, skeleton_box
 from capture.buffer import WindowBuffer
 from capture.frames import Skeleton3D
 from capture.tracking import Tracker, TrackState
@@ -83,8 +83,9 @@ def track_clip(frames: list[tuple[int, float, list[Skeleton3D]]], metric: bool =
         updates = tracker.update(skeletons, t, metric=metric)
         buffer.update(updates, tracker.pop_events())
         windows += buffer.drain(10_000)
-        boxes[index] = {u.track_id: u.skeleton.box for u in updates
-                        if u.state is TrackState.CONFIRMED and u.skeleton is not None}
+        boxes[index] = {u.track_id: tuple(box) for u in updates  # a person wholly outside the image has no box
+                        if u.state is TrackState.CONFIRMED and u.skeleton is not None
+                        and np.isfinite(box := skeleton_box(u.skeleton, 0.0)).all()}
     for track_id in buffer.track_ids:
         buffer.end(track_id)
     windows += buffer.drain(10_000)
