@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from app.pipeline.control import PlaybackControl
 from app.pipeline.encode_stage import EncodeWorker
-from app.pipeline.runner import Listener, PipelineOptions, PipelineSummary, chain_summary
+from app.pipeline.runner import Broadcaster, Listener, PipelineOptions, PipelineSummary, chain_summary
 from app.pipeline.seams import Estimator, Matcher
 from app.pipeline.stages import PoseWorker, SourceWorker
 from app.pipeline.track_stage import TrackWorker
@@ -134,7 +134,7 @@ class _Chain:
         return self.track_w, self.pose_w, self.source_w
 
 
-class MultiPipeline:
+class MultiPipeline(Broadcaster):
     """Cameras -> (pose, tracking per camera) -> one encoder + matcher; the headless run of several cameras.
 
     Args:
@@ -217,26 +217,6 @@ class MultiPipeline:
 
     def _encoded(self, k: int) -> Callable[[], int]:
         return lambda: self._encode_w.encoded_by_camera[k]
-
-    def _emit_frame(self, result: Any) -> None:
-        for listener in self.listeners:
-            listener.on_frame(result)
-
-    def _emit_match(self, event: Any) -> None:
-        for listener in self.listeners:
-            listener.on_match(event)
-
-    def _emit_alert(self, event: Any) -> None:
-        for listener in self.listeners:
-            listener.on_alert(event)
-
-    def _tell_error(self, stage: str, error: BaseException) -> None:
-        self._errors.append(f"{stage}: {error}")
-        for listener in self.listeners:
-            try:
-                listener.on_error(stage, error)
-            except Exception:  # a broken listener must not hide the original failure
-                logger.exception("listener failed while handling the error of %s", stage)
 
     def _on_error(self, stage: str, error: BaseException) -> None:
         """A shared stage (or a camera's pose or tracking) failed: the whole pipeline stops."""

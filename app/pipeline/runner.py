@@ -140,7 +140,35 @@ class PipelineOptions:
     hold_at_end: bool = False  # replay: pause at the end (at_end becomes True) instead of finishing; seek replays
 
 
-class Pipeline:
+class Broadcaster:
+    """Hands what the workers produce to the listeners, on the workers' threads (Pipeline and MultiPipeline)."""
+
+    listeners: tuple[Listener, ...]
+    _errors: list[str]
+
+    def _emit_frame(self, result: FrameResult) -> None:
+        for listener in self.listeners:
+            listener.on_frame(result)
+
+    def _emit_match(self, event: MatchEvent) -> None:
+        for listener in self.listeners:
+            listener.on_match(event)
+
+    def _emit_alert(self, event: AlertEvent) -> None:
+        for listener in self.listeners:
+            listener.on_alert(event)
+
+    def _tell_error(self, stage: str, error: BaseException) -> None:
+        """Record a stage's failure for the summary and tell every listener."""
+        self._errors.append(f"{stage}: {error}")
+        for listener in self.listeners:
+            try:
+                listener.on_error(stage, error)
+            except Exception:  # a broken listener must not hide the original failure
+                logger.exception("listener failed while handling the error of %s", stage)
+
+
+class Pipeline(Broadcaster):
     """Source -> pose -> tracking + buffer -> encoder + gallery, one worker thread each (see app.pipeline)."""
 
     def __init__(self, source: Source, make_tracker: Callable[..., Tracker], make_buffer: Callable[[], WindowBuffer], *,
@@ -299,25 +327,8 @@ class Pipeline:
     def _live_stats(self) -> tuple[int, int, float | None]:
         return self._source_w.dropped, self._encode_w.encoded, self.source.duration_s
 
-    def _emit_frame(self, result: FrameResult) -> None:
-        for listener in self.listeners:
-            listener.on_frame(result)
-
-    def _emit_match(self, event: MatchEvent) -> None:
-        for listener in self.listeners:
-            listener.on_match(event)
-
-    def _emit_alert(self, event: AlertEvent) -> None:
-        for listener in self.listeners:
-            listener.on_alert(event)
-
     def _on_error(self, stage: str, error: BaseException) -> None:
-        self._errors.append(f"{stage}: {error}")
-        for listener in self.listeners:
-            try:
-                listener.on_error(stage, error)
-            except Exception:  # a broken listener must not hide the original failure
-                logger.exception("listener failed while handling the error of %s", stage)
+        self._tell_error(stage, error)
         self._done.set()
 
     def _on_end(self) -> None:
