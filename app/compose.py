@@ -174,20 +174,26 @@ def open_db(config: SkelwatchConfig, override: str | None = None) -> Database:
     return open_database(database_location(config, override), busy_timeout_s=config.storage.busy_timeout_s)
 
 
-def match_thresholds(config: SkelwatchConfig, meta: ModelMeta | None) -> Thresholds:
-    """The open-set thresholds: gallery.accept_distance when set, else the distance calibrated for the encoder
-    described by `meta` (its model.json, `evaluate --calibrate`), else the library default, announced.
+def match_distance(config: SkelwatchConfig, meta: ModelMeta | None) -> float | None:
+    """gallery.accept_distance when set, else the distance calibrated for the encoder described by `meta` (its
+    model.json, `evaluate --calibrate`); None when neither exists.
 
     Why the model's: MSMR distances have no fixed scale, so a good threshold belongs to the model, and a newly
     installed model must not be judged by the previous model's number.
     """
+    if config.gallery.accept_distance is not None:
+        return config.gallery.accept_distance
+    return meta.accept_distance if meta is not None else None
+
+
+def match_thresholds(config: SkelwatchConfig, meta: ModelMeta | None) -> Thresholds:
+    """The open-set thresholds at `match_distance`, else at the library default, announced."""
     from storage.matching import Thresholds
 
     g = config.gallery
-    if g.accept_distance is not None:
-        return Thresholds(g.accept_distance, g.ambiguity_ratio)
-    if meta is not None and meta.accept_distance is not None:
-        return Thresholds(meta.accept_distance, g.ambiguity_ratio)
+    distance = match_distance(config, meta)
+    if distance is not None:
+        return Thresholds(distance, g.ambiguity_ratio)
     fallback = Thresholds(ambiguity_ratio=g.ambiguity_ratio)
     logger.warning("the encoder (%s) has no calibrated match distance and gallery.accept_distance is not set: "
                    "matching at %.3g, which may name nobody; enrol two people or more and run `./skelwatch "
@@ -285,9 +291,7 @@ def reacquire_distance(config: SkelwatchConfig, encoder: LoadedEncoder) -> float
     agree on who is the same person; None (embeddings decide nothing) for a model never calibrated."""
     if config.tracking.max_embedding_distance is not None:
         return config.tracking.max_embedding_distance
-    if config.gallery.accept_distance is not None:
-        return config.gallery.accept_distance
-    return encoder.meta.accept_distance if encoder.meta is not None else None
+    return match_distance(config, encoder.meta)
 
 
 def tracker_factory(config: SkelwatchConfig, camera: int = 0, cameras: int = 1, *,

@@ -75,7 +75,7 @@ def first_visit_windows(truth: list[tuple], fps: float, make_buffer: Callable[[]
     by_identity: dict[str, list[np.ndarray]] = defaultdict(list)
     for window in windows:
         by_identity[identity_of[window.track_id]].append(window.data)
-    return {identity: np.stack(data).astype(np.float32) for identity, data in by_identity.items()}
+    return {identity: np.stack(data) for identity, data in by_identity.items()}  # Window.data is float32
 
 
 def build_demo_gallery(config: SkelwatchConfig | None = None, recording: Path | None = None) -> str:

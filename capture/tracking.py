@@ -59,13 +59,14 @@ _BONE_SMOOTHING = 0.1  # weight of a new observation in a track's running bone l
 _DUPLICATE_IOU = 0.6  # an unassigned box overlapping an assigned one this much is the same person seen twice
 
 
-def _signatures(dets: list[Skeleton3D]) -> np.ndarray | None:
-    """(M, D) the skeletons' appearance signatures, NaN rows for those without one; None when none has one."""
-    known = [s.appearance for s in dets if s.appearance is not None]
-    if not known:
+def _signatures(signatures: list[np.ndarray | None], dim: int | None = None) -> np.ndarray | None:
+    """(N, D) the clothing signatures of skeletons or tracks, NaN rows for those without one; None when none has
+    one and `dim` does not give the width."""
+    dim = dim or next((len(s) for s in signatures if s is not None), None)
+    if dim is None:
         return None
-    unknown = np.full(len(known[0]), np.nan)
-    return np.array([unknown if s.appearance is None else s.appearance for s in dets], dtype=np.float64)
+    unknown = np.full(dim, np.nan)
+    return np.array([unknown if s is None else s for s in signatures], dtype=np.float64)
 
 
 class Tracker:
@@ -246,7 +247,8 @@ class Tracker:
         matched = [(first[r], c) for r, c in pairs] + [(left[r], c) for r, c in second]
         lost = [tr for tr in by_state[TrackState.LOST] if image and tr.box is not None]
         for later in (by_state[TrackState.TENTATIVE], lost):
-            free = [c for c in free if c not in {c for _, c in matched}]
+            used = {c for _, c in matched}
+            free = [c for c in free if c not in used]
             matched += [(later[r], c) for r, c in self._match(later, free, centres, bones, boxes, t, image,
                                                                self.min_iou, 1.0)]
         for track, col in matched:
@@ -281,7 +283,7 @@ class Tracker:
         dets = [s for s, k in zip(skeletons, keep) if k]
         boxes = np.array([skeleton_box(s, self.min_joint_confidence) for s in dets]).reshape(-1, 4)
         high = conf[keep].mean(axis=1) >= self.high_score
-        self._frame_signatures = _signatures(dets)
+        self._frame_signatures = _signatures([s.appearance for s in dets])
         self.stats.low_score += int((~high).sum())
         return dets, centres[keep], bones[keep], boxes, high
 
@@ -299,9 +301,8 @@ class Tracker:
                 shape = shape_cost(np.array([tr.bones for tr in tracks]), bones[cols_arr])
                 cost = np.where(cost < INFEASIBLE, cost + self.image_shape_weight * shape, cost)
             if self._frame_signatures is not None and self.appearance_weight > 0.0:  # clothes: side by side
-                unknown = np.full(self._frame_signatures.shape[1], np.nan)
                 dist = appearance_distance(
-                    np.array([unknown if tr.appearance is None else tr.appearance for tr in tracks]),
+                    _signatures([tr.appearance for tr in tracks], self._frame_signatures.shape[1]),
                     self._frame_signatures[cols_arr])
                 cost = np.where(cost < INFEASIBLE, cost + self.appearance_weight * dist, cost)
         else:
