@@ -4,10 +4,14 @@ proposals, merge, lift to metres.
 Per frame: every person found in the last frame is looked for in the region their landmarks give (MediaPipe's
 own tracking: hip centre, body axis, size), by the landmark model alone, several people at once on a few
 threads. A person the model loses there (presence too low) gets one more pass in an upright crop around their
-last box, then the Tasks landmarker. Every `propose_every_s` the proposer runs too, and only its regions that
-no followed person explains go through the Tasks landmarker (its person detector plus the landmark model: it
-aligns a person it has never seen). Between two proposals the proposer does not see the frames: its background
-learns from the frames it proposes on (a slower clock, not a wrong one).
+last box, then the Tasks landmarker. Every `propose_every_s` the proposer runs too, and its regions that no
+followed person explains are newcomers: first the landmark model alone in an upright crop around the region (a
+walking person is upright, so the person detector would give much the same crop at twice the cost), and only
+where that finds nobody the Tasks landmarker (its person detector plus the landmark model: it aligns a person
+who is bent, lying or off-centre). A region in which neither found anybody is not looked at again while it stays
+where it was for `EMPTY_HOLD_S` (a shadow, a moving door, a bag: the proposer keeps offering them). Between two
+proposals the proposer does not see the frames: its background learns from the frames it proposes on (a slower
+clock, not a wrong one).
 """
 from __future__ import annotations
 
@@ -23,10 +27,10 @@ from capture.appearance import signature
 from capture.frames import FrameBundle, Intrinsics, Skeleton3D
 from capture.pose.bundle import PoseError, check_bundle, default_bundle_path
 from capture.pose.faults import FaultLog
-from capture.pose.landmarker import CropLandmarker, Landmarks
+from capture.pose.landmarker import MASK_MARGIN, CropLandmarker, Landmarks
 from capture.pose.lift import default_intrinsics, lift_with_depth, lift_without_depth
 from capture.pose.pool import LandmarkPool
-from capture.pose.proposals import PROPOSERS, Box, Proposer, make_proposer, nms
+from capture.pose.proposals import PROPOSERS, Box, Proposer, box_iou, make_proposer, nms
 from capture.pose.roi import Roi, roi_from_box, roi_from_landmarks
 from reid.skeleton import MEDIAPIPE_33, confidence_to_canonical, to_canonical
 
@@ -34,8 +38,11 @@ logger = logging.getLogger(__name__)
 
 PROPOSER_NAMES = ("auto", *PROPOSERS)
 RETRY_SCALE = 1.4  # side over box height of the upright crop a lost person is looked for in once more
-FOLLOW_MARGIN = 0.1  # of the height, around a followed person's last box: how far they may move in a frame
+FOLLOW_MARGIN = (0.1, 0.1, 0.1, 0.1)  # left, top, right, bottom of the height, around a followed person's
+                                     # last box: how far they may move in a frame
 EXPLAINED = 0.5  # a proposal this much covered by a followed person's box is that person, not a newcomer
+EMPTY_HOLD_S = 1.0  # a proposal nobody was found in is skipped this long while it stays put (IoU >= EMPTY_IOU)
+EMPTY_IOU = 0.7
 
 
 @dataclass(frozen=True)
@@ -47,9 +54,10 @@ class StageTimes:
     lift_s: float
     proposals: int
     followed: int = 0  # regions from the last frame's people (landmark model alone)
-    newcomers: int = 0  # proposals no followed person explained, and lost people's boxes (Tasks landmarker)
+    newcomers: int = 0  # proposals no followed person explained, and lost people's boxes
     people: int = 0  # skeletons returned
     cpu_s: float = 0.0
+    detected: int = 0  # regions that went through the Tasks landmarker (person detector + landmark model)
 
 
 class PoseEstimator:
@@ -105,6 +113,7 @@ class PoseEstimator:
         # (timestamp_s, [(region, grown keypoint box)]) of the people of the last estimate
         self._followed: tuple[float, list[tuple[Roi, Box]]] | None = None
         self._last_proposal_s: float | None = None
+        self._empty: list[tuple[float, Box]] = []  # (when, proposal) regions in which nobody was found
         self._size: tuple[int, int] | None = None
         self._proposers: dict[str, Proposer] = {}
         self._crop = CropLandmarker(self.bundle_path, num_poses=1, crop_scale=crop_scale)
@@ -147,20 +156,22 @@ class PoseEstimator:
         if self._size is not None and self._size != (h, w):
             self.faults.note("frame_size", f"frame {frame.index} is {w}x{h}, the stream was "
                                            f"{self._size[1]}x{self._size[0]}; people are looked for afresh")
-            self._followed, self._last_proposal_s = None, None
+            self._followed, self._last_proposal_s, self._empty = None, None, []
         self._size = (h, w)
         followed, lost = self._follow(frame)
         t1 = time.perf_counter()
-        boxes = lost + self._proposals(frame, followed)
+        proposed = self._proposals(frame, followed)
         t2 = time.perf_counter()
-        people = self._merge(followed + self._newcomers(frame.color, boxes))
+        newcomers, detected = self._newcomers(frame, lost, proposed)
+        people = self._merge(followed + newcomers)
         t3 = time.perf_counter()
         skeletons = [s for s in (self._skeleton(frame, p) for p in people) if s is not None]
         self._followed = (frame.timestamp_s, [(roi, _grown(p.box)) for p in people
                                               if (roi := self._usable(p.next_roi, w, h)) is not None])
         cpu = time.thread_time() - cpu0 + self._pool.worker_cpu_s - workers0
-        self.last_times = StageTimes(t2 - t1, (t1 - t0) + (t3 - t2), time.perf_counter() - t3, len(boxes),
-                                     len(followed), len(boxes), len(skeletons), cpu)
+        boxes = len(lost) + len(proposed)
+        self.last_times = StageTimes(t2 - t1, (t1 - t0) + (t3 - t2), time.perf_counter() - t3, boxes,
+                                     len(followed), boxes, len(skeletons), cpu, detected=detected)
         return skeletons
 
     def _follow(self, frame: FrameBundle) -> tuple[list[Landmarks], list[Box]]:
@@ -176,10 +187,12 @@ class PoseEstimator:
             found += retried
         return found, lost
 
-    def _pass(self, image: np.ndarray, regions: list[tuple[Roi, Box]]) -> tuple[list[Landmarks], list[Box]]:
-        """One landmark pass per (region, last box), the crop grey outside the box plus a step's motion."""
+    def _pass(self, image: np.ndarray, regions: list[tuple[Roi, Box]],
+              margin: tuple[float, float, float, float] = FOLLOW_MARGIN) -> tuple[list[Landmarks], list[Box]]:
+        """One landmark pass per (region, box), the crop grey outside the box plus `margin`; returns the people
+        found and the boxes in which nobody was."""
         found, lost = [], []
-        masked = [(roi, _widened(box, FOLLOW_MARGIN)) for roi, box in regions]
+        masked = [(roi, _widened(box, margin)) for roi, box in regions]
         for (_, box), result in zip(regions, self._pool.run(image, masked)):
             if result is not None and result[1] >= self.min_presence:
                 found.append(result[0])
@@ -218,26 +231,39 @@ class PoseEstimator:
                                                 "too small to hold a person; skipped")
                 continue
             boxes.append(box)
+        self._empty = [(t, b) for t, b in self._empty if 0.0 <= frame.timestamp_s - t <= EMPTY_HOLD_S]
+        if self._empty and boxes:  # regions nobody was found in a moment ago, still in the same place
+            held = box_iou(np.array(boxes), np.array([b for _, b in self._empty])).max(axis=1) >= EMPTY_IOU
+            boxes = [b for b, skip in zip(boxes, held) if not skip]
         if not boxes or not followed:
             return boxes
         covered = _covered(np.array(boxes), np.array([_grown(p.box) for p in followed]))
         return [b for b, c in zip(boxes, covered) if c < EXPLAINED]
 
-    def _newcomers(self, bgr: np.ndarray, boxes: list[Box]) -> list[Landmarks]:
-        """People in unexplained proposals, through the Tasks landmarker (detector + landmark model)."""
-        if not boxes:
-            return []
+    def _newcomers(self, frame: FrameBundle, lost: list[Box], proposed: list[Box]) -> tuple[list[Landmarks], int]:
+        """People in the boxes of the lost (they already had a landmark-model pass in `_follow`) and in
+        unexplained proposals (first the landmark model alone, upright, several at once); what is still missed
+        goes through the Tasks landmarker (detector + landmark model). Returns them and the Tasks calls made."""
+        bgr = frame.color
+        h, w = bgr.shape[:2]
+        whole = [b for b in proposed if b[2] - b[0] >= 0.95 * w and b[3] - b[1] >= 0.95 * h]
+        parts = [b for b in proposed if b not in whole]
+        found, missed = self._pass(bgr, [(roi_from_box(b, RETRY_SCALE), b) for b in parts], MASK_MARGIN)
+        if not (lost or missed or whole):
+            return [replace(p, next_roi=roi_from_landmarks(p.keypoints)) for p in found], 0
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        h, w = rgb.shape[:2]
-        found: list[Landmarks] = []
-        for box in boxes:
-            if box[2] - box[0] >= 0.95 * w and box[3] - box[1] >= 0.95 * h:
-                if self._whole is None:
-                    self._whole = CropLandmarker(self.bundle_path, num_poses=self.num_poses)
-                found += self._whole.detect(rgb)
-            else:
-                found += self._crop.detect(rgb, box)
-        return [replace(p, next_roi=roi_from_landmarks(p.keypoints)) for p in found]
+        detected: list[Landmarks] = []
+        for box in whole:
+            if self._whole is None:
+                self._whole = CropLandmarker(self.bundle_path, num_poses=self.num_poses)
+            detected += self._whole.detect(rgb)
+        for box in lost + missed:
+            people = self._crop.detect(rgb, box)
+            if not people and box in missed:
+                self._empty.append((frame.timestamp_s, box))
+            detected += people
+        return [replace(p, next_roi=roi_from_landmarks(p.keypoints)) for p in found + detected], \
+            len(whole) + len(lost) + len(missed)
 
     def _merge(self, found: list[Landmarks]) -> list[Landmarks]:
         """Confident people, duplicates merged (NMS on keypoint boxes), best first."""
@@ -306,7 +332,8 @@ def _covered(boxes: np.ndarray, by: np.ndarray) -> np.ndarray:
     return (inter / area[:, None]).max(axis=1)
 
 
-def _widened(box: Box, margin: float) -> Box:
+def _widened(box: Box, margin: tuple[float, float, float, float]) -> Box:
+    """`box` grown by (left, top, right, bottom) shares of its height."""
     x0, y0, x1, y1 = box
-    m = margin * (y1 - y0)
-    return x0 - m, y0 - m, x1 + m, y1 + m
+    h = y1 - y0
+    return x0 - margin[0] * h, y0 - margin[1] * h, x1 + margin[2] * h, y1 + margin[3] * h

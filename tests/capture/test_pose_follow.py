@@ -199,6 +199,29 @@ def test_a_failing_landmark_pass_loses_one_frame_of_one_person(bundle, frames, m
         assert estimator.last_times.followed == 1
 
 
+def test_a_newcomer_costs_one_landmark_pass_and_an_empty_region_is_held(bundle, frames):
+    # The standing man is found by the landmark model alone in an upright crop: no person-detector pass. A
+    # region of bare floor goes through the Tasks landmarker once, then is not looked at again while it stays
+    # put for EMPTY_HOLD_S; a region that moved is a new region.
+    from capture.pose.estimator import EMPTY_HOLD_S
+
+    floor = (600.0, 420.0, 640.0, 500.0)
+    proposer = FixedProposer([STILL_MAN, floor])
+    with PoseEstimator(bundle, proposer=proposer, propose_every_s=0.0) as estimator:
+        found = estimator.estimate(FrameBundle(120, 12.0, frames[120], None, None))
+        times = estimator.last_times
+        assert len(found) == 1 and (times.newcomers, times.detected) == (2, 1)  # the floor only
+        estimator.estimate(FrameBundle(121, 12.1, frames[121], None, None))
+        assert (estimator.last_times.followed, estimator.last_times.newcomers) == (1, 0)  # floor held
+        proposer.boxes = [STILL_MAN, (560.0, 420.0, 600.0, 500.0)]  # moved: looked at again
+        estimator.estimate(FrameBundle(122, 12.2, frames[122], None, None))
+        assert (estimator.last_times.newcomers, estimator.last_times.detected) == (1, 1)
+        proposer.boxes = [floor]
+        later = 12.0 + EMPTY_HOLD_S + 0.05  # the first floor region's hold has run out
+        estimator.estimate(FrameBundle(123, later, frames[122], None, None))
+        assert estimator.last_times.detected == 1
+
+
 # --- configuration -------------------------------------------------------------------------------------------
 
 def test_pose_config_defaults_are_the_estimators_and_reach_it():
