@@ -65,7 +65,7 @@ def small_people(frames: list, boxes: dict) -> None:
     IoU >= 0.5) and a confirmed track, against the taller ones."""
     import json
 
-    skeleton_boxes = {index: {k: s.box for k, s in enumerate(sk)} for index, _, sk in frames}
+    skeleton_boxes = {index: {k: s.box for k, s in enumerate(sk) if s.box is not None} for index, _, sk in frames}
     counts = {"< 80 px": [0, 0, 0], ">= 80 px": [0, 0, 0]}
     for frame in json.loads(vtest_data.HAND_LABELS.read_text())["frames"]:
         truth = np.array(frame["boxes"], np.float64).reshape(-1, 4)
