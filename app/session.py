@@ -17,7 +17,8 @@ finalises the manifest). Only the recorder writes these files: replay and traini
 Folders are created 0700 and files 0600 (they hold biometric data). JSON-lines rather than SQLite: a reader needs nothing but the standard library, and
 appending a line is the whole transaction. `recording.db3.json` beside the .db3 is the SDK recording's sidecar.
 
-Replaying a session (cache only, or images from the recording): `app/session_replay.py`.
+Replaying a session (cache only, or images from the recording): `app/session_replay.py`. Several cameras
+recorded together: a folder of such sessions on one clock, `app/session_cameras.py`.
 """
 from __future__ import annotations
 

@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "record", help="record a source into a session folder",
         description="Run capture, pose and tracking on SOURCE for SECONDS and record a session folder: the "
         "RealSense .db3 (for RealSense and synthetic sources), the skeletons and tracks (JSON lines, flushed "
-        "every half second) and a manifest. Replaying the session never re-runs pose.")
+        "every half second) and a manifest. Replaying the session never re-runs pose. Several --source record "
+        "a multi-camera session: a session per camera (OUT/NAME/) and cameras.json, their shared clock.")
     parser.add_argument("--source", action="append", default=None, metavar="[NAME=]SPEC",
                         help="realsense[:SERIAL], synthetic, demo, a video or a .db3/.bag recording "
                         "(default: pipeline.source); repeat it for several cameras, optionally named as for `run` "

@@ -33,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="multiple of real time, 0.25 to 8 (default: as fast as possible)")
     parser.add_argument("--windows", action="store_true", help="print every encoded window")
     parser.add_argument("--images", action="store_true",
-                        help="decode the session's recording even when its skeleton cache is complete")
+                        help="decode the session's recording even when its skeleton cache is complete (a "
+                        "multi-camera session always replays from its caches: replay a camera's folder for images)")
     add_output_switches(parser, scene_size=False, tracks_out=True)
     parser.set_defaults(func=run)
 
