@@ -17,7 +17,8 @@ finalises the manifest). Only the recorder writes these files: replay and traini
 Folders are created 0700 and files 0600 (they hold biometric data). JSON-lines rather than SQLite: a reader needs nothing but the standard library, and
 appending a line is the whole transaction. `recording.db3.json` beside the .db3 is the SDK recording's sidecar.
 
-Replaying a session (cache only, or images from the recording): `app/session_replay.py`.
+Replaying a session (cache only, or images from the recording): `app/session_replay.py`. Several cameras
+recorded together: a folder of such sessions on one clock, `app/session_cameras.py`.
 """
 from __future__ import annotations
 
@@ -226,6 +227,11 @@ class SessionWriter:
         self._first_ts = timestamp_s if self._first_ts is None else self._first_ts
         self._last_ts = timestamp_s
 
+    @property
+    def first_timestamp_s(self) -> float | None:
+        """The time stored with the first frame (None before it)."""
+        return self._first_ts
+
     def flush_if_due(self) -> None:
         """Push what is buffered to the OS if it has waited `flush_interval_s` (call it while idle)."""
         self._skeletons.flush_if_due()
@@ -242,15 +248,18 @@ class SessionWriter:
         return self.manifest
 
 
-def load_skeleton_cache(folder: Path, report: RepairReport | None = None) -> dict[int, list[Skeleton3D]]:
-    """The session's skeletons by frame index; empty when it has no cache yet. Skipped lines go to `report`."""
-    return {line.frame: [skeleton_from_record(item, line.frame, line.t) for item in line.s]
+def load_skeleton_cache(folder: Path, report: RepairReport | None = None,
+                        offset_s: float = 0.0) -> dict[int, list[Skeleton3D]]:
+    """The session's skeletons by frame index; empty when it has no cache yet. Skipped lines go to `report`.
+    `offset_s` is added to every time (a camera of a multi-camera session, put on the session's shared clock)."""
+    return {line.frame: [skeleton_from_record(item, line.frame, line.t + offset_s) for item in line.s]
             for line in _cache_lines(folder, report)}
 
 
-def cache_timestamps(folder: Path) -> list[tuple[int, float]]:
-    """(frame index, timestamp s) of every cached frame in recorded order: what a skeleton-only replay plays."""
-    return [(line.frame, line.t) for line in _cache_lines(folder, None)]
+def cache_timestamps(folder: Path, offset_s: float = 0.0) -> list[tuple[int, float]]:
+    """(frame index, timestamp s + `offset_s`) of every cached frame in recorded order: what a skeleton-only
+    replay plays."""
+    return [(line.frame, line.t + offset_s) for line in _cache_lines(folder, None)]
 
 
 def _cache_lines(folder: Path, report: RepairReport | None) -> list[SkeletonLine]:

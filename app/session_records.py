@@ -14,10 +14,10 @@ import logging
 import math
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Optional, TypeVar
+from typing import Annotated, Literal, Optional, TypeVar
 
 from annotated_types import Len
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from reid.datasets.base import RepairReport
 from core.errors import SkelwatchError
@@ -36,7 +36,13 @@ def _not_infinite(value: float | None) -> float | None:
     return value
 
 
+def _iso_time(value: str) -> str:
+    datetime.fromisoformat(value)  # ValueError names the text
+    return value
+
+
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+IsoTime = Annotated[str, AfterValidator(_iso_time)]  # UTC ISO 8601
 # A joint may be NaN (stored as NaN, or null by other writers): it could not be placed at all. Never infinite.
 Coord = Annotated[Optional[float], AfterValidator(_not_infinite)]
 Joints = Annotated[list[Annotated[list[Coord], Len(3, 3)]], Len(20, 20)]  # (20, 3) metres
@@ -67,23 +73,48 @@ class ManifestRecord(BaseModel):
     source: str
     device: str
     fps: Annotated[float, Field(gt=0.0, le=10_000.0, allow_inf_nan=False)]
-    started_utc: str
+    started_utc: IsoTime
     intrinsics: Optional[IntrinsicsRecord] = None
     software: dict[str, str] = Field(default_factory=dict)
     has_recording: bool = False
     format_version: Annotated[int, Field(ge=1, le=1)] = 1
     color_recorded: bool = True
-    ended_utc: Optional[str] = None
+    ended_utc: Optional[IsoTime] = None
     frames: Optional[Annotated[int, Field(ge=0)]] = None
     duration_s: Optional[Annotated[float, Field(ge=0.0, allow_inf_nan=False)]] = None
     dropped_frames: Optional[Annotated[int, Field(ge=0)]] = None
 
-    @field_validator("started_utc", "ended_utc")
-    @classmethod
-    def _iso_time(cls, value: str | None) -> str | None:
-        if value is not None:
-            datetime.fromisoformat(value)  # ValueError names the text
-        return value
+
+CAMERA_NAME = r"[A-Za-z][A-Za-z0-9_-]{0,31}"  # a camera's name is also its sub-folder's name: no path in it
+CameraName = Annotated[str, Field(pattern=f"^{CAMERA_NAME}$")]
+
+
+class CameraEntry(BaseModel):
+    """One camera of a multi-camera session: its sub-folder (named after it) and its place on the shared clock."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: CameraName
+    source: str
+    # camera time + offset_s = shared time; None until the camera's first frame was recorded
+    offset_s: Optional[Finite] = None
+
+
+class CamerasRecord(BaseModel):
+    """`cameras.json` at the top of a multi-camera session. Unknown keys are ignored, as in `manifest.json`."""
+
+    model_config = ConfigDict(extra="ignore")
+    format_version: Annotated[int, Field(ge=1, le=1)] = 1
+    started_utc: IsoTime  # the shared clock's epoch (wall clock)
+    clock: Literal["media", "host"]  # media: the sources' own times agree (files, synthetic); host: live cameras
+    cameras: Annotated[list[CameraEntry], Len(1, 64)]
+    ended_utc: Optional[IsoTime] = None
+
+    @model_validator(mode="after")
+    def _distinct_names(self) -> "CamerasRecord":
+        names = [c.name for c in self.cameras]
+        if len(set(names)) != len(names):
+            raise ValueError(f"cameras {names} are not distinct")
+        return self
 
 
 class SkeletonRecord(_Record):
@@ -133,9 +164,18 @@ def _problem(exc: ValidationError) -> str:
 
 def parse_manifest(path: Path) -> ManifestRecord:
     """Raises: SessionError naming the manifest and the first field that does not fit."""
+    return parse_record(path, ManifestRecord, "the skeletons and tracks beside it are still readable, but the "
+                        "manifest must be restored or rewritten")
+
+
+Record = TypeVar("Record", ManifestRecord, CamerasRecord)
+
+
+def parse_record(path: Path, model: type[Record], fix: str) -> Record:
+    """A JSON file as `model`. Raises: SessionError naming the file, the first field that does not fit, and `fix`."""
     try:
         data = path.read_bytes()
-        return ManifestRecord.model_validate(json.loads(data.decode("utf-8")))
+        return model.model_validate(json.loads(data.decode("utf-8")))
     except OSError as exc:
         raise SessionError(f"{path} cannot be read ({exc.strerror}); check its permissions") from None
     except UnicodeDecodeError:
@@ -144,8 +184,7 @@ def parse_manifest(path: Path) -> ManifestRecord:
         problem = f"it is not JSON ({exc.__class__.__name__})"
     except ValidationError as exc:
         problem = _problem(exc)
-    raise SessionError(f"{path} is corrupt ({problem}); the skeletons and tracks beside it are still readable, "
-                       "but the manifest must be restored or rewritten")
+    raise SessionError(f"{path} is corrupt ({problem}); {fix}")
 
 
 def parse_line(raw: bytes, model: type[Line]) -> Line:

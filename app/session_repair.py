@@ -10,12 +10,15 @@ Damage before the last line is reported, not cut: which lines to give up is the 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from app.session import MANIFEST, SKELETONS, TRACKS, read_manifest, write_manifest
-from app.session_records import SessionError, SkeletonLine, TrackLine, parse_line, read_lines
+from app.session import MANIFEST, SKELETONS, TRACKS, is_session, read_manifest, write_manifest
+from app.session_cameras import CAMERAS, is_multi_session, now_utc, read_cameras, write_cameras
+from app.session_records import (CAMERA_NAME, CameraEntry, CamerasRecord, SessionError, SkeletonLine, TrackLine,
+                                 parse_line, read_lines)
 from reid.datasets.base import RepairReport
 from storage.files import write_atomic
 
@@ -42,12 +45,15 @@ class SessionCheck:
 
 
 def check_session(folder: Path) -> SessionCheck:
-    """Read every file of a session as replay and training would, counting what they skip. Writes nothing.
+    """Read every file of a session (of each camera, for a multi-camera session) as replay and training would,
+    counting what they skip. Writes nothing.
 
     Raises:
         SessionError: not a session, or a file damaged before its last line (named with the line).
     """
     folder = Path(folder)
+    if is_multi_session(folder):
+        return _merged(folder, [check_session(folder / c.name) for c in read_cameras(folder).cameras])
     read_manifest(folder)
     result = SessionCheck(folder)
     for name, model in _MODELS.items():
@@ -81,11 +87,15 @@ def _drop_torn_line(path: Path, dry_run: bool) -> str | None:
 
 def repair_session(folder: Path, *, dry_run: bool = False) -> SessionCheck:
     """Drop torn last lines and finalise an unfinished manifest; returns what changed (or would, with dry_run).
+    A multi-camera session has each camera repaired, and its `cameras.json` rebuilt when corrupt and finalised
+    when unfinished (`_repair_cameras`).
 
     Raises:
         SessionError: not a session, or damage a repair does not decide about (a corrupt line before the last).
     """
     folder = Path(folder)
+    if is_multi_session(folder):
+        return _repair_cameras(folder, dry_run)
     manifest = read_manifest(folder)
     changes: list[str] = []
     for name in _MODELS:
@@ -126,3 +136,47 @@ def _frames(folder: Path) -> list[SkeletonLine] | list[TrackLine]:
             if lines:
                 return lines
     return []
+
+
+def _merged(folder: Path, checks: list[SessionCheck]) -> SessionCheck:
+    """The checks of a multi-camera session's cameras as one, each file and change named "<camera>/<file>"."""
+    result = SessionCheck(folder)
+    for check in checks:
+        camera = check.folder.name
+        result.lines.update({f"{camera}/{name}": report for name, report in check.lines.items()})
+        result.changes += [f"{camera}/{change}" for change in check.changes]
+    return result
+
+
+def _repair_cameras(folder: Path, dry_run: bool) -> SessionCheck:
+    """Repair each camera of a multi-camera session, then its `cameras.json`: rebuilt from the camera folders
+    when it cannot be read (the cameras' offsets on the shared clock are lost then: 0 s, said in the change),
+    finalised from the cameras' manifests when the recording was killed before it was."""
+    try:
+        record: CamerasRecord | None = read_cameras(folder)
+    except SessionError:  # corrupt: rebuilt below
+        record = None
+    names = [c.name for c in record.cameras] if record is not None else sorted(
+        p.name for p in folder.iterdir() if is_session(p) and re.fullmatch(CAMERA_NAME, p.name))
+    if not names:
+        raise SessionError(f"{folder / CAMERAS} cannot be rebuilt: no camera folder (a sub-folder with a "
+                           f"{MANIFEST}) is here")
+    result = _merged(folder, [repair_session(folder / name, dry_run=dry_run) for name in names if
+                              is_session(folder / name)])
+    manifests = [read_manifest(folder / name) for name in names if is_session(folder / name)]
+    ends = [m.ended_utc for m in manifests if m.ended_utc is not None]
+    if record is None:
+        record = CamerasRecord(started_utc=min(m.started_utc for m in manifests), clock="media",
+                               cameras=[CameraEntry(name=n, source=m.source, offset_s=0.0)
+                                        for n, m in zip(names, manifests)], ended_utc=max(ends, default=None))
+        result.changes.append(f"{CAMERAS}: rebuilt from the camera folders {', '.join(names)}; their offsets on "
+                              "the shared clock were lost, so they replay as if started together (0 s)")
+    elif record.ended_utc is None:
+        record = record.model_copy(update={"ended_utc": max(ends, default=None) or now_utc()})
+        result.changes.append(f"{CAMERAS}: finalised: ended {record.ended_utc} (when its last camera did)")
+    else:
+        return result
+    if not dry_run:
+        write_cameras(folder, record)
+    logger.info("%s: %s", folder, result.changes[-1])
+    return result

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 from app.session import (RECORDING, SKELETONS, Manifest, SessionError, cache_timestamps, load_skeleton_cache,
                          read_manifest, recording_path)
+from app.pipeline.multi import Camera
+from app.session_cameras import read_cameras
 from capture.frames import FrameBundle, Intrinsics, Skeleton3D
 from capture.sources import Source, check_seek_time
 
@@ -26,9 +28,10 @@ class CachedSkeletonSource(Source):
     be read (a recording cut short by a crash), so that everything already extracted stays usable.
     """
 
-    def __init__(self, folder: Path, manifest: Manifest) -> None:
+    def __init__(self, folder: Path, manifest: Manifest, offset_s: float = 0.0) -> None:
+        """`offset_s` is added to every frame's time (a camera of a multi-camera session: the shared clock)."""
         self._folder, self._manifest = Path(folder), manifest
-        self._frames = cache_timestamps(folder)
+        self._frames = cache_timestamps(folder, offset_s)
         if not self._frames:
             raise SessionError(f"{folder}: the session has no skeleton cache ({SKELETONS}) to replay")
         self._next = 0
@@ -111,3 +114,36 @@ def open_session(folder: Path, *, images: bool = False) -> SessionInput:
                        folder, exc, len(cache))
         source = CachedSkeletonSource(folder, manifest)
     return SessionInput(folder, manifest, source, cache, fill_cache=not cache)
+
+
+def open_camera_sessions(folder: Path, err: IO[str]) -> tuple[list[Camera], list[str]]:
+    """The cameras of a multi-camera session (app.session_cameras), each replayed from its skeleton cache alone
+    (pose never runs) with its times on the session's shared clock, so `MediaClock` keeps them in step.
+
+    A camera whose folder is missing or unreadable is named on `err` and left out; one cut short (a killed
+    recording, a truncated cache) plays what it holds, with a warning.
+    Returns:
+        The cameras, and a message per camera left out.
+    Raises:
+        SessionError: `cameras.json` is missing or corrupt (naming the fix), or no camera can be replayed.
+    """
+    folder = Path(folder)
+    cameras, failures = [], []
+    for entry in read_cameras(folder).cameras:
+        sub = folder / entry.name
+        try:
+            manifest = read_manifest(sub)
+            cache = load_skeleton_cache(sub, offset_s=entry.offset_s or 0.0)
+            source = CachedSkeletonSource(sub, manifest, entry.offset_s or 0.0)
+        except SessionError as exc:
+            failures.append(f"camera {entry.name} ({sub}) cannot be replayed: {exc}")
+            err.write(f"error: {failures[-1]}; the other cameras play without it\n")
+            continue
+        if not manifest.complete or len(cache) < (manifest.frames or 0):
+            logger.warning("camera %s (%s) was cut short: %d of %s frames in its skeleton cache; playing those "
+                           "(`session repair %s` finalises it)", entry.name, sub, len(cache),
+                           manifest.frames if manifest.complete else "?", folder)
+        cameras.append(Camera(entry.name, source, False, cache))
+    if not cameras:
+        raise SessionError(f"{folder}: no camera can be replayed: " + "; ".join(failures))
+    return cameras, failures

@@ -125,11 +125,18 @@ def run_round(config: SkelwatchConfig, seed: int, people: int, size: tuple[int, 
         HandoffFigures, list[str]]:
     """One two-camera site; returns its figures and the pipeline errors (none expected)."""
     scenes = two_cameras(seed, people, size)
+    return score_site(config, scenes, [Camera(name, scene, True) for name, scene in scenes.items()], db,
+                      f"handoff round {seed}")
+
+
+def score_site(config: SkelwatchConfig, scenes: dict[str, SyntheticScene], cameras: list[Camera], db: Path,
+               label: str) -> tuple[HandoffFigures, list[str]]:
+    """Run `cameras` as one site with the gallery in `db` and score its hand-offs against the `scenes`' truth
+    (by camera name and frame index): the scenes themselves, or a recording of them replayed."""
     collect = _Collect(scenes)
     config = config.model_copy(update={"storage": config.storage.model_copy(update={"url": str(db)}),
                                        "handoff": config.handoff.model_copy(update={"transit_s": TRANSIT_S})})
-    pipeline = build_multi_pipeline(config, [Camera(name, scene, True) for name, scene in scenes.items()],
-                                    speed=None, gallery=True, session_label=f"handoff round {seed}",
+    pipeline = build_multi_pipeline(config, cameras, speed=None, gallery=True, session_label=label,
                                     listeners=(collect,))
     summaries = pipeline.run()
     owner = {track: counts.most_common(1)[0][0] for track, counts in collect.people.items()}

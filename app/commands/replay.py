@@ -26,12 +26,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("input", nargs="+", metavar="[NAME=]INPUT",
                         help="a session folder, a recording or video file, or demo / synthetic; several are several "
                         "cameras replayed together in step (named NAME=INPUT, else cam1, cam2, ...), sharing one "
-                        "encoder and gallery, with hand-off between them (the handoff section)")
+                        "encoder and gallery, with hand-off between them (the handoff section); so is one "
+                        "multi-camera session folder (from `record --source A --source B`): its cameras replay "
+                        "from their skeleton caches on the session's shared clock")
     parser.add_argument("--speed", type=float, default=None,
                         help="multiple of real time, 0.25 to 8 (default: as fast as possible)")
     parser.add_argument("--windows", action="store_true", help="print every encoded window")
     parser.add_argument("--images", action="store_true",
-                        help="decode the session's recording even when its skeleton cache is complete")
+                        help="decode the session's recording even when its skeleton cache is complete (a "
+                        "multi-camera session always replays from its caches: replay a camera's folder for images)")
     add_output_switches(parser, scene_size=False, tracks_out=True)
     parser.set_defaults(func=run)
 
@@ -40,9 +43,10 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
     from app.compose import build_pipeline, gives_skeletons
     from app.pipeline.headless import HeadlessListener, open_input, print_ending, run_to_end
     from app.session import is_session, recording_path
+    from app.session_cameras import is_multi_session
     from app.session_replay import open_session
 
-    if len(args.input) > 1:
+    if len(args.input) > 1 or is_multi_session(Path(args.input[0])):
         return _replay_cameras(args, config)
     args.input = args.input[0]
     listener = HeadlessListener(windows=args.windows)
@@ -74,13 +78,14 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
 
 
 def _replay_cameras(args: argparse.Namespace, config: SkelwatchConfig) -> int:
-    """Several inputs replayed as cameras of one site (no cache is built here: replay each alone for that)."""
+    """Several inputs, or the cameras of one multi-camera session, replayed as cameras of one site (no cache is
+    built here: replay each alone for that)."""
     import sys
 
     from app.compose import build_multi_pipeline, gives_skeletons
     from app.pipeline.headless import HeadlessListener, open_cameras, open_input, print_cameras_ending, run_cameras
     from app.session import is_session, recording_path
-    from app.session_replay import open_session
+    from app.session_replay import open_camera_sessions, open_session
 
     def open_one(spec: str) -> tuple[object, bool, object]:
         if is_session(Path(spec)):
@@ -89,7 +94,10 @@ def _replay_cameras(args: argparse.Namespace, config: SkelwatchConfig) -> int:
             return session.source, raw is not None and gives_skeletons(str(raw)), session.cache
         return (*open_input(spec), None)
 
-    cameras, failed = open_cameras(args.input, open_one, sys.stderr)
+    if len(args.input) == 1:  # a multi-camera session
+        cameras, failed = open_camera_sessions(Path(args.input[0]), sys.stderr)
+    else:
+        cameras, failed = open_cameras(args.input, open_one, sys.stderr)
     listener = HeadlessListener(windows=args.windows, cameras=True)
     pipeline = build_multi_pipeline(config, cameras, speed=args.speed, gallery=not args.no_gallery,
                                     session_label=" + ".join(args.input), listeners=(listener,))

@@ -18,6 +18,7 @@ from app.events import FrameResult, IdentityDecision, MatchEvent
 from app.compose import gives_skeletons
 from app.pipeline.multi import Camera, MultiPipeline
 from app.pipeline.runner import Listener, Pipeline, PipelineSummary
+from app.session_records import CAMERA_NAME
 from capture.stats import accounting_lines
 from core.errors import SkelwatchError
 
@@ -230,7 +231,7 @@ def run_to_end(pipeline: Pipeline, listener: HeadlessListener) -> PipelineSummar
 
 
 # --- several cameras ---------------------------------------------------------------------------------------------
-_CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+_CAMERA_NAME = re.compile(CAMERA_NAME)
 
 
 def camera_specs(specs: list[str]) -> list[tuple[str, str]]:

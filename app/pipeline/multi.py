@@ -13,7 +13,8 @@ beyond each reading at real time, except that recordings replayed as fast as pos
 a hand-off needs the track that left camera A in the book before the track that enters camera B is matched.
 
 A camera whose source fails mid-run is reported (naming it) and ends on its own; the others keep going.
-There is no seek or recording here: this is the headless `run` / `replay` of several inputs.
+Recording goes through each camera's tracking worker, as in `Pipeline` (one recorder per camera:
+app.session_cameras.MultiSessionRecorder makes them, one session sub-folder each).
 """
 from __future__ import annotations
 
@@ -22,12 +23,12 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from app.pipeline.control import PlaybackControl
 from app.pipeline.encode_stage import EncodeWorker
 from app.pipeline.runner import Broadcaster, Listener, PipelineOptions, PipelineSummary, chain_summary
-from app.pipeline.seams import Estimator, Matcher
+from app.pipeline.seams import Estimator, Matcher, Recorder
 from app.pipeline.stages import PoseWorker, SourceWorker
 from app.pipeline.track_stage import TrackWorker
 from app.pipeline.workers import END, Stopped, Worker, drain, put
@@ -205,6 +206,23 @@ class MultiPipeline(Broadcaster):
         finally:
             summaries = self.stop()
         return summaries
+
+    def start_recording(self, recorders: Mapping[str, Recorder]) -> None:
+        """Record every frame processed from now on: camera name -> its recorder (its tracking worker owns it).
+
+        Raises:
+            ValueError: a name that is not one of the cameras.
+        """
+        chains = {c.camera.name: c for c in self._chains}
+        unknown = sorted(set(recorders) - set(chains))
+        if unknown:
+            raise ValueError(f"recorders for {unknown}: no such camera; the cameras are {sorted(chains)}")
+        for name, recorder in recorders.items():
+            chains[name].track_w.start_recording(recorder, self.options.stop_timeout_s)
+
+    def stop_recording(self) -> dict[str, Any]:
+        """Stop every camera's recording; camera name -> its final manifest (None when it was not recording)."""
+        return {c.camera.name: c.track_w.stop_recording(self.options.stop_timeout_s) for c in self._chains}
 
     @property
     def failed_cameras(self) -> dict[str, str]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from app.events import AlertEvent, FrameResult, MatchEvent
 from app.pipeline.control import ControlError, PlaybackControl
 from app.pipeline.encode_stage import EncodeWorker
-from app.pipeline.seams import Estimator, Matcher, Recorder, StartRecording, StopRecording
+from app.pipeline.seams import Estimator, Matcher, Recorder
 from app.pipeline.stages import PoseWorker, SourceWorker
 from app.pipeline.track_stage import TrackWorker
 from app.pipeline.workers import Worker, drain
@@ -310,18 +310,11 @@ class Pipeline(Broadcaster):
 
         Use app.session.SessionRecorder.create(folder, source) to make one; the tracking worker takes ownership.
         """
-        self._commands_q.put(StartRecording(recorder), timeout=self.options.stop_timeout_s)
+        self._track_w.start_recording(recorder, self.options.stop_timeout_s)
 
     def stop_recording(self, timeout_s: float | None = None) -> Any:
         """Stop recording; returns the final manifest (None when not recording, or the pipeline already ended)."""
-        reply: queue.Queue = queue.Queue(1)
-        self._commands_q.put(StopRecording(reply), timeout=self.options.stop_timeout_s)
-        if not self._track_w.alive:
-            return None
-        try:
-            return reply.get(timeout=timeout_s or self.options.stop_timeout_s)
-        except queue.Empty:
-            return None
+        return self._track_w.stop_recording(timeout_s or self.options.stop_timeout_s)
 
     # --- internals ------------------------------------------------------------------------------------------
     def _live_stats(self) -> tuple[int, int, float | None]:

@@ -11,7 +11,8 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from app.events import FrameResult, IdentityDecision, TrackView
-from app.pipeline.seams import Recorder, RecordingCommand, StageTimes, StartRecording, TrackDecision, TracksEnded
+from app.pipeline.seams import (Recorder, RecordingCommand, StageTimes, StartRecording, StopRecording, TrackDecision,
+                                TracksEnded)
 from app.pipeline.workers import END, POLL_S, RESET, ErrorHandler, RateMeter, Stopped, Worker, get, put
 from capture.buffer import WindowBuffer
 from capture.stats import BufferStats, TrackerStats
@@ -63,6 +64,22 @@ class TrackWorker(Worker):
         self.windows_cut = 0
         self._ended: list[int] = []  # deleted tracks, announced downstream after their last windows
         self._past = (TrackerStats(), BufferStats())  # counters of the tracker and buffer a seek replaced
+
+    def start_recording(self, recorder: Recorder, timeout_s: float) -> None:
+        """From another thread: record every frame from the next one on into `recorder` (this worker owns it)."""
+        self.commands.put(StartRecording(recorder), timeout=timeout_s)
+
+    def stop_recording(self, timeout_s: float) -> Any:
+        """From another thread: close the recording; returns its final manifest, or None when not recording or
+        when this worker has ended (it closed the recorder itself)."""
+        reply: queue.Queue = queue.Queue(1)
+        self.commands.put(StopRecording(reply), timeout=timeout_s)
+        if not self.alive:
+            return None
+        try:
+            return reply.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
 
     def _apply_commands(self) -> None:
         while True:
