@@ -1,6 +1,6 @@
 """The camera grid: one live view per camera, each titled with its camera's name, laid out as near a square as fits.
 
-One camera fills the area with no title (the single-source window as before); two sit side by side, three or four
+One source fills the area with no title (the single-source window as before); two cameras sit side by side, three or four
 make 2x2, and so on. Each view is an ordinary `LiveView`, so every camera gets the same overlays. A camera whose
 source failed mid-run keeps its place, titled as stopped with the reason, while the others go on.
 """
@@ -73,13 +73,13 @@ class CameraGrid(QWidget):
         return [self.primary, *(t.view for t in self.tiles.values() if t.view is not self.primary)]
 
     def set_cameras(self, names: list[str]) -> None:
-        """Lay out one view per camera; with none or one, the primary view alone and untitled."""
+        """Lay out one view per named camera; with none (one source), the primary view alone and untitled."""
         for tile in list(self.tiles.values()):
             self._layout.removeWidget(tile)
             if tile is not self._primary_tile:
                 tile.deleteLater()
         self.tiles = {}
-        self._primary_tile.title.setVisible(len(names) > 1)
+        self._primary_tile.title.setVisible(bool(names))
         rows, columns = grid_shape(len(names))
         for k, name in enumerate(names or [""]):
             if k == 0:
@@ -94,9 +94,9 @@ class CameraGrid(QWidget):
         self._primary_tile.show()
 
     def view_for(self, camera: str) -> LiveView:
-        """The view of `camera` (the primary one with a single camera, whatever its frames call it)."""
+        """The view of `camera` (the primary one for one source, whatever its frames call their camera)."""
         tile = self.tiles.get(camera)
-        return tile.view if tile is not None and len(self.tiles) > 1 else self.primary
+        return tile.view if tile is not None else self.primary
 
     def show_frame(self, frame: FrameResult) -> None:
         self.view_for(frame.camera).show_frame(frame)
@@ -109,7 +109,7 @@ class CameraGrid(QWidget):
     def camera_stopped(self, camera: str, reason: str) -> bool:
         """Mark `camera` as stopped; False when no view shows it."""
         tile = self.tiles.get(camera)
-        if tile is None or len(self.tiles) < 2:
+        if tile is None or not camera:
             return False
         tile.set_stopped(camera, reason)
         return True

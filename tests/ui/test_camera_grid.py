@@ -135,3 +135,23 @@ def test_pause_step_and_speed_apply_to_every_camera_and_seeking_is_off(qtbot, gr
     stepped = _shown(win)
     qtbot.waitUntil(lambda: all(_shown(win)[n] > stepped[n] + 3 for n in CAMERAS), timeout=10_000)
     assert not win.recorder.isEnabled()  # recording several cameras is not offered in the window yet
+
+
+def test_a_camera_that_stops_is_titled_stopped_with_why_while_the_other_keeps_showing(qtbot) -> None:
+    from app.events import FrameResult
+    from ui.camera_grid import CameraGrid
+
+    grid = CameraGrid(lambda view: None)
+    qtbot.addWidget(grid)
+    grid.set_cameras(list(CAMERAS))
+    grid.show()
+    for camera in CAMERAS:
+        grid.show_frame(FrameResult(3, 0.2, np.full((60, 80, 3), 90, np.uint8), None, (), 15.0, 0, camera=camera))
+    assert grid.camera_stopped("door", "camera door (door.db3) failed and was left out: the file ends early")
+    door, hall = (grid.tiles[n] for n in CAMERAS)
+    assert door.title.text() == "door: stopped" and "ends early" in door.title.toolTip()
+    assert door.view.frame is None and "ends early" in door.view.message
+    assert hall.title.text() == "hall" and hall.view.frame is not None and hall.view.frame.camera == "hall"
+    assert not grid.camera_stopped("gone", "never opened")
+    grid.set_cameras([])  # one source again: the primary view alone, untitled
+    assert list(grid.tiles) == [""] and not grid.tiles[""].title.isVisible() and grid.views == [grid.primary]
