@@ -390,8 +390,9 @@ def build_pipeline(config: SkelwatchConfig, source: Source, *, speed: float | No
 
 def build_multi_pipeline(config: SkelwatchConfig, cameras: list[Camera], *, speed: float | None = 1.0,
                          gallery: bool = False, session_label: str | None = None, model_dir: Path | None = None,
-                         encoder: LoadedEncoder | None = None, max_seconds: float | None = None,
-                         listeners: tuple[Listener, ...] = ()) -> MultiPipeline:
+                         encoder: LoadedEncoder | None = None,
+                         make_matcher: Callable[[], GalleryMatcher] | None = None, max_seconds: float | None = None,
+                         hold_at_end: bool = False, listeners: tuple[Listener, ...] = ()) -> MultiPipeline:
     """Several cameras with one encoder and one gallery: a tracker per camera (ids unique across them), and the
     hand-off between cameras (`handoff` section) when matching against the gallery.
 
@@ -399,14 +400,15 @@ def build_multi_pipeline(config: SkelwatchConfig, cameras: list[Camera], *, spee
         cameras: the cameras, with distinct names (hand-off transit times are set per pair of names).
         gallery: match against the configured database; one session (`session_label`, default the cameras'
             sources joined) holds every camera's tracks.
-        speed, model_dir, encoder, max_seconds, listeners: as for `build_pipeline`.
+        make_matcher: the caller's matcher factory over every camera (the desktop's); overrides `gallery`.
+        speed, model_dir, encoder, max_seconds, hold_at_end, listeners: as for `build_pipeline` (each replayed
+            camera holds at its own end).
     Raises:
         CheckpointError: a named model that cannot be loaded. ValueError: no camera, or two with one name.
     """
     encoder = encoder or load_encoder(config, model_dir)
     names = tuple(c.name for c in cameras)
-    make_matcher = None
-    if gallery:
+    if make_matcher is None and gallery:
         label = session_label or " + ".join(f"{c.name}={c.source.name}" for c in cameras)
         make_matcher = gallery_matcher_factory(config, encoder, label, device=label, cameras=names)
     live = any(c.source.is_live for c in cameras)
@@ -415,4 +417,5 @@ def build_multi_pipeline(config: SkelwatchConfig, cameras: list[Camera], *, spee
         cameras, lambda k: tracker_factory(config, k, len(cameras), embedding_distance=distance),
         buffer_factory(config, encoder.frames),
         make_estimator=estimator_factory(config), make_encoder=encoder_factory(encoder, config),
-        make_matcher=make_matcher, options=options_from(config, live, speed, max_seconds), listeners=listeners)
+        make_matcher=make_matcher, options=options_from(config, live, speed, max_seconds, hold_at_end),
+        listeners=listeners)

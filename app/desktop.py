@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from app.compose import LoadedEncoder, build_pipeline, encoder_factory, load_encoder, make_matcher, match_thresholds
-from app.compose import open_gallery, unknown_clustering
+from app.compose import LoadedEncoder, build_multi_pipeline, build_pipeline, encoder_factory, load_encoder, make_matcher
+from app.compose import match_thresholds, open_gallery, unknown_clustering
 from app.config import SkelwatchConfig
 from app.explain import Explanation, cut_windows, explain_track
 from app.gallery_service import GalleryService
 from app.pipeline.matcher import GalleryMatcher, tracker_id
+from app.pipeline.multi import Camera, MultiPipeline
 from app.pipeline.runner import Listener, Pipeline
 from capture.sources import SourceError
 from reid.baseline import BONES
@@ -57,8 +58,9 @@ class Backend:
     def model_version(self) -> str:
         return self.encoder.version
 
-    def matcher_factory(self, label: str) -> Callable[[], GalleryMatcher]:
-        """A factory (run on the encoder thread) of the pipeline's matcher over the shared gallery."""
+    def matcher_factory(self, label: str, cameras: tuple[str, ...] = ("",)) -> Callable[[], GalleryMatcher]:
+        """A factory (run on the encoder thread) of the pipeline's matcher over the shared gallery; with several
+        `cameras` (in the order their trackers share out ids) it also hands people off between them."""
 
         def make() -> GalleryMatcher:
             from storage.sessions import create_session
@@ -68,7 +70,7 @@ class Backend:
             def start_session() -> int:
                 self.session_id = create_session(self.gallery.db, label, device="gui")
                 return self.session_id
-            return make_matcher(self.config, self.gallery, start_session, owns_database=False)
+            return make_matcher(self.config, self.gallery, start_session, owns_database=False, cameras=cameras)
         return make
 
     def build_pipeline(self, source: Source, *, speed: float | None, skeleton_cache: dict | None,
@@ -79,6 +81,14 @@ class Backend:
                               skeletons_given=skeletons_given, encoder=self.encoder,
                               make_matcher=self.matcher_factory(label), hold_at_end=not source.is_live,
                               listeners=listeners)
+
+    def build_multi_pipeline(self, cameras: list[Camera], *, speed: float | None, label: str,
+                             listeners: tuple[Listener, ...]) -> MultiPipeline:
+        """Several cameras on this backend's model and gallery (one session holds them all); replays hold at
+        their end, as `build_pipeline`'s do."""
+        return build_multi_pipeline(self.config, cameras, speed=speed, encoder=self.encoder,
+                                    make_matcher=self.matcher_factory(label, tuple(c.name for c in cameras)),
+                                    hold_at_end=not any(c.source.is_live for c in cameras), listeners=listeners)
 
     def apply(self, config: SkelwatchConfig) -> None:
         """A changed config: what the backend derives from it (match thresholds, clustering) follows."""

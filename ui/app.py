@@ -45,9 +45,10 @@ def favour_gui_thread() -> None:
     sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
 
 
-def run_gui(config: SkelwatchConfig, source: str, screenshot: Path | None = None,
+def run_gui(config: SkelwatchConfig, source: str | list[str], screenshot: Path | None = None,
             exit_after_s: float | None = None) -> int:
-    """Open the window on `source`; with `screenshot`, save what it shows after `exit_after_s` seconds and quit.
+    """Open the window on `source` (or several cameras' `[NAME=]SPEC`s); with `screenshot`, save what it shows
+    after `exit_after_s` seconds and quit.
 
     Returns:
         The process exit code (2 when there is no display).
@@ -71,7 +72,7 @@ def run_gui(config: SkelwatchConfig, source: str, screenshot: Path | None = None
     # Paint the window before the model and gallery start loading on a worker: importing torch there holds the
     # GIL and the import lock for seconds, which would otherwise delay the first paint by as much.
     app.processEvents()
-    window.start(source)
+    window.start(*([source] if isinstance(source, str) else source))
     # An embedded caller's application must not be quit (its queued signals stop arriving): a local loop ends.
     loop = QEventLoop()
     if exit_after_s is not None:

@@ -2,8 +2,9 @@
 
 The pipeline calls its listeners on worker threads; `PipelineBridge` turns each call into a Qt signal emitted from
 that thread, so Qt queues it to the main thread (the bridge lives there). Frames are coalesced: the bridge keeps
-only the newest `FrameResult` and signals "a frame is ready" once until the GUI takes it, so a slow repaint never
-builds a backlog (the GUI shows the newest frame; stale ones are dropped and counted). Matches, alerts, errors and
+only the newest `FrameResult` of each camera and signals "a frame is ready" once until the GUI takes them, so a
+slow repaint never builds a backlog (the GUI shows each camera's newest frame; stale ones are dropped and
+counted), and one busy camera never starves another's view. Matches, alerts, errors and
 the end of the stream are never dropped.
 """
 from __future__ import annotations
@@ -28,22 +29,22 @@ class PipelineBridge(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._lock = threading.Lock()
-        self._latest: FrameResult | None = None
+        self._latest: dict[str, FrameResult] = {}  # camera -> its newest frame
         self._pending = False
         self.stale_frames = 0  # frames replaced by a newer one before the GUI took them
         self.listener = _BridgeListener(self)
 
-    def take_frame(self) -> FrameResult | None:
-        """The newest frame (GUI thread), or None if none came since the last call."""
+    def take_frames(self) -> list[FrameResult]:
+        """Each camera's newest frame that came since the last call (GUI thread), in camera order of arrival."""
         with self._lock:
-            frame, self._latest, self._pending = self._latest, None, False
-        return frame
+            frames, self._latest, self._pending = list(self._latest.values()), {}, False
+        return frames
 
     def _offer(self, result: FrameResult) -> None:
         with self._lock:
-            if self._latest is not None:
+            if result.camera in self._latest:
                 self.stale_frames += 1
-            self._latest = result
+            self._latest[result.camera] = result
             signal = not self._pending
             self._pending = True
         if signal:

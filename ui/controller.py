@@ -2,7 +2,8 @@
 
 Everything that may block (opening a camera or a recording, loading the model, stopping the workers, closing a
 recording) runs on the controller's own task thread; the GUI only sees signals. The pipeline's events arrive
-through a `PipelineBridge`.
+through a `PipelineBridge`. Several specs open several cameras in one MultiPipeline (one encoder and gallery);
+a camera that cannot be opened is named and left out, the others run.
 """
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 from PySide6.QtCore import QObject, Signal
 
-from app.compose import build_pipeline
+from app.compose import build_multi_pipeline, build_pipeline
 from app.config import SkelwatchConfig, home_dir
 from app.desktop import Backend
-from app.pipeline.headless import open_input
+from app.pipeline.headless import open_cameras, open_input
+from app.pipeline.multi import Camera, MultiPipeline
 from app.pipeline.runner import Pipeline
 from app.session import SessionRecorder, is_session
 from app.session_replay import open_session
@@ -29,14 +31,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OpenedSource:
-    """What the GUI needs to know about the source that just opened."""
+    """What the GUI needs to know about the source (or cameras) that just opened."""
 
     spec: str
     name: str
-    is_live: bool
-    duration_s: float | None
+    is_live: bool                    # several cameras: any of them is live
+    duration_s: float | None         # several cameras: the longest, when every one's is known
     has_images: bool
     session: Path | None = None
+    cameras: tuple[str, ...] = ()    # several cameras: the names of those that opened (one source: none)
+    left_out: tuple[str, ...] = ()   # several cameras: why each one that could not be opened was left out
 
 
 class OpenFailed(Exception):
@@ -45,6 +49,17 @@ class OpenFailed(Exception):
     def __init__(self, spec: str, error: BaseException) -> None:
         super().__init__(f"opening {spec}: {error}")
         self.spec, self.error = spec, error
+
+
+def open_spec(spec: str) -> tuple[Any, bool, dict | None, Path | None]:
+    """(source, frames carry skeletons, skeleton cache, session folder) of a source spec, a file, a recorded
+    session folder or "demo"."""
+    path = Path(spec)
+    if is_session(path):
+        opened = open_session(path, images=True)
+        return opened.source, False, opened.cache, path
+    source, given = open_input(spec)
+    return source, given, None, None
 
 
 def sessions_dir(config: SkelwatchConfig) -> Path:
@@ -63,7 +78,7 @@ def new_session_folder(config: SkelwatchConfig, now: datetime | None = None) -> 
 
 
 class PipelineController(QObject):
-    """Start, stop and steer one pipeline at a time.
+    """Start, stop and steer one pipeline (of one source or several cameras) at a time.
 
     Args:
         config: the effective config.
@@ -84,21 +99,24 @@ class PipelineController(QObject):
         self.bridge = bridge
         self.tasks = TaskRunner(on_error, self)
         self.backend = backend
-        self.pipeline: Pipeline | None = None
+        self.pipeline: Pipeline | MultiPipeline | None = None
         self.current: OpenedSource | None = None
         self.recording: Path | None = None
         self.speed = config.ui.replay_speed
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
-    def open(self, spec: str, *, paused: bool = False, start_s: float | None = None) -> None:
-        """Stop what runs and open `spec` (a source spec, a file, a session folder, or "demo").
+    def open(self, specs: Sequence[str], *, paused: bool = False, start_s: float | None = None) -> None:
+        """Stop what runs and open `specs`: one source (a source spec, a file, a session folder, or "demo"), or
+        several cameras as `[NAME=]SPEC` each (unnamed: cam1, cam2, ...).
 
         Args:
             paused: show the first frame, then wait for play.
-            start_s: start at this media time (a recording).
+            start_s: start at this media time (one recording).
         """
+        label = " + ".join(specs)
         self.tasks.submit(self._stop_now, None, "stopping the previous source")
-        self.tasks.submit(lambda: self._open_or_explain(spec, paused, start_s), self._on_opened, f"opening {spec}")
+        self.tasks.submit(lambda: self._open_or_explain(tuple(specs), paused, start_s), self._on_opened,
+                          f"opening {label}")
 
     def close(self) -> None:
         self.tasks.submit(self._stop_now, lambda _: self.closed.emit(), "stopping the pipeline")
@@ -108,20 +126,16 @@ class PipelineController(QObject):
         self.tasks.submit(self._stop_now, None, "stopping the pipeline")
         self.tasks.shutdown()
 
-    def _open_or_explain(self, spec: str, paused: bool, start_s: float | None) -> OpenedSource:
+    def _open_or_explain(self, specs: tuple[str, ...], paused: bool, start_s: float | None) -> OpenedSource:
         try:
-            return self._open_now(spec, paused, start_s)
+            if len(specs) > 1:
+                return self._open_cameras_now(specs, paused)
+            return self._open_now(specs[0], paused, start_s)
         except Exception as exc:
-            raise OpenFailed(spec, exc) from exc
+            raise OpenFailed(" + ".join(specs), exc) from exc
 
     def _open_now(self, spec: str, paused: bool, start_s: float | None = None) -> OpenedSource:
-        path = Path(spec)
-        cache, session, given = None, None, False
-        if is_session(path):
-            opened = open_session(path, images=True)
-            source, cache, session = opened.source, opened.cache, path
-        else:
-            source, given = open_input(spec)
+        source, given, cache, session = open_spec(spec)
         speed = None if source.is_live else self.speed
         try:
             if self.backend is not None:
@@ -137,15 +151,44 @@ class PipelineController(QObject):
             raise
         if start_s is not None and not source.is_live:
             pipeline.seek(start_s)
+        self._start(pipeline, paused)
+        self.current = OpenedSource(spec, source.name, source.is_live, source.duration_s,
+                                    source.intrinsics is not None, session)
+        return self.current
+
+    def _open_cameras_now(self, specs: tuple[str, ...], paused: bool) -> OpenedSource:
+        """Several cameras in one pipeline; those that cannot be opened are left out (OpenedSource.left_out)."""
+        cameras, left_out = open_cameras(list(specs), lambda spec: open_spec(spec)[:3])
+        live = any(c.source.is_live for c in cameras)
+        try:
+            pipeline = self._build_cameras(cameras, live, " + ".join(specs))
+        except BaseException:
+            for camera in cameras:
+                camera.source.close()
+            raise
+        self._start(pipeline, paused)
+        durations = [c.source.duration_s for c in cameras]
+        self.current = OpenedSource(" + ".join(specs), " + ".join(c.name for c in cameras), live,
+                                    None if None in durations else max(durations),
+                                    any(c.source.intrinsics is not None for c in cameras),
+                                    cameras=tuple(c.name for c in cameras), left_out=tuple(left_out))
+        return self.current
+
+    def _build_cameras(self, cameras: list[Camera], live: bool, label: str) -> MultiPipeline:
+        speed = None if live else self.speed
+        if self.backend is not None:
+            return self.backend.build_multi_pipeline(cameras, speed=speed, label=label,
+                                                     listeners=(self.bridge.listener,))
+        return build_multi_pipeline(self.config, cameras, speed=speed, hold_at_end=not live,
+                                    listeners=(self.bridge.listener,))
+
+    def _start(self, pipeline: Pipeline | MultiPipeline, paused: bool) -> None:
         if paused:
             pipeline.pause()
             pipeline.step(1)
         pipeline.start()
         # Set here, on the task thread, so the next queued task (a stop) sees it whatever the GUI is doing.
         self.pipeline = pipeline
-        self.current = OpenedSource(spec, source.name, source.is_live, source.duration_s,
-                                    source.intrinsics is not None, session)
-        return self.current
 
     def _on_opened(self, info: OpenedSource) -> None:
         self.opened.emit(info)
@@ -154,17 +197,30 @@ class PipelineController(QObject):
         pipeline, self.pipeline = self.pipeline, None
         if pipeline is None:
             return
-        if self.recording is not None:
+        if self.recording is not None and isinstance(pipeline, Pipeline):
             pipeline.stop_recording()
             self.recording = None
             self.recording_changed.emit(None)
-        summary = pipeline.stop()
-        logger.info("pipeline stopped: %d frames, %d windows encoded", summary.frames, summary.windows_encoded)
+        stopped = pipeline.stop()
+        summaries = list(stopped.values()) if isinstance(stopped, dict) else [stopped]
+        logger.info("pipeline stopped: %d frames, %d windows encoded", sum(s.frames for s in summaries),
+                    sum(s.windows_encoded for s in summaries))
 
     # --- playback (thread-safe calls into the pipeline's control; they return at once) ---------------------------
     @property
-    def seekable(self) -> bool:
+    def replayed(self) -> bool:
+        """Every source is a recording: speed and step apply."""
         return self.current is not None and not self.current.is_live
+
+    @property
+    def seekable(self) -> bool:
+        """One recording: the timeline seeks (several cameras cannot, see app.pipeline.multi)."""
+        return self.replayed and not self.current.cameras
+
+    @property
+    def failed_cameras(self) -> dict[str, str]:
+        """Several cameras: camera name -> why it stopped (its source failed mid-run)."""
+        return self.pipeline.failed_cameras if isinstance(self.pipeline, MultiPipeline) else {}
 
     def pause(self) -> None:
         if self.pipeline is not None:
@@ -198,14 +254,14 @@ class PipelineController(QObject):
 
     def set_speed(self, speed: float) -> None:
         self.speed = speed
-        if self.pipeline is not None and self.seekable:
+        if self.pipeline is not None and self.replayed:
             self.pipeline.set_speed(speed)
 
     # --- recording -------------------------------------------------------------------------------------------
     def start_recording(self, folder: Path | None = None) -> None:
         """Record the current source into a new session folder (under the sessions directory by default)."""
         pipeline, current = self.pipeline, self.current
-        if pipeline is None or current is None:
+        if not isinstance(pipeline, Pipeline) or current is None:  # several cameras: not recorded here yet
             return
         target = folder or new_session_folder(self.config)
 

@@ -1,4 +1,5 @@
-"""The operator's window: live view and replay bar on the left, tracks / gallery / alerts / training on the right.
+"""The operator's window: live view (a grid of them for several cameras) and replay bar on the left, tracks /
+gallery / alerts / training on the right.
 
 It wires signals only: the controller owns the pipeline, `Playback` steers it from the replay bar, `Explainer`
 explains the selected track, the bridge brings the pipeline's events, the panels show plain state, and every
@@ -22,17 +23,18 @@ from app.events import AlertEvent, Decision, MatchEvent, TrackState
 from app.session import is_session
 from ui.alerts_panel import AlertsPanel
 from ui.bridge import PipelineBridge
+from ui.camera_grid import CameraGrid
 from ui.controller import OpenedSource, OpenFailed, PipelineController, sessions_dir
 from ui.errors import ErrorReporter
 from ui.explainer import Explainer
 from ui.gallery_panel import GalleryPanel, SelectedTrack
 from ui.live_view import LiveView
-from ui.models import TrackTableModel
+from ui.models import JourneyTableModel, TrackTableModel
 from ui.playback import Playback
 from ui.recording import RecordingWidget
 from ui.settings_dialog import SettingsDialog
 from ui.shortcuts import SHORTCUTS_HELP, install_shortcuts
-from ui.state import TrackBook
+from ui.state import Journeys, TrackBook
 from ui.tasks import TaskRunner
 from ui.timeline import ReplayBar
 from ui.tracks_panel import TracksPanel
@@ -46,10 +48,13 @@ SOURCES = (("Demo recording", "demo"), ("Synthetic scene", "synthetic"), ("RealS
            ("Skeleton dataset folder…", "?skeleton"), ("Recorded session folder…", "?session"))
 RECENT_SESSIONS = 10  # recorded sessions offered in the source list
 ALERT_LEAD_S = 1.0  # a jump to an alert shows this much before it
+NO_SEEK_NOTE = ("Several cameras cannot seek: the timeline shows the position and sightings only; open one "
+                "camera's recording to seek in it")
 
 
 class MainWindow(QMainWindow):
-    """The skelwatch window. `open_source(spec)` opens a source; the rest is driven by the user."""
+    """The skelwatch window. `open_source(spec, ...)` opens a source, or several cameras; the rest is driven by
+    the user."""
 
     def __init__(self, config: SkelwatchConfig) -> None:
         super().__init__()
@@ -64,9 +69,10 @@ class MainWindow(QMainWindow):
         self.backend: Backend | None = None
         self.book = TrackBook(config.ui.recent_tracks_s)
         self.track_model = TrackTableModel(self.book)
+        self.journey_model = JourneyTableModel(Journeys())
         self.frames_shown = 0
-        self._pending_spec: tuple[str, bool] | None = None
-        self._opening_spec: str | None = None
+        self._pending_spec: tuple[tuple[str, ...], bool] | None = None
+        self._opening_specs: tuple[str, ...] = ()
         self._keep_marks = False
         self._build_widgets()
         self.playback = Playback(self.controller, self.replay, self.book, self._reopen_at, self._ended,
@@ -78,21 +84,17 @@ class MainWindow(QMainWindow):
 
     # --- construction ----------------------------------------------------------------------------------------
     def _build_widgets(self) -> None:
-        self.view = LiveView()
-        self.view.image_kind = self.config.ui.image
-        self.view.privacy = self.config.storage.privacy_skeleton_only
-        self.view.depth_max_m = self.config.ui.depth_max_m
-        self.view.show_skeletons = self.config.ui.show_skeletons
-        self.view.show_lost = self.config.ui.show_lost
+        self.grid = CameraGrid(self._style_view)
+        self.view = self.grid.primary  # the one camera's view (the first camera's of several)
         self.replay = ReplayBar()
         self.replay.set_speed(self.config.ui.replay_speed)
         self.replay.loop.setChecked(self.config.ui.loop_replay)
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
-        ll.addWidget(self.view, 1)
+        ll.addWidget(self.grid, 1)
         ll.addWidget(self.replay)
-        self.tracks = TracksPanel(self.track_model)
+        self.tracks = TracksPanel(self.track_model, self.journey_model)
         self.gallery = GalleryPanel(self.storage_tasks, self._selected_track)
         self.alerts = AlertsPanel()
         self.alerts.privacy = self.config.storage.privacy_skeleton_only
@@ -116,6 +118,13 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel("")
         for label in (self.source_label, self.model_label):
             self.statusBar().addPermanentWidget(label)
+
+    def _style_view(self, view: LiveView) -> None:
+        """The display settings of the config, for every camera's view alike."""
+        u = self.config.ui
+        view.image_kind, view.depth_max_m, view.show_lost, view.show_skeletons = (u.image, u.depth_max_m,
+                                                                                  u.show_lost, u.show_skeletons)
+        view.privacy = self.config.storage.privacy_skeleton_only
 
     def _build_actions(self) -> None:
         bar = QToolBar("Main")
@@ -184,10 +193,10 @@ class MainWindow(QMainWindow):
         return bar.widgetForAction(action)
 
     # --- start-up ----------------------------------------------------------------------------------------------
-    def start(self, spec: str) -> None:
-        """Open the model and gallery, then `spec` (names appear once the gallery is open)."""
-        self.view.set_message("Loading the model and the gallery…")
-        self._pending_spec = (spec, False)
+    def start(self, *specs: str) -> None:
+        """Open the model and gallery, then `specs` (see `open_source`; names appear once the gallery is open)."""
+        self.grid.set_message("Loading the model and the gallery…")
+        self._pending_spec = (specs, False)
         self.storage_tasks.submit(lambda: open_backend(self.config), self._on_backend, "opening the gallery")
 
     def _on_backend(self, backend: Backend | None) -> None:
@@ -199,24 +208,26 @@ class MainWindow(QMainWindow):
         else:
             self.model_label.setText("no gallery: names are off")
         if self._pending_spec is not None:
-            spec, paused = self._pending_spec
+            specs, paused = self._pending_spec
             self._pending_spec = None
-            self.open_source(spec, paused=paused)
+            self.open_source(*specs, paused=paused)
 
-    def open_source(self, spec: str, paused: bool = False, start_s: float | None = None) -> None:
-        """Open `spec`; with `start_s` (a seek in a recording that had ended) the alerts and markers stay."""
+    def open_source(self, *specs: str, paused: bool = False, start_s: float | None = None) -> None:
+        """Open one source spec, or several cameras as `[NAME=]SPEC` each (a grid of views, one encoder and
+        gallery); with `start_s` (a seek in a recording that had ended) the alerts and markers stay."""
         if self.backend is None and self._pending_spec is not None:
-            self._pending_spec = (spec, paused)  # the gallery is still opening; open right after
+            self._pending_spec = (specs, paused)  # the gallery is still opening; open right after
             return
-        self._opening_spec = spec
+        self._opening_specs = specs
         self._keep_marks = start_s is not None
-        self.view.set_message(f"Opening {spec}…")
-        self.view.clear()
+        self.grid.clear()
+        self.grid.set_message(f"Opening {' + '.join(specs)}…")
         self.track_model.clear()
         if not self._keep_marks:
+            self.journey_model.clear()
             self.alerts.clear()
             self.tabs.setTabText(self.tabs.indexOf(self.alerts), "Alerts")
-        self.controller.open(spec, paused=paused, start_s=start_s)
+        self.controller.open(specs, paused=paused, start_s=start_s)
 
     def _open_picked(self) -> None:
         spec = self.source_picker.currentData()
@@ -239,26 +250,33 @@ class MainWindow(QMainWindow):
         # out of the collector's sight, a full collection no longer walks it (measured: 340 ms stalls before).
         gc.freeze()
         self.source_label.setText(f"{'● live' if info.is_live else 'replay'}: {info.name}")
-        self._show_in_picker(info)
+        self.grid.set_cameras(list(info.cameras))
+        self.tracks.show_cameras(bool(info.cameras))
+        if not info.cameras:
+            self._show_in_picker(info)
         if not (self._keep_marks and self.replay.timeline.duration_s == info.duration_s):
-            self.replay.set_seekable(not info.is_live, info.duration_s)
+            self.replay.set_seekable(not info.is_live, info.duration_s, NO_SEEK_NOTE if info.cameras else None)
         self.replay.set_paused(self.controller.paused)
-        self.recorder.setEnabled(True)
-        self.view.set_message(f"{info.name}: waiting for the first frame…")
+        self.recorder.setEnabled(not info.cameras)  # recording several cameras is not in the window yet
+        self.grid.set_message(f"{info.name}: waiting for the first frame…")
         self.statusBar().showMessage(f"Opened {info.name}", 5000)
+        if info.left_out:
+            self.errors.show_text("; ".join(info.left_out), dialog=False)
 
     def _on_frame_ready(self) -> None:
-        frame = self.bridge.take_frame()
-        if frame is None:
-            return
-        self.frames_shown += 1
-        self.track_model.apply_frame(frame)
-        self.view.show_frame(frame)
-        self.replay.set_position(frame.timestamp_s)
-        for view in frame.tracks:
-            if view.identity.id is not None and view.state is TrackState.CONFIRMED:
-                self.gallery.remember_pose(view.identity.id, view.joints_3d)
-        self.explainer.maybe()
+        frames = self.bridge.take_frames()
+        for frame in frames:
+            self.frames_shown += 1
+            self.track_model.apply_frame(frame)
+            self.grid.show_frame(frame)
+            self.replay.set_position(frame.timestamp_s)
+            self.journey_model.note([self.book.records[v.track_id] for v in frame.tracks
+                                     if v.identity.name and v.observed and v.track_id in self.book.records])
+            for view in frame.tracks:
+                if view.identity.id is not None and view.state is TrackState.CONFIRMED:
+                    self.gallery.remember_pose(view.identity.id, view.joints_3d)
+        if frames:
+            self.explainer.maybe()
 
     def _on_match(self, event: MatchEvent) -> None:
         self.track_model.apply_match(event)
@@ -266,15 +284,20 @@ class MainWindow(QMainWindow):
             self.replay.timeline.add_sighting(event.timestamp_s, event.track_id)
 
     def _on_alert(self, event: AlertEvent) -> None:
-        self.alerts.add(event, self.view.frame)
+        self.alerts.add(event, self.grid.frame_with_track(event.track_id))
         self.tabs.setTabText(self.tabs.indexOf(self.alerts), f"Alerts ({self.alerts.model.rowCount()})")
         self.replay.timeline.add_alert(event.timestamp_s)
         self.statusBar().showMessage(f"ALERT: {event.rule}: {event.identity_name or 'unknown'} (track "
                                      f"#{event.track_id}) at {event.timestamp_s:.1f} s", 10000)
 
     def _on_pipeline_failed(self, stage: str, error: BaseException) -> None:
+        camera = stage.removesuffix(" source")
+        reason = self.controller.failed_cameras.get(camera)
+        if reason is not None and self.grid.camera_stopped(camera, reason):  # the other cameras go on
+            self.errors.show_text(reason, dialog=False)
+            return
         self.errors.report(f"The {stage} stage stopped", error)
-        self.view.set_message(f"The {stage} stage stopped: {error}")
+        self.grid.set_message(f"The {stage} stage stopped: {error}")
 
     def _ended(self, frames: int | None) -> None:
         self._refresh_gallery()
@@ -291,8 +314,8 @@ class MainWindow(QMainWindow):
             self.gallery.refresh()
 
     def _reopen_at(self, t_s: float, paused: bool) -> None:
-        if self._opening_spec is not None:
-            self.open_source(self._opening_spec, paused=paused, start_s=t_s)
+        if self._opening_specs:
+            self.open_source(*self._opening_specs, paused=paused, start_s=t_s)
 
     def _task_failed(self, what: str, error: BaseException) -> None:
         if isinstance(error, OpenFailed):
@@ -305,7 +328,8 @@ class MainWindow(QMainWindow):
     def _open_failed(self, failure: OpenFailed) -> None:
         self.replay.set_seekable(False, None)
         self.recorder.setEnabled(False)
-        self.view.clear()
+        self.grid.set_cameras([])
+        self.grid.clear()
         if camera_missing(failure.spec, failure.error):
             self.view.set_message("No RealSense camera found.\nConnect one, or pick a recording, a video or the "
                                   "synthetic scene in the Source list.")
@@ -359,8 +383,9 @@ class MainWindow(QMainWindow):
         """
         self.config = config
         u = config.ui
-        self.view.image_kind, self.view.depth_max_m, self.view.show_lost = u.image, u.depth_max_m, u.show_lost
-        self.view.privacy = self.alerts.privacy = config.storage.privacy_skeleton_only
+        for view in self.grid.views:
+            self._style_view(view)
+        self.alerts.privacy = config.storage.privacy_skeleton_only
         self.image_toggle.setChecked(u.image == "depth")
         self.replay.loop.setChecked(u.loop_replay)
         self.book.keep_recent_s = u.recent_tracks_s
@@ -368,8 +393,9 @@ class MainWindow(QMainWindow):
         self.training.config = config
         if self.backend is not None:
             self.backend.apply(config)
-        if self.view.frame is not None:
-            self.view.show_frame(self.view.frame)
+        for view in self.grid.views:
+            if view.frame is not None:
+                view.show_frame(view.frame)
 
     def _jump_to_alert(self, event: AlertEvent) -> None:
         if not self.controller.seekable:
@@ -389,8 +415,9 @@ class MainWindow(QMainWindow):
                              lambda: backend.track_db_id(track_id))
 
     def _on_track_selected(self, track_id: int | None) -> None:
-        self.view.selected_track = track_id
-        self.view.update()
+        for view in self.grid.views:
+            view.selected_track = track_id
+            view.update()
         self.explainer.now()
 
     def use_model(self, run_dir: Path) -> None:
@@ -399,7 +426,7 @@ class MainWindow(QMainWindow):
         path = save_user_config(config)
         self.apply_config(config)
         self.training.show_installed(config.pipeline.model_dir, path)
-        spec = self._opening_spec or "demo"
+        specs = self._opening_specs or ("demo",)
         self.controller.close()
         old = self.backend
         if old is not None:  # after the pipeline using it has stopped: the controller's tasks run in order
@@ -408,7 +435,7 @@ class MainWindow(QMainWindow):
         self.storage_tasks.submit(lambda: reencode_demo_gallery(config),
                                   lambda status: status and self.statusBar().showMessage(status, 10000),
                                   "re-encoding the demo gallery for the new model")
-        self.start(spec)
+        self.start(*specs)
 
     # --- shutdown --------------------------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:  # noqa: N802

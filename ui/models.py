@@ -1,6 +1,6 @@
 """Qt item models over plain state: they map change events to row signals and format values; no computing.
 
-`TrackTableModel` adapts `ui.state.TrackBook`; `IdentityTableModel` adapts a list of `IdentitySummary`s that the gallery
+`TrackTableModel` adapts `ui.state.TrackBook`; `JourneyTableModel` adapts `ui.state.Journeys`; `IdentityTableModel` adapts a list of `IdentitySummary`s that the gallery
 panel reloads from storage; `AlertListModel` adapts the alert events the pipeline emitted.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from PySide6.QtGui import QBrush, QColor
 
 from app.events import AlertEvent, FrameResult, MatchEvent
 from app.gallery_service import IdentitySummary
-from ui.state import Changes, TrackBook
+from ui.state import Changes, Journeys, TrackBook, TrackRecord
 
 Index = QModelIndex | QPersistentModelIndex
 DECISION_COLORS = {"match": "#81c784", "unknown": "#e0e0e0", "ambiguous": "#ffb74d", "pending": "#9e9e9e"}
@@ -56,9 +56,11 @@ class _Table(QAbstractTableModel):
 
 
 class TrackTableModel(_Table):
-    """Current and recent tracks: id, state, duration, best match, confidence, per-level distances."""
+    """Current and recent tracks: id, state, duration, best match, confidence, per-level distances, camera."""
 
-    HEADERS = ("Track", "State", "Duration", "Identity", "Conf.", "Dist. joint/comp./limb", "Windows")
+    # Camera comes last so the columns before it mean the same with one camera (the panel hides it then).
+    HEADERS = ("Track", "State", "Duration", "Identity", "Conf.", "Dist. joint/comp./limb", "Windows", "Camera")
+    CAMERA_COLUMN = 7
 
     def __init__(self, book: TrackBook) -> None:
         super().__init__()
@@ -76,7 +78,7 @@ class TrackTableModel(_Table):
             return (f"#{r.track_id}", r.state, f"{r.duration_s:.1f} s", r.identity.label,
                     f"{r.identity.confidence:.2f}" if r.identity.name else "—",
                     _fmt_distances(r.identity.level_distances),
-                    str(len(r.windows)))[col]
+                    str(len(r.windows)), r.camera)[col]
         if role == Qt.ItemDataRole.ForegroundRole:
             if col == 1:
                 return QBrush(QColor(STATE_COLORS.get(r.state, "#e0e0e0")))
@@ -119,6 +121,46 @@ class TrackTableModel(_Table):
     def clear(self) -> None:
         self.beginResetModel()
         self.book.clear()
+        self.endResetModel()
+
+
+class JourneyTableModel(_Table):
+    """Each named identity: the cameras that saw it and its sightings in time order (its route across cameras)."""
+
+    HEADERS = ("Identity", "Cameras", "Seen (camera, media time)")
+
+    def __init__(self, journeys: Journeys) -> None:
+        super().__init__()
+        self.journeys = journeys
+
+    def _count(self) -> int:
+        return len(self.journeys.order)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        j = self.journeys.journey_at(index.row())
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (j.name, ", ".join(j.cameras), j.route())[index.column()]
+        if role == Qt.ItemDataRole.ForegroundRole and index.column() == 1 and len(j.cameras) > 1:
+            return QBrush(QColor("#81c784"))  # seen on several cameras: the person's way through the site
+        return None
+
+    def note(self, records: list[TrackRecord]) -> None:
+        """Fold in a frame's named tracks: a reset when an identity row comes or goes (rare), else one update."""
+        if any(self.journeys.changes_rows(r) for r in records):
+            self.beginResetModel()
+            for record in records:
+                self.journeys.note(record)
+            self.endResetModel()
+        elif records and self._count():
+            for record in records:
+                self.journeys.note(record)
+            self.dataChanged.emit(self.index(0, 0), self.index(self._count() - 1, self.columnCount() - 1))
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self.journeys.clear()
         self.endResetModel()
 
 

@@ -1,4 +1,6 @@
-"""The tracks panel: current and recent tracks, and for the selected one its gallery neighbours and evidence.
+"""The tracks panel: current and recent tracks (with their camera when there are several), each named person's
+sightings by camera and time (their way across cameras), and for the selected track its gallery neighbours and
+evidence.
 
 The evidence is an `app.explain.Explanation` computed off the GUI thread: the top-k identities with per-level
 distances, the importance of each frame of the newest window, and each window's distance to the best identity.
@@ -12,7 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QSplitter
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app.explain import Explanation
-from ui.models import SORT_ROLE, TrackTableModel
+from ui.models import SORT_ROLE, JourneyTableModel, TrackTableModel
 
 
 def _table(view: QTableView | QTableWidget, widths: tuple[int, ...]) -> None:
@@ -38,11 +40,12 @@ def _plot(title: str, left: str) -> pg.PlotWidget:
 
 
 class TracksPanel(QWidget):
-    """Track table above the selected track's neighbours and evidence plots. `selected(track_id | None)`."""
+    """Track table, then the people's sightings by camera, then the selected track's neighbours and evidence
+    plots. `selected(track_id | None)`."""
 
     selected = Signal(object)
 
-    def __init__(self, model: TrackTableModel, parent: QWidget | None = None) -> None:
+    def __init__(self, model: TrackTableModel, journeys: JourneyTableModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
         # Live tracks stay at the top: on a busy video the ended ones would otherwise push them off screen.
@@ -55,6 +58,18 @@ class TracksPanel(QWidget):
         self.table.setModel(self.rows)
         _table(self.table, (60, 85, 75, 110, 55, 150))
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.show_cameras(False)
+        self.journeys = QTableView()
+        self.journeys.setModel(journeys)
+        _table(self.journeys, (110, 130))
+        self.journeys.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        people = QWidget()
+        pl = QVBoxLayout(people)
+        pl.setContentsMargins(0, 0, 0, 0)
+        heading = QLabel("People seen: where and when (media time)")
+        heading.setObjectName("sectionTitle")
+        pl.addWidget(heading)
+        pl.addWidget(self.journeys)
         self.title = QLabel("Select a track to see why it was matched")
         self.title.setObjectName("sectionTitle")
         self.neighbours = QTableWidget(0, 5)
@@ -70,13 +85,18 @@ class TracksPanel(QWidget):
             dl.addWidget(w)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
+        split.addWidget(people)
         split.addWidget(details)
-        split.setSizes([260, 420])
+        split.setSizes([230, 130, 380])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(split)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.explanation: Explanation | None = None
+
+    def show_cameras(self, shown: bool) -> None:
+        """The Camera column, shown when several cameras are open."""
+        self.table.setColumnHidden(TrackTableModel.CAMERA_COLUMN, not shown)
 
     def selected_track(self) -> int | None:
         rows = self.table.selectionModel().selectedRows()

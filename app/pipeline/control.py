@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Callable
 
 from core.errors import SkelwatchError
 
@@ -126,3 +127,43 @@ class PlaybackControl:
                 if now >= due or stop.is_set():
                     return
                 self._cond.wait(min(due - now, _WAKE_S))
+
+
+class ControlGroup:
+    """Several cameras' controls steered as one (MultiPipeline): each camera keeps its own control, because step
+    credits, the pacing anchor and a pending seek belong to the one source that takes them; a request goes to all.
+
+    Args:
+        controls: every camera's control.
+        running: the controls whose source still reads (a failed or ended camera neither pauses nor holds).
+    """
+
+    def __init__(self, controls: list[PlaybackControl], running: Callable[[], list[PlaybackControl]]) -> None:
+        self.controls, self._running = controls, running
+
+    def pause(self) -> None:
+        for control in self.controls:
+            control.pause()
+
+    def resume(self) -> None:
+        for control in self.controls:
+            control.resume()
+
+    def step(self, frames: int = 1) -> None:
+        """Let `frames` more frames of every camera through."""
+        for control in self.controls:
+            control.step(frames)
+
+    def set_speed(self, speed: float | None) -> None:
+        check_speed(speed)  # one bad value changes no camera
+        for control in self.controls:
+            control.set_speed(speed)
+
+    @property
+    def paused(self) -> bool:
+        return all(control.paused for control in self._running())
+
+    @property
+    def holding(self) -> bool:
+        """Every camera still reading waits between frames."""
+        return all(control.holding for control in self._running())

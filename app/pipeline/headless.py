@@ -254,11 +254,12 @@ def camera_specs(specs: list[str]) -> list[tuple[str, str]]:
 
 
 def open_cameras(specs: list[str], open_one: Callable[[str], tuple[Any, bool, Any]],
-                 err: IO[str]) -> tuple[list[Camera], list[str]]:
+                 err: IO[str] | None = None) -> tuple[list[Camera], list[str]]:
     """Open every camera; one that cannot be opened is reported (naming it and the fix) and left out.
 
     Args:
         open_one: spec -> (source, skeletons given, skeleton cache or None).
+        err: where each camera left out is reported at once (the terminal); None: only returned (the window).
     Returns:
         The cameras opened, and a message per camera left out.
     Raises:
@@ -270,7 +271,8 @@ def open_cameras(specs: list[str], open_one: Callable[[str], tuple[Any, bool, An
             source, given, cache = open_one(spec)
         except SkelwatchError as exc:
             failures.append(f"camera {name} ({spec}) cannot be opened: {exc}; fix it or leave out its --source")
-            err.write(f"error: {failures[-1]}; the other cameras run without it\n")
+            if err is not None:
+                err.write(f"error: {failures[-1]}; the other cameras run without it\n")
             continue
         cameras.append(Camera(name, source, given, cache))
     if not cameras:

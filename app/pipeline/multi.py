@@ -15,6 +15,10 @@ a hand-off needs the track that left camera A in the book before the track that 
 A camera whose source fails mid-run is reported (naming it) and ends on its own; the others keep going.
 Recording goes through each camera's tracking worker, as in `Pipeline` (one recorder per camera:
 app.session_cameras.MultiSessionRecorder makes them, one session sub-folder each).
+Pause, resume, step and speed apply to every camera (each keeps its own PlaybackControl, steered as one by a
+ControlGroup), and the window's replays hold at their end (`hold_at_end`). There is no seek: each camera would
+send its own reset through the one encoder, which would reset the shared matcher once per camera while another
+camera's new tracks are already being matched; the window disables seeking for several cameras and says so.
 """
 from __future__ import annotations
 
@@ -25,9 +29,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from app.pipeline.control import PlaybackControl
+from app.pipeline.control import ControlError, ControlGroup, PlaybackControl
 from app.pipeline.encode_stage import EncodeWorker
-from app.pipeline.runner import Broadcaster, Listener, PipelineOptions, PipelineSummary, chain_summary
+from app.pipeline.runner import Broadcaster, Listener, PipelineOptions, PipelineSummary, Steerable, chain_summary
 from app.pipeline.seams import Estimator, Matcher, Recorder
 from app.pipeline.stages import PoseWorker, SourceWorker
 from app.pipeline.track_stage import TrackWorker
@@ -105,11 +109,13 @@ class _Chain:
             self.control = PlaybackControl(o.speed, paced=False)
         else:
             self.control = _SteppedControl(o.speed, clock, index)
-            clock.join(index, lambda: self.source_w.ended or self.failure is not None)
+            # a replay holding at its end holds nobody back either (the others play on to theirs)
+            clock.join(index, lambda: self.source_w.ended or self.source_w.at_end or self.failure is not None)
         self.frames_q: queue.Queue = queue.Queue(o.frame_queue)
         self.skeletons_q: queue.Queue = queue.Queue(o.skeleton_queue)
         self.identities_q: queue.Queue = queue.Queue(1024)
-        self.source_w = SourceWorker(source, self.frames_q, self.control, o.drop_oldest, o.max_seconds, False,
+        self.source_w = SourceWorker(source, self.frames_q, self.control, o.drop_oldest, o.max_seconds,
+                                     o.hold_at_end and not source.is_live,
                                      lambda _stage, error: on_source_error(self, error))
 
         def named(stage: str, error: BaseException) -> None:  # errors of this chain name its camera
@@ -135,7 +141,7 @@ class _Chain:
         return self.track_w, self.pose_w, self.source_w
 
 
-class MultiPipeline(Broadcaster):
+class MultiPipeline(Broadcaster, Steerable):
     """Cameras -> (pose, tracking per camera) -> one encoder + matcher; the headless run of several cameras.
 
     Args:
@@ -145,6 +151,8 @@ class MultiPipeline(Broadcaster):
             serve every camera).
         listeners: get every camera's frames (FrameResult.camera tells them apart) and matches; `on_finished`
             once per camera.
+        options: as for `Pipeline`; with hold_at_end each replayed camera pauses at its end (`at_end` once all
+            have), and the stream never ends on its own.
     Raises:
         ValueError: no camera, or two with one name.
     """
@@ -173,6 +181,8 @@ class MultiPipeline(Broadcaster):
         self._encode_w = EncodeWorker(make_encoder, make_matcher, self._windows_q,
                                       [c.identities_q for c in self._chains], self._emit_match, self._emit_alert,
                                       o.encode_batch, self._on_end, self._on_error, cameras=names)
+        self.control = ControlGroup([c.control for c in self._chains],
+                                    lambda: [c.control for c in self._chains if c.source_w.alive])
         # Start order (consumers first); stop goes the other way.
         self._workers: tuple[Worker, ...] = (self._encode_w, *(w for c in self._chains for w in c.workers))
 
@@ -223,6 +233,21 @@ class MultiPipeline(Broadcaster):
     def stop_recording(self) -> dict[str, Any]:
         """Stop every camera's recording; camera name -> its final manifest (None when it was not recording)."""
         return {c.camera.name: c.track_w.stop_recording(self.options.stop_timeout_s) for c in self._chains}
+
+    def seek(self, t_s: float) -> None:
+        """Raises: ControlError: several cameras cannot seek (see the module's docstring)."""
+        raise ControlError(f"seek to {t_s:.2f} s: several cameras cannot seek; open one camera's recording to "
+                           "seek in it")
+
+    @property
+    def finished(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def at_end(self) -> bool:
+        """Built with hold_at_end: every camera still reading has reached its end and is paused there."""
+        sources = [c.source_w for c in self._chains]
+        return any(s.at_end for s in sources) and all(s.at_end or not s.alive for s in sources)
 
     @property
     def failed_cameras(self) -> dict[str, str]:

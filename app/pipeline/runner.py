@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from app.events import AlertEvent, FrameResult, MatchEvent
-from app.pipeline.control import ControlError, PlaybackControl
+from app.pipeline.control import ControlError, ControlGroup, PlaybackControl
 from app.pipeline.encode_stage import EncodeWorker
 from app.pipeline.seams import Estimator, Matcher, Recorder
 from app.pipeline.stages import PoseWorker, SourceWorker
@@ -168,8 +168,40 @@ class Broadcaster:
                 logger.exception("listener failed while handling the error of %s", stage)
 
 
-class Pipeline(Broadcaster):
+class Steerable:
+    """Pause / resume / step / speed, forwarded to `control` (thread-safe, from any thread; they return at once):
+    one PlaybackControl for a Pipeline, a ControlGroup of every camera's for a MultiPipeline."""
+
+    control: PlaybackControl | ControlGroup
+
+    def pause(self) -> None:
+        self.control.pause()
+
+    def resume(self) -> None:
+        self.control.resume()
+
+    def step(self, frames: int = 1) -> None:
+        """Pause (if running) and let `frames` more frames through."""
+        self.control.step(frames)
+
+    def set_speed(self, speed: float | None) -> None:
+        """Replay speed, 0.25x to 8x real time, or None for as fast as possible. Ignored by live sources."""
+        self.control.set_speed(speed)
+
+    @property
+    def paused(self) -> bool:
+        return self.control.paused
+
+    @property
+    def holding(self) -> bool:
+        """Paused between frames: the source reads nothing more until a resume, a step or a seek."""
+        return self.control.holding
+
+
+class Pipeline(Broadcaster, Steerable):
     """Source -> pose -> tracking + buffer -> encoder + gallery, one worker thread each (see app.pipeline)."""
+
+    control: PlaybackControl
 
     def __init__(self, source: Source, make_tracker: Callable[..., Tracker], make_buffer: Callable[[], WindowBuffer], *,
                  make_estimator: Callable[[], Estimator] | None = None,
@@ -250,16 +282,6 @@ class Pipeline(Broadcaster):
         return tuple(self._errors)
 
     # --- playback control (thread-safe, from any thread) ------------------------------------------------------
-    def pause(self) -> None:
-        self.control.pause()
-
-    def resume(self) -> None:
-        self.control.resume()
-
-    def step(self, frames: int = 1) -> None:
-        """Pause (if running) and let `frames` more frames through."""
-        self.control.step(frames)
-
     def seek(self, t_s: float) -> None:
         """Jump to media time `t_s` (replay only); tracks and windows restart there.
 
@@ -270,14 +292,6 @@ class Pipeline(Broadcaster):
             raise ControlError(f"{self.source.name} is a live source: it cannot seek")
         self.control.seek(t_s)
 
-    def set_speed(self, speed: float | None) -> None:
-        """Replay speed, 0.25x to 8x real time, or None for as fast as possible. Ignored by live sources."""
-        self.control.set_speed(speed)
-
-    @property
-    def paused(self) -> bool:
-        return self.control.paused
-
     @property
     def at_end(self) -> bool:
         """A replay built with hold_at_end has reached its end and is paused there (seek to play again)."""
@@ -286,11 +300,6 @@ class Pipeline(Broadcaster):
     @property
     def dropped_frames(self) -> int:
         return self._source_w.dropped
-
-    @property
-    def holding(self) -> bool:
-        """Paused between frames: the source reads nothing more until a resume, a step or a seek."""
-        return self.control.holding
 
     @property
     def frames_read(self) -> tuple[int, int]:

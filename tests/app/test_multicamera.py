@@ -4,6 +4,7 @@ The pipeline runs real components (the shipped encoder, a SQLite gallery with fa
 hand-off guard replays bench.handoff's two-camera sites and holds the measured figures to stored floors."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -13,7 +14,7 @@ from app.cli import main
 from app.compose import build_multi_pipeline, load_encoder, open_gallery
 from app.config import load_config
 from app.events import FrameResult, MatchEvent
-from app.pipeline import Listener
+from app.pipeline import ControlError, Listener
 from app.pipeline.headless import camera_specs
 from app.pipeline.multi import Camera
 from bench.handoff import measure
@@ -105,6 +106,47 @@ def test_a_camera_that_breaks_is_named_and_left_out_while_the_others_finish() ->
     assert pipeline.failure is None
     assert summaries["hall"].completed and summaries["hall"].frames == 60
     assert not summaries["door"].completed and summaries["door"].frames == 20
+
+
+def test_pause_step_and_speed_steer_every_camera_and_a_replay_holds_at_its_end() -> None:
+    collect = Collect()
+    pipeline = build_multi_pipeline(load_config(), [Camera("door", scene(3), True), Camera("hall", scene(4), True)],
+                                    speed=2.0, hold_at_end=True, listeners=(collect,))
+
+    def counts() -> dict[str, int]:
+        frames = list(collect.frames)
+        return {name: sum(f.camera == name for f in frames) for name in ("door", "hall")}
+
+    def until(condition, timeout_s: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.02)
+
+    pipeline.start()
+    try:
+        until(lambda: min(counts().values()) >= 5)
+        pipeline.pause()
+        until(lambda: pipeline.holding)
+        time.sleep(0.2)  # frames already read reach the listener
+        held = counts()
+        time.sleep(0.4)
+        assert counts() == held and pipeline.paused, "a paused pipeline reads no camera"
+        assert max(held.values()) < 60
+        pipeline.step(1)
+        until(lambda: counts() == {k: v + 1 for k, v in held.items()})
+        with pytest.raises(ControlError, match="out of range"):
+            pipeline.set_speed(100.0)
+        with pytest.raises(ControlError, match="several cameras cannot seek"):
+            pipeline.seek(1.0)
+        pipeline.set_speed(None)
+        pipeline.resume()
+        until(lambda: pipeline.at_end)  # every source has read its last frame (tracking may still be on it)
+        until(lambda: counts() == {"door": 60, "hall": 60})
+        time.sleep(0.2)
+        assert pipeline.at_end and pipeline.paused and not pipeline.finished
+    finally:
+        pipeline.stop()
 
 
 def test_camera_names_default_by_position_and_must_differ() -> None:

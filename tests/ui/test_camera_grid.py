@@ -1,0 +1,157 @@
+"""Several cameras in the real window: a titled grid of live views, tracks by camera, each person's sightings
+by camera, and pause / step / speed on every camera at once.
+
+The two cameras are the session's recording and a second recording of the same two (enrolled) people walking
+other paths, so both cameras name Ada and Ben and their views differ.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from app.config import SkelwatchConfig
+from tests.ui.conftest import NAMED_TIMEOUT_MS, screenshot
+from ui.camera_grid import grid_shape
+
+CAMERAS = ("door", "hall")
+
+
+@pytest.fixture(scope="session")
+def other_paths(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The conftest scene's people (same seed, so the gallery knows them) on other walking paths."""
+    from capture.sources.synthetic import SyntheticScene, record_scene
+
+    recording = tmp_path_factory.mktemp("ui-scene-b") / "hall.db3"
+    record_scene(SyntheticScene(n_people=2, seconds=6.0, fps=15.0, width=320, height=240, path_seed=7), recording)
+    return recording
+
+
+@pytest.fixture
+def grid_window(qtbot, qapp, config: SkelwatchConfig, recorded_scene: tuple[Path, Path], other_paths: Path,
+                tmp_path: Path):
+    """The window opened on door=the recording, hall=the other paths, and a third camera that cannot open."""
+    from ui.main_window import MainWindow
+    from ui.style import STYLE
+
+    qapp.setStyleSheet(STYLE)
+    win = MainWindow(config)
+    qtbot.addWidget(win)
+    win.resize(1400, 860)
+    win.show()
+    win.start(f"door={recorded_scene[0]}", f"hall={other_paths}", f"gone={tmp_path / 'missing.db3'}")
+    qtbot.waitUntil(lambda: list(win.grid.tiles) == list(CAMERAS)
+                    and all(_view(win, name).frame is not None for name in CAMERAS), timeout=60_000)
+    yield win
+    win.close()
+
+
+def _view(win, camera: str):
+    return win.grid.tiles[camera].view
+
+
+def _pixels(image) -> np.ndarray:
+    """(H, W, 4) of a QImage, as int16 so differences do not wrap."""
+    image = image.convertToFormat(image.Format.Format_RGB32)
+    bits = np.frombuffer(image.constBits(), np.uint8, count=image.sizeInBytes())
+    return bits.reshape(image.height(), image.bytesPerLine())[:, :4 * image.width()].astype(np.int16)
+
+
+def _shown(win) -> dict[str, int]:
+    return {name: _view(win, name).frame.frame_index for name in CAMERAS}
+
+
+def test_grid_shapes() -> None:
+    assert [grid_shape(n) for n in (1, 2, 3, 4, 5, 7)] == [(1, 1), (1, 2), (2, 2), (2, 2), (2, 3), (3, 3)]
+
+
+def test_two_cameras_show_in_a_titled_grid_with_tracks_and_sightings_by_camera(qtbot, grid_window):
+    win = grid_window
+    assert "camera gone" in win.errors.last_message and "cannot be opened" in win.errors.last_message
+    assert [win.grid.tiles[n].title.text() for n in CAMERAS] == list(CAMERAS)
+    assert all(win.grid.tiles[n].title.isVisible() for n in CAMERAS)
+    door, hall = (win.grid.tiles[n] for n in CAMERAS)
+    assert door.geometry().top() == hall.geometry().top() and door.geometry().right() < hall.geometry().left()
+    assert win.view is door.view  # the first camera's view stands for the window's view
+    for _ in range(10):  # each view only ever shows its own camera's frames
+        qtbot.wait(100)
+        assert [_view(win, n).frame.camera for n in CAMERAS] == list(CAMERAS)
+        assert all(v.camera == n for n in CAMERAS for v in _view(win, n).frame.tracks)
+    assert "door + hall" in win.source_label.text()
+
+    def seen_on_both() -> bool:
+        return any(len(j.cameras) == 2 for j in win.journey_model.journeys.journeys.values())
+    qtbot.waitUntil(seen_on_both, timeout=NAMED_TIMEOUT_MS)
+    table = win.tracks.table
+    assert not table.isColumnHidden(win.track_model.CAMERA_COLUMN)
+    cameras = {win.track_model.index(row, win.track_model.CAMERA_COLUMN).data()
+               for row in range(win.track_model.rowCount())}
+    assert cameras == set(CAMERAS)
+    model = win.journey_model
+    rows = {model.index(r, 0).data(): (model.index(r, 1).data(), model.index(r, 2).data())
+            for r in range(model.rowCount())}
+    assert set(rows) <= {"Ada", "Ben"}
+    both = [name for name, (cams, _) in rows.items() if cams in ("door, hall", "hall, door")]
+    assert both, rows
+    route = rows[both[0]][1]
+    assert "door " in route and "hall " in route and " s" in route
+
+    path = screenshot(win, "camera_grid")
+    assert path.stat().st_size > 10_000
+    images = [_pixels(_view(win, n).grab().toImage()) for n in CAMERAS]
+    assert all(img.std() > 10 for img in images), ("a view is blank", [img.std() for img in images])
+    h, w = (min(a, b) for a, b in zip(images[0].shape, images[1].shape))
+    assert np.abs(images[0][:h, :w] - images[1][:h, :w]).mean() > 1, "the views are alike"
+
+
+def test_pause_step_and_speed_apply_to_every_camera_and_seeking_is_off(qtbot, grid_window):
+    win = grid_window
+    pipeline = win.controller.pipeline
+    qtbot.keyClick(win, Qt.Key.Key_Space)
+    assert win.controller.paused
+    qtbot.waitUntil(lambda: pipeline.holding, timeout=10_000)
+    qtbot.wait(300)  # frames already read reach the screen
+    held = _shown(win)
+    qtbot.wait(600)
+    assert _shown(win) == held, "a paused window shows no new frame on any camera"
+
+    qtbot.keyClick(win, Qt.Key.Key_Right)  # one step: one more frame on each camera
+    qtbot.waitUntil(lambda: all(_shown(win)[n] > held[n] for n in CAMERAS), timeout=10_000)
+    assert win.controller.paused
+
+    timeline = win.replay.timeline
+    assert timeline.seek_note and "cannot seek" in timeline.toolTip() and not win.replay.loop.isEnabled()
+    position = timeline.position_s
+    bar = timeline._bar()
+    qtbot.mouseClick(timeline, Qt.MouseButton.LeftButton, pos=QPoint(int(bar.right() - 5), int(bar.center().y())))
+    assert timeline.position_s == position
+
+    qtbot.keyClick(win, Qt.Key.Key_Plus)
+    assert win.controller.speed == 2.0
+    assert [c.speed for c in pipeline.control.controls] == [2.0, 2.0]
+    qtbot.keyClick(win, Qt.Key.Key_Space)
+    stepped = _shown(win)
+    qtbot.waitUntil(lambda: all(_shown(win)[n] > stepped[n] + 3 for n in CAMERAS), timeout=10_000)
+    assert not win.recorder.isEnabled()  # recording several cameras is not offered in the window yet
+
+
+def test_a_camera_that_stops_is_titled_stopped_with_why_while_the_other_keeps_showing(qtbot) -> None:
+    from app.events import FrameResult
+    from ui.camera_grid import CameraGrid
+
+    grid = CameraGrid(lambda view: None)
+    qtbot.addWidget(grid)
+    grid.set_cameras(list(CAMERAS))
+    grid.show()
+    for camera in CAMERAS:
+        grid.show_frame(FrameResult(3, 0.2, np.full((60, 80, 3), 90, np.uint8), None, (), 15.0, 0, camera=camera))
+    assert grid.camera_stopped("door", "camera door (door.db3) failed and was left out: the file ends early")
+    door, hall = (grid.tiles[n] for n in CAMERAS)
+    assert door.title.text() == "door: stopped" and "ends early" in door.title.toolTip()
+    assert door.view.frame is None and "ends early" in door.view.message
+    assert hall.title.text() == "hall" and hall.view.frame is not None and hall.view.frame.camera == "hall"
+    assert not grid.camera_stopped("gone", "never opened")
+    grid.set_cameras([])  # one source again: the primary view alone, untitled
+    assert list(grid.tiles) == [""] and not grid.tiles[""].title.isVisible() and grid.views == [grid.primary]
