@@ -116,11 +116,12 @@ def open_session(folder: Path, *, images: bool = False) -> SessionInput:
     return SessionInput(folder, manifest, source, cache, fill_cache=not cache)
 
 
-def open_camera_sessions(folder: Path, err: IO[str]) -> tuple[list[Camera], list[str]]:
+def open_camera_sessions(folder: Path, err: IO[str] | None = None) -> tuple[list[Camera], list[str]]:
     """The cameras of a multi-camera session (app.session_cameras), each replayed from its skeleton cache alone
     (pose never runs) with its times on the session's shared clock, so `MediaClock` keeps them in step.
 
-    A camera whose folder is missing or unreadable is named on `err` and left out; one cut short (a killed
+    A camera whose folder is missing or unreadable is named on `err` (the terminal; None: only returned, for the
+    window) and left out; one cut short (a killed
     recording, a truncated cache) plays what it holds, with a warning.
     Returns:
         The cameras, and a message per camera left out.
@@ -137,7 +138,8 @@ def open_camera_sessions(folder: Path, err: IO[str]) -> tuple[list[Camera], list
             source = CachedSkeletonSource(sub, manifest, entry.offset_s or 0.0)
         except SessionError as exc:
             failures.append(f"camera {entry.name} ({sub}) cannot be replayed: {exc}")
-            err.write(f"error: {failures[-1]}; the other cameras play without it\n")
+            if err is not None:
+                err.write(f"error: {failures[-1]}; the other cameras play without it\n")
             continue
         if not manifest.complete or len(cache) < (manifest.frames or 0):
             logger.warning("camera %s (%s) was cut short: %d of %s frames in its skeleton cache; playing those "

@@ -2,8 +2,9 @@
 
 Everything that may block (opening a camera or a recording, loading the model, stopping the workers, closing a
 recording) runs on the controller's own task thread; the GUI only sees signals. The pipeline's events arrive
-through a `PipelineBridge`. Several specs open several cameras in one MultiPipeline (one encoder and gallery);
-a camera that cannot be opened is named and left out, the others run.
+through a `PipelineBridge`. Several specs, or one multi-camera session folder, open several cameras in one
+MultiPipeline (one encoder and gallery); a camera that cannot be opened is named and left out, the others run.
+Recording several cameras writes one multi-camera session (a session per camera on one clock).
 """
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from PySide6.QtCore import QObject, Signal
 from app.compose import build_multi_pipeline, build_pipeline
 from app.config import SkelwatchConfig, home_dir
 from app.desktop import Backend
-from app.pipeline.headless import open_cameras, open_input
+from app.pipeline.headless import camera_specs, open_cameras, open_input
 from app.pipeline.multi import Camera, MultiPipeline
 from app.pipeline.runner import Pipeline
 from app.session import SessionRecorder, is_session
-from app.session_replay import open_session
+from app.session_cameras import MultiSessionRecorder, is_multi_session
+from app.session_replay import open_camera_sessions, open_session
 from ui.bridge import PipelineBridge
 from ui.tasks import TaskRunner
 
@@ -102,6 +104,8 @@ class PipelineController(QObject):
         self.pipeline: Pipeline | MultiPipeline | None = None
         self.current: OpenedSource | None = None
         self.recording: Path | None = None
+        self._camera_specs: dict[str, str] = {}  # several cameras: name -> the spec it was opened from
+        self._site_recorder: MultiSessionRecorder | None = None  # several cameras being recorded
         self.speed = config.ui.replay_speed
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
@@ -130,6 +134,8 @@ class PipelineController(QObject):
         try:
             if len(specs) > 1:
                 return self._open_cameras_now(specs, paused)
+            if is_multi_session(Path(specs[0])):
+                return self._open_camera_session_now(Path(specs[0]), paused)
             return self._open_now(specs[0], paused, start_s)
         except Exception as exc:
             raise OpenFailed(" + ".join(specs), exc) from exc
@@ -159,18 +165,29 @@ class PipelineController(QObject):
     def _open_cameras_now(self, specs: tuple[str, ...], paused: bool) -> OpenedSource:
         """Several cameras in one pipeline; those that cannot be opened are left out (OpenedSource.left_out)."""
         cameras, left_out = open_cameras(list(specs), lambda spec: open_spec(spec)[:3])
+        return self._start_cameras(cameras, left_out, " + ".join(specs), dict(camera_specs(list(specs))), paused)
+
+    def _open_camera_session_now(self, folder: Path, paused: bool) -> OpenedSource:
+        """A multi-camera session folder: every camera from its skeleton cache, in step on the session's clock."""
+        cameras, left_out = open_camera_sessions(folder)
+        return self._start_cameras(cameras, left_out, str(folder), {c.name: str(folder / c.name) for c in cameras},
+                                   paused, session=folder)
+
+    def _start_cameras(self, cameras: list[Camera], left_out: list[str], label: str, specs: dict[str, str],
+                       paused: bool, session: Path | None = None) -> OpenedSource:
         live = any(c.source.is_live for c in cameras)
         try:
-            pipeline = self._build_cameras(cameras, live, " + ".join(specs))
+            pipeline = self._build_cameras(cameras, live, label)
         except BaseException:
             for camera in cameras:
                 camera.source.close()
             raise
         self._start(pipeline, paused)
+        self._camera_specs = specs
         durations = [c.source.duration_s for c in cameras]
-        self.current = OpenedSource(" + ".join(specs), " + ".join(c.name for c in cameras), live,
+        self.current = OpenedSource(label, " + ".join(c.name for c in cameras), live,
                                     None if None in durations else max(durations),
-                                    any(c.source.intrinsics is not None for c in cameras),
+                                    any(c.source.intrinsics is not None for c in cameras), session,
                                     cameras=tuple(c.name for c in cameras), left_out=tuple(left_out))
         return self.current
 
@@ -197,9 +214,8 @@ class PipelineController(QObject):
         pipeline, self.pipeline = self.pipeline, None
         if pipeline is None:
             return
-        if self.recording is not None and isinstance(pipeline, Pipeline):
-            pipeline.stop_recording()
-            self.recording = None
+        if self.recording is not None:
+            self._finish_recording(pipeline)
             self.recording_changed.emit(None)
         stopped = pipeline.stop()
         summaries = list(stopped.values()) if isinstance(stopped, dict) else [stopped]
@@ -261,15 +277,20 @@ class PipelineController(QObject):
     def start_recording(self, folder: Path | None = None) -> None:
         """Record the current source into a new session folder (under the sessions directory by default)."""
         pipeline, current = self.pipeline, self.current
-        if not isinstance(pipeline, Pipeline) or current is None:  # several cameras: not recorded here yet
+        if pipeline is None or current is None:
             return
         target = folder or new_session_folder(self.config)
+        options = dict(flush_interval_s=self.config.pipeline.flush_interval_s,
+                       keep_color=not self.config.storage.privacy_skeleton_only)
 
         def start() -> Path:
-            recorder = SessionRecorder.create(target, pipeline.source, current.spec,
-                                              flush_interval_s=self.config.pipeline.flush_interval_s,
-                                              keep_color=not self.config.storage.privacy_skeleton_only)
-            pipeline.start_recording(recorder)
+            if isinstance(pipeline, MultiPipeline):  # one session per camera, on one clock
+                site = MultiSessionRecorder.create(
+                    target, [(c.name, c.source, self._camera_specs[c.name]) for c in pipeline.cameras], **options)
+                pipeline.start_recording(site.recorders)
+                self._site_recorder = site
+            else:
+                pipeline.start_recording(SessionRecorder.create(target, pipeline.source, current.spec, **options))
             return target
 
         self.tasks.submit(start, self._set_recording, "starting the recording")
@@ -278,7 +299,16 @@ class PipelineController(QObject):
         pipeline = self.pipeline
         if pipeline is None or self.recording is None:
             return
-        self.tasks.submit(pipeline.stop_recording, lambda _: self._set_recording(None), "finishing the recording")
+        self.tasks.submit(lambda: self._finish_recording(pipeline), lambda _: self._set_recording(None),
+                          "finishing the recording")
+
+    def _finish_recording(self, pipeline: Pipeline | MultiPipeline) -> None:
+        """Close the recording (on the task thread): every camera's session, then the multi-camera record."""
+        pipeline.stop_recording()
+        site, self._site_recorder = self._site_recorder, None
+        if site is not None:
+            site.close()
+        self.recording = None
 
     def _set_recording(self, folder: Path | None) -> None:
         self.recording = folder

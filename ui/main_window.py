@@ -257,7 +257,7 @@ class MainWindow(QMainWindow):
         if not (self._keep_marks and self.replay.timeline.duration_s == info.duration_s):
             self.replay.set_seekable(not info.is_live, info.duration_s, NO_SEEK_NOTE if info.cameras else None)
         self.replay.set_paused(self.controller.paused)
-        self.recorder.setEnabled(not info.cameras)  # recording several cameras is not in the window yet
+        self.recorder.setEnabled(True)  # several cameras record one multi-camera session
         self.grid.set_message(f"{info.name}: waiting for the first frame…")
         self.statusBar().showMessage(f"Opened {info.name}", 5000)
         if info.left_out:

@@ -250,6 +250,11 @@ class MultiPipeline(Broadcaster, Steerable):
         return any(s.at_end for s in sources) and all(s.at_end or not s.alive for s in sources)
 
     @property
+    def cameras(self) -> tuple[Camera, ...]:
+        """The cameras, in the order given (camera k's tracker gives out ids k + 1, k + 1 + N, ...)."""
+        return tuple(c.camera for c in self._chains)
+
+    @property
     def failed_cameras(self) -> dict[str, str]:
         """camera name -> why it was left out (its source failed mid-run)."""
         return {c.camera.name: c.failure for c in self._chains if c.failure is not None}

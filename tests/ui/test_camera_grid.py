@@ -134,7 +134,35 @@ def test_pause_step_and_speed_apply_to_every_camera_and_seeking_is_off(qtbot, gr
     qtbot.keyClick(win, Qt.Key.Key_Space)
     stepped = _shown(win)
     qtbot.waitUntil(lambda: all(_shown(win)[n] > stepped[n] + 3 for n in CAMERAS), timeout=10_000)
-    assert not win.recorder.isEnabled()  # recording several cameras is not offered in the window yet
+
+
+def test_several_cameras_record_one_session_that_the_window_replays_as_a_grid(qtbot, grid_window) -> None:
+    from app.session import read_manifest
+    from app.session_cameras import read_cameras
+
+    win = grid_window
+    assert win.recorder.isEnabled()
+    qtbot.mouseClick(win.recorder.button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.recorder.folder is not None, timeout=10_000)
+    folder: Path = win.recorder.folder
+    start = _shown(win)
+    qtbot.waitUntil(lambda: all(_shown(win)[n] >= start[n] + 10 for n in CAMERAS), timeout=30_000)
+    qtbot.keyClick(win, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: win.recorder.folder is None, timeout=30_000)
+    record = read_cameras(folder)
+    assert [c.name for c in record.cameras] == list(CAMERAS) and record.ended_utc
+    manifests = {n: read_manifest(folder / n) for n in CAMERAS}
+    assert all(m.complete and m.frames >= 5 for m in manifests.values()), manifests
+    assert all(c.offset_s is not None for c in record.cameras)
+
+    # The recorded folder opens as a grid of its cameras, each replayed from its own skeletons.
+    win.open_source(str(folder))
+    qtbot.waitUntil(lambda: win.controller.current is not None and win.controller.current.session == folder,
+                    timeout=30_000)
+    assert win.controller.current.cameras == CAMERAS
+    qtbot.waitUntil(lambda: all(_view(win, n).frame is not None for n in CAMERAS), timeout=30_000)
+    assert [_view(win, n).frame.camera for n in CAMERAS] == list(CAMERAS)
+    assert [win.grid.tiles[n].title.text() for n in CAMERAS] == list(CAMERAS)
 
 
 def test_a_camera_that_stops_is_titled_stopped_with_why_while_the_other_keeps_showing(qtbot) -> None:
