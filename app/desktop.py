@@ -19,7 +19,7 @@ from app.compose import match_thresholds, open_gallery, unknown_clustering
 from app.config import SkelwatchConfig
 from app.explain import Explanation, cut_windows, explain_track
 from app.gallery_service import GalleryService
-from app.pipeline.matcher import GalleryMatcher, tracker_id
+from app.pipeline.matcher import GalleryMatcher
 from app.pipeline.multi import Camera, MultiPipeline
 from app.pipeline.runner import Listener, Pipeline
 from capture.sources import SourceError
@@ -97,15 +97,15 @@ class Backend:
         self.service.cluster = unknown_clustering(config)
 
     def track_db_id(self, track_key: int) -> int | None:
-        """The storage id of the running pipeline's newest track with tracker id `track_key` (None if unstored)."""
+        """The storage id of the running pipeline's track with tracker id `track_key` (None if unstored); tracker
+        ids are never reused within a run, seeks included."""
         from storage.sessions import tracks_query
 
         if self.session_id is None:
             return None
         with self.gallery.db.read() as s:
             rows = s.scalars(tracks_query(self.session_id)).all()
-        matching = [t.id for t in rows if tracker_id(t.track_key) == track_key]
-        return max(matching) if matching else None
+        return next((t.id for t in rows if t.track_key == track_key), None)
 
     def track_windows(self, history: Sequence[tuple[float, np.ndarray]]) -> np.ndarray:
         """The newest non-overlapping windows (N, f, 20, 3) of a track's joint history, for enrolment."""

@@ -76,7 +76,7 @@ class HandoffFigures:
         return self.handed_wrong / self.appearances if self.appearances else 0.0
 
 
-class _Collect(Listener):
+class TruthCollector(Listener):
     """Which person each track's skeletons sat on, and each track's last decision."""
 
     def __init__(self, scenes: dict[str, SyntheticScene]) -> None:
@@ -133,7 +133,7 @@ def score_site(config: SkelwatchConfig, scenes: dict[str, SyntheticScene], camer
                label: str) -> tuple[HandoffFigures, list[str]]:
     """Run `cameras` as one site with the gallery in `db` and score its hand-offs against the `scenes`' truth
     (by camera name and frame index): the scenes themselves, or a recording of them replayed."""
-    collect = _Collect(scenes)
+    collect = TruthCollector(scenes)
     config = config.model_copy(update={"storage": config.storage.model_copy(update={"url": str(db)}),
                                        "handoff": config.handoff.model_copy(update={"transit_s": TRANSIT_S})})
     pipeline = build_multi_pipeline(config, cameras, speed=None, gallery=True, session_label=label,

@@ -230,8 +230,8 @@ class PipelineController(QObject):
 
     @property
     def seekable(self) -> bool:
-        """One recording: the timeline seeks (several cameras cannot, see app.pipeline.multi)."""
-        return self.replayed and not self.current.cameras
+        """Recordings (one, or several cameras in step on their shared clock): the timeline seeks."""
+        return self.replayed
 
     @property
     def failed_cameras(self) -> dict[str, str]:

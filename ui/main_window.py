@@ -48,8 +48,6 @@ SOURCES = (("Demo recording", "demo"), ("Synthetic scene", "synthetic"), ("RealS
            ("Skeleton dataset folder…", "?skeleton"), ("Recorded session folder…", "?session"))
 RECENT_SESSIONS = 10  # recorded sessions offered in the source list
 ALERT_LEAD_S = 1.0  # a jump to an alert shows this much before it
-NO_SEEK_NOTE = ("Several cameras cannot seek: the timeline shows the position and sightings only; open one "
-                "camera's recording to seek in it")
 
 
 class MainWindow(QMainWindow):
@@ -255,7 +253,7 @@ class MainWindow(QMainWindow):
         if not info.cameras:
             self._show_in_picker(info)
         if not (self._keep_marks and self.replay.timeline.duration_s == info.duration_s):
-            self.replay.set_seekable(not info.is_live, info.duration_s, NO_SEEK_NOTE if info.cameras else None)
+            self.replay.set_seekable(not info.is_live, info.duration_s)
         self.replay.set_paused(self.controller.paused)
         self.recorder.setEnabled(True)  # several cameras record one multi-camera session
         self.grid.set_message(f"{info.name}: waiting for the first frame…")

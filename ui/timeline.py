@@ -34,7 +34,6 @@ class Timeline(QWidget):
         self.position_s = 0.0
         self.sightings: list[tuple[float, int]] = []  # (media time s, track id)
         self.alerts: list[float] = []
-        self.seek_note: str | None = None  # why this timeline only shows the position (it cannot seek)
 
     def reset(self, duration_s: float | None) -> None:
         self.duration_s, self.position_s = duration_s, 0.0
@@ -95,7 +94,7 @@ class Timeline(QWidget):
             self._seek_to(event.position().x())
 
     def _seek_to(self, x: float) -> None:
-        if not self.duration_s or self.seek_note is not None:
+        if not self.duration_s:
             return
         bar = self._bar()
         t = (x - bar.left()) / bar.width() * self.duration_s
@@ -146,16 +145,12 @@ class ReplayBar(QWidget):
         icon = QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause
         self.play.setIcon(self.style().standardIcon(icon))
 
-    def set_seekable(self, seekable: bool, duration_s: float | None, seek_note: str | None = None) -> None:
-        """Replay controls on for recordings, off for a live camera; with `seek_note` (several cameras) the
-        timeline shows the position and the sightings but does not seek, and says why in its tooltip."""
+    def set_seekable(self, seekable: bool, duration_s: float | None) -> None:
+        """Replay controls on for recordings (one, or several cameras in step), off for a live camera."""
         self.step.setEnabled(seekable)
         self.speed.setEnabled(seekable)
-        self.loop.setEnabled(seekable and seek_note is None)  # looping starts again by a seek
+        self.loop.setEnabled(seekable)  # looping starts again by a seek
         self.timeline.reset(duration_s if seekable else None)
-        self.timeline.seek_note = seek_note
-        self.timeline.setToolTip(seek_note or "")
-        self.timeline.setCursor(Qt.CursorShape.ArrowCursor if seek_note else Qt.CursorShape.PointingHandCursor)
 
     def set_position(self, t_s: float) -> None:
         self.timeline.set_position(t_s)

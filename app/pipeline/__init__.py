@@ -26,7 +26,7 @@ Building one (the GUI and the CLI do the same)::
     # a .db3 with a truth sidecar: skeletons_given=app.compose.gives_skeletons(path)
     # several cameras, one encoder and gallery, hand-off between them (app/pipeline/multi.py):
     #   build_multi_pipeline(config, [Camera("door", source_a, given_a), Camera("hall", source_b)], gallery=True)
-    #   (pause / resume / step / set_speed / at_end as below, for every camera at once; no seek)
+    #   (pause / resume / step / set_speed / seek / at_end as below, for every camera at once)
 
 Calls for the GUI's Qt thread adapter (all thread-safe, all return at once unless noted):
 

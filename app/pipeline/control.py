@@ -91,6 +91,11 @@ class PlaybackControl:
         """The source is paused between frames: nothing more is read until a resume, a step or a seek."""
         return self._holding
 
+    @property
+    def seek_pending(self) -> bool:
+        """A seek was asked for and the source has not taken it yet."""
+        return self._seek is not None
+
     # --- used by the source worker ---------------------------------------------------------------------------
     def take_seek(self) -> float | None:
         with self._cond:
@@ -158,6 +163,11 @@ class ControlGroup:
         check_speed(speed)  # one bad value changes no camera
         for control in self.controls:
             control.set_speed(speed)
+
+    def seek(self, t_s: float) -> None:
+        """Every camera to media time `t_s` of the shared clock."""
+        for control in self.controls:
+            control.seek(t_s)
 
     @property
     def paused(self) -> bool:

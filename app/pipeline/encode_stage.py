@@ -25,7 +25,8 @@ class EncodeWorker(Worker):
 
     Several cameras share one encoder: their tracking workers feed one window queue, `cameras` names them in the
     order of their `identities` queues (a track's answer goes to its own camera's, by `camera_index`), and the
-    stream ends when every camera has sent END.
+    stream ends when every camera has sent END. A seek sends one RESET per camera, after that camera's tracks
+    ended (`TracksEnded`): the matcher forgets what spans cameras (the hand-off book) once all of them have reset.
     """
 
     def __init__(self, make_encoder: Callable[[], Callable[[np.ndarray], np.ndarray]] | None,
@@ -38,6 +39,7 @@ class EncodeWorker(Worker):
         self.make_encoder, self.make_matcher = make_encoder, make_matcher
         self.inp, self.identities, self.batch, self.cameras = inp, tuple(identities), batch, tuple(cameras)
         self._open = len(self.identities)  # cameras whose stream has not ended
+        self._resets = 0  # cameras that have reset since the last seek every open camera took
         self.encoded_by_camera = [0] * len(self.identities)
         self.on_match, self.on_alert, self.on_finished = on_match, on_alert, on_finished
         self.encoded = 0
@@ -73,9 +75,11 @@ class EncodeWorker(Worker):
         while True:
             item = self._next_batch()
             if item is RESET:
-                self._sums.clear()
-                if self.matcher is not None:
-                    self.matcher.reset()
+                self._resets += 1
+                if self._resets >= self._open:
+                    self._resets = 0
+                    if self.matcher is not None:
+                        self.matcher.reset()
                 continue
             if isinstance(item, TracksEnded):
                 for track_id in item.track_ids:

@@ -27,19 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LEVELS = ("joint", "component", "limb")
-# Tracker ids restart at 1 after a seek; the n-th restart files tracker id k under key n * TRACK_KEY_BLOCK + k.
-TRACK_KEY_BLOCK = 1_000_000
 MAX_UNSAVED_WINDOWS = 20_000  # sightings queued under a lock: ~60 MB of 768-d embeddings, hours of windows
-
-
-def track_key(epoch: int, track_id: int) -> int:
-    """The storage key of tracker id `track_id` after `epoch` seeks (see TRACK_KEY_BLOCK)."""
-    return epoch * TRACK_KEY_BLOCK + track_id
-
-
-def tracker_id(key: int) -> int:
-    """The tracker's own id of a stored track key."""
-    return key % TRACK_KEY_BLOCK
 
 
 class GalleryMatcher:
@@ -67,15 +55,13 @@ class GalleryMatcher:
         self._start_session = start_session
         self.session_id: int | None = None
         self.owns_database = owns_database
-        self._epoch = 0
         self._last: dict[int, TrackDecision] = {}  # each track's latest decision, shown while the database is locked
         self.unsaved_windows = 0  # windows whose sightings wait in `_unsaved` for the database
         self._unsaved: deque[tuple[list[tuple[int, np.ndarray, float, float]], datetime]] = deque()
         self._ended_keys: list[int] = []  # tracks that ended while their windows waited in `_unsaved`
 
     def decide(self, windows: list[Window], embeddings: np.ndarray) -> tuple[list[TrackDecision], list[AlertEvent]]:
-        keys = [track_key(self._epoch, w.track_id) for w in windows]
-        batch = [(k, e, w.t_start_s, w.t_end_s) for k, e, w in zip(keys, embeddings, windows)]
+        batch = [(w.track_id, e, w.t_start_s, w.t_end_s) for e, w in zip(embeddings, windows)]
         seen_at = utcnow()
         try:
             if self.session_id is None:
@@ -121,13 +107,12 @@ class GalleryMatcher:
                   decided: TrackDecision) -> TrackDecision:
         """Give the window to the hand-off book; a track the gallery does not name yet takes the identity that
         a hand-off gave it."""
-        key = track_key(self._epoch, window.track_id)
         camera = self.cameras[camera_index(window.track_id, len(self.cameras))]
-        handed = self.handoff.observe(key, camera, obs.track_id, window.t_start_s, window.t_end_s, embedding,
-                                      obs.embedding_id, obs.track_identity.identity_id)
+        handed = self.handoff.observe(window.track_id, camera, obs.track_id, window.t_start_s, window.t_end_s,
+                                      embedding, obs.embedding_id, obs.track_identity.identity_id)
         if handed is not None:
             self._name_handoff(handed)
-        seen = self.handoff.get(key)
+        seen = self.handoff.get(window.track_id)
         if decided.identity.id is not None or seen is None or seen.identity_id is None:
             return decided
         name = self.recorder.gallery.name(seen.identity_id)
@@ -153,7 +138,7 @@ class GalleryMatcher:
                 return
         self.handoff.get(handed.key).identity_id = source.identity_id
         logger.info("hand-off: track %d on camera %s continues track %d of camera %s (distance %.3g) as %s",
-                    tracker_id(handed.key), handed.camera, tracker_id(source.key), source.camera, handed.distance,
+                    handed.key, handed.camera, source.key, source.camera, handed.distance,
                     gallery.name(source.identity_id))
 
     def _queue(self, batch: list[tuple[int, np.ndarray, float, float]], seen_at: datetime) -> None:
@@ -197,23 +182,18 @@ class GalleryMatcher:
         """The tracker deleted `track_id`: release its votes, alert windows and last decision (after its queued
         windows, if the database is locked: storing them would bring the state back)."""
         self._last.pop(track_id, None)
-        key = track_key(self._epoch, track_id)
         if self.handoff is not None:
-            self.handoff.end(key)
+            self.handoff.end(track_id)
         if self._unsaved:
-            self._ended_keys.append(key)
+            self._ended_keys.append(track_id)
         elif self.session_id is not None:
-            self.recorder.end_track(self.session_id, key)
+            self.recorder.end_track(self.session_id, track_id)
 
     def reset(self) -> None:
-        """A seek: tracker ids start again, so they get a new block of keys (and no old decision applies).
+        """Every camera has sought: time restarted, so no track of before may be continued by a later one.
 
-        The tracks of before the seek are over: their per-track state is released."""
-        if self.session_id is not None:
-            for key in self.recorder.open_tracks(self.session_id):
-                self.recorder.end_track(self.session_id, key)
-        self._epoch += 1
-        self._last.clear()
+        The tracks of before the seek were ended one by one (`end_track`, from each camera's tracking worker),
+        and tracker ids go on from the last one given, so no key is reused."""
         if self.handoff is not None:
             self.handoff.clear()
 

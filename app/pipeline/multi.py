@@ -15,10 +15,10 @@ a hand-off needs the track that left camera A in the book before the track that 
 A camera whose source fails mid-run is reported (naming it) and ends on its own; the others keep going.
 Recording goes through each camera's tracking worker, as in `Pipeline` (one recorder per camera:
 app.session_cameras.MultiSessionRecorder makes them, one session sub-folder each).
-Pause, resume, step and speed apply to every camera (each keeps its own PlaybackControl, steered as one by a
-ControlGroup), and the window's replays hold at their end (`hold_at_end`). There is no seek: each camera would
-send its own reset through the one encoder, which would reset the shared matcher once per camera while another
-camera's new tracks are already being matched; the window disables seeking for several cameras and says so.
+Pause, resume, step, speed and seek apply to every camera (each keeps its own PlaybackControl, steered as one by a
+ControlGroup), and the window's replays hold at their end (`hold_at_end`). A seek reaches each camera's chain on
+its own: each tracking worker ends its camera's tracks (the shared matcher releases those alone) and starts a new
+tracker whose ids go on from the last, and the encoder forgets the hand-off book once every camera has reset.
 """
 from __future__ import annotations
 
@@ -72,13 +72,14 @@ class MediaClock:
         self._at[camera] = float("-inf")
         self._ended[camera] = ended
 
-    def advance(self, camera: int, t_s: float, stop: threading.Event) -> None:
-        """Camera `camera` is about to hand over its frame at `t_s`: wait for the cameras behind it."""
+    def advance(self, camera: int, t_s: float, stop: threading.Event, seeking: Callable[[], bool]) -> None:
+        """Camera `camera` is about to hand over its frame at `t_s`: wait for the cameras behind it, unless it
+        is to seek (`seeking`): a frame read before a seek back would otherwise wait for the others to catch up."""
         with self._cond:
             self._at[camera] = t_s
             self._cond.notify_all()
-            while not stop.is_set() and any(at < t_s - self.lead_s and not self._ended[k]()
-                                             for k, at in self._at.items() if k != camera):
+            while not stop.is_set() and not seeking() and any(at < t_s - self.lead_s and not self._ended[k]()
+                                                               for k, at in self._at.items() if k != camera):
                 self._cond.wait(0.05)  # a camera that ends or fails never notifies: look again soon
 
 
@@ -91,7 +92,7 @@ class _SteppedControl(PlaybackControl):
 
     def pace(self, timestamp_s: float, stop: threading.Event) -> None:
         super().pace(timestamp_s, stop)
-        self.clock.advance(self.camera, timestamp_s, stop)
+        self.clock.advance(self.camera, timestamp_s, stop, lambda: self.seek_pending)
 
 
 class _Chain:
@@ -235,9 +236,16 @@ class MultiPipeline(Broadcaster, Steerable):
         return {c.camera.name: c.track_w.stop_recording(self.options.stop_timeout_s) for c in self._chains}
 
     def seek(self, t_s: float) -> None:
-        """Raises: ControlError: several cameras cannot seek (see the module's docstring)."""
-        raise ControlError(f"seek to {t_s:.2f} s: several cameras cannot seek; open one camera's recording to "
-                           "seek in it")
+        """Every camera to media time `t_s` of the shared clock (replays only); tracks and windows restart there.
+
+        Raises:
+            ControlError: a camera is live.
+        """
+        live = [c.camera.name for c in self._chains if c.camera.source.is_live]
+        if live:
+            raise ControlError(f"cameras {', '.join(live)} are live: several cameras seek only when every one "
+                               "is a recording")
+        self.control.seek(t_s)
 
     @property
     def finished(self) -> bool:

@@ -133,7 +133,13 @@ class TrackWorker(Worker):
             if item is RESET:
                 self._past = self.counters()
                 # A seek (or a replay that loops) starts tracking afresh; ids go on from the last one given, so
-                # a track list, the votes and the sightings never see one id for two people.
+                # a track list, the votes and the sightings never see one id for two people. The tracks of before
+                # are over: announced as ended (the matcher releases them, only this camera's when several share
+                # it), their unsent windows dropped (no window may span the jump).
+                ended = {t.track_id for t in self.tracker.tracks} | set(self.buffer.track_ids) | set(self._ended)
+                self._ended = []
+                if ended:
+                    put(self.windows_out, TracksEnded(tuple(sorted(ended))), self.stop_event)
                 self.tracker = self.make_tracker(first_id=self.tracker.next_id)
                 self.buffer = self.make_buffer()
                 self.table.clear()

@@ -17,7 +17,7 @@ from app.events import FrameResult, MatchEvent
 from app.pipeline import ControlError, Listener
 from app.pipeline.headless import camera_specs
 from app.pipeline.multi import Camera
-from bench.handoff import measure
+from bench.handoff import TRANSIT_S, TruthCollector, measure, two_cameras
 from capture.frames import FrameBundle
 from capture.sources import Source, SourceError
 from capture.sources.synthetic import SyntheticScene
@@ -137,8 +137,6 @@ def test_pause_step_and_speed_steer_every_camera_and_a_replay_holds_at_its_end()
         until(lambda: counts() == {k: v + 1 for k, v in held.items()})
         with pytest.raises(ControlError, match="out of range"):
             pipeline.set_speed(100.0)
-        with pytest.raises(ControlError, match="several cameras cannot seek"):
-            pipeline.seek(1.0)
         pipeline.set_speed(None)
         pipeline.resume()
         until(lambda: pipeline.at_end)  # every source has read its last frame (tracking may still be on it)
@@ -147,6 +145,64 @@ def test_pause_step_and_speed_steer_every_camera_and_a_replay_holds_at_its_end()
         assert pipeline.at_end and pipeline.paused and not pipeline.finished
     finally:
         pipeline.stop()
+
+
+def _until(condition, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_seek_restarts_every_camera_and_people_keep_their_identity_after_it(tmp_path: Path) -> None:
+    # bench.handoff's site (4 walkers a camera, 2 cross from A to B), played to its end, sought back to 0 s and
+    # played again: both cameras restart there, track ids go on (each camera's own), and every track of the
+    # second pass is named after the same person as in the first (the hand-off's visitors, now in the gallery).
+    scenes = two_cameras(2, 4, (80, 60))
+    config = load_config(None, [f"storage.url={tmp_path / 'g.db'}", f"handoff.transit_s={TRANSIT_S}"])
+    collect = TruthCollector(scenes)
+    frames: list[FrameResult] = []
+    pipeline = build_multi_pipeline(config, [Camera(n, s, True) for n, s in scenes.items()], speed=None,
+                                    gallery=True, hold_at_end=True, listeners=(collect,))
+    pipeline.listeners.append(type("Frames", (Listener,), {"on_frame": lambda self, r: frames.append(r)})())
+    total = {n: s.num_frames for n, s in scenes.items()}
+
+    def played() -> dict[str, int]:
+        return {n: sum(f.camera == n for f in list(frames)) for n in scenes}
+
+    def named() -> dict[int, tuple[str, int]]:
+        """track -> (its person, the identity it was last named), for named tracks."""
+        out = {}
+        for track, event in list(collect.last.items()):
+            if event.identity.id is not None and collect.people.get(track):
+                out[track] = (collect.people[track].most_common(1)[0][0], event.identity.id)
+        return out
+
+    pipeline.start()
+    try:
+        _until(lambda: pipeline.at_end and played() == total)
+        time.sleep(0.3)  # the last windows' answers
+        first = named()
+        first_ids = {n: {v.track_id for f in frames if f.camera == n for v in f.tracks} for n in scenes}
+        seen = len(frames)
+        pipeline.seek(0.0)
+        pipeline.resume()
+        _until(lambda: pipeline.at_end and played() == {n: 2 * v for n, v in total.items()})
+        time.sleep(0.3)
+    finally:
+        pipeline.stop()
+    after = frames[seen:]
+    for name in scenes:
+        mine = [f for f in after if f.camera == name]
+        assert mine[0].frame_index == 0 and mine[0].timestamp_s == 0.0, name
+        ids = {v.track_id for f in mine for v in f.tracks}
+        assert ids and min(ids) > max(first_ids[name]), (name, ids, first_ids[name])
+        assert {i % 2 for i in ids} == {i % 2 for i in first_ids[name]}  # camera k of 2 keeps its ids
+    identity_of = dict(first.values())  # the crossers, named on B by the hand-off: their visitor identities
+    assert len(identity_of) == 2 == len(first), first
+    second = {t: v for t, v in named().items() if t > max(max(ids) for ids in first_ids.values())}
+    assert set(identity_of) <= {p for p, _ in second.values()}, second  # both found again
+    assert all(identity_of.get(person) == identity for person, identity in second.values()), second
 
 
 def test_camera_names_default_by_position_and_must_differ() -> None:
