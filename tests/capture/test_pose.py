@@ -143,6 +143,12 @@ def test_depth_proposer_finds_a_person_sized_foreground_blob():
     assert len(boxes) == 1
     assert box_iou(np.array(boxes), np.array([[100, 40, 160, 204]])).item() > 0.8
     assert proposer.propose(FrameBundle(1, 0.1, color, scene, INTR)) == boxes  # same frame: not learned twice
+    # Every pixel modelled (stride 1) finds the same box, to within the default stride of 2 pixels.
+    full = DepthProposer(min_person_px=20, scan_every_s=2.0, stride=1)
+    full.propose(FrameBundle(0, 0.0, color, wall, INTR))
+    assert np.abs(np.array(full.propose(FrameBundle(1, 0.1, color, scene, INTR))) - np.array(boxes)).max() <= 2
+    with pytest.raises(PoseError, match="stride=0"):
+        DepthProposer(stride=0)
     # Standing still after walking in, they stay foreground: the background remembers the wall behind them.
     assert proposer.propose(FrameBundle(2, 0.2, color, scene, INTR)) == boxes
     # Someone standing there from the first frame is background; the periodic whole-image proposal finds them.
