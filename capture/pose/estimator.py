@@ -27,7 +27,7 @@ from capture.appearance import signature
 from capture.frames import FrameBundle, Intrinsics, Skeleton3D
 from capture.pose.bundle import PoseError, check_bundle, default_bundle_path
 from capture.pose.faults import FaultLog
-from capture.pose.landmarker import MASK_MARGIN, CropLandmarker, Landmarks
+from capture.pose.landmarker import FILL, MASK_MARGIN, CropLandmarker, Landmarks
 from capture.pose.lift import default_intrinsics, lift_with_depth, lift_without_depth
 from capture.pose.pool import LandmarkPool
 from capture.pose.proposals import PROPOSERS, Box, Proposer, box_iou, make_proposer, nms
@@ -162,7 +162,7 @@ class PoseEstimator:
         t1 = time.perf_counter()
         proposed = self._proposals(frame, followed)
         t2 = time.perf_counter()
-        newcomers, detected = self._newcomers(frame, lost, proposed)
+        newcomers, detected = self._newcomers(frame, lost, proposed, followed)
         people = self._merge(followed + newcomers)
         t3 = time.perf_counter()
         skeletons = [s for s in (self._skeleton(frame, p) for p in people) if s is not None]
@@ -240,10 +240,13 @@ class PoseEstimator:
         covered = _covered(np.array(boxes), np.array([_grown(p.box) for p in followed]))
         return [b for b, c in zip(boxes, covered) if c < EXPLAINED]
 
-    def _newcomers(self, frame: FrameBundle, lost: list[Box], proposed: list[Box]) -> tuple[list[Landmarks], int]:
+    def _newcomers(self, frame: FrameBundle, lost: list[Box], proposed: list[Box],
+                   followed: list[Landmarks]) -> tuple[list[Landmarks], int]:
         """People in the boxes of the lost (they already had a landmark-model pass in `_follow`) and in
         unexplained proposals (first the landmark model alone, upright, several at once); what is still missed
-        goes through the Tasks landmarker (detector + landmark model). Returns them and the Tasks calls made."""
+        goes through the Tasks landmarker (detector + landmark model). A whole-image proposal looks only where
+        nobody is followed: the followed are greyed out, so the landmarker spends no landmark pass on them.
+        Returns the people and the Tasks calls made."""
         bgr = frame.color
         h, w = bgr.shape[:2]
         whole = [b for b in proposed if b[2] - b[0] >= 0.95 * w and b[3] - b[1] >= 0.95 * h]
@@ -253,10 +256,13 @@ class PoseEstimator:
             return [replace(p, next_roi=roi_from_landmarks(p.keypoints)) for p in found], 0
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         detected: list[Landmarks] = []
-        for box in whole:
+        if whole:
             if self._whole is None:
                 self._whole = CropLandmarker(self.bundle_path, num_poses=self.num_poses)
-            detected += self._whole.detect(rgb)
+            unknown = rgb.copy() if followed else rgb
+            for x0, y0, x1, y1 in (_grown(p.box) for p in followed):
+                unknown[max(0, int(y0)):max(0, int(np.ceil(y1))), max(0, int(x0)):max(0, int(np.ceil(x1)))] = FILL
+            detected += self._whole.detect(unknown)
         for box in lost + missed:
             people = self._crop.detect(rgb, box)
             if not people and box in missed:

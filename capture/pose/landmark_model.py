@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from capture.pose.bundle import PoseError, wheel_model_path
@@ -131,5 +132,6 @@ class LandmarkModel:
         """(landmarks, presence) of the person in `roi` of a (H, W, 3) uint8 BGR image; outside the image box
         `keep` (if given) the crop is grey."""
         crop = roi.crop(image_bgr, INPUT_PX) if keep is None else roi.masked_crop(image_bgr, INPUT_PX, keep, FILL)
-        crop = crop[:, :, ::-1]  # BGR -> RGB on the small crop, not the frame
-        return decode(*self.infer(crop), roi)
+        # BGR -> RGB on the small crop, not the frame; a contiguous copy: scaling a reversed-channel view into
+        # the input costs 0.8 ms a pass, the copy and a contiguous scaling 0.07 ms
+        return decode(*self.infer(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)), roi)

@@ -8,6 +8,7 @@ was shut down under it, and the frame goes on.
 """
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -70,19 +71,30 @@ class LandmarkPool:
                     self.worker_cpu_s += spent
 
     def run(self, image: np.ndarray, regions: list[tuple[Roi, Box | None]]) -> list[Result]:
-        """One result per (region, box outside which the crop is grey or None), in order."""
+        """One result per (region, box outside which the crop is grey or None), in order.
+
+        The caller and the workers take the next region from one shared counter until none is left, so the
+        passes spread evenly (with one worker and three people: two passes' time, not three)."""
         if self.threads == 1 or len(regions) <= 1:
             return [self._one(image, *region) for region in regions]
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="pose-landmarks")
+        results: list[Result] = [None] * len(regions)
+        taken = itertools.count()  # next() on a count is atomic under the GIL
+
+        def work(on_worker: bool) -> None:
+            while (k := next(taken)) < len(regions):
+                results[k] = self._one(image, *regions[k], on_worker)
+
         try:
-            futures = [self._executor.submit(self._one, image, *region, True) for region in regions[1:]]
+            helpers = [self._executor.submit(work, True) for _ in range(min(self.threads, len(regions)) - 1)]
         except RuntimeError as exc:  # shut down under us: rebuild once and run on the caller meanwhile
             self.faults.note("pool", f"the landmark worker pool was unusable ({exc}); rebuilt")
-            self._executor = None
-            return [self._one(image, *region) for region in regions]
-        first = self._one(image, *regions[0])  # the caller works too instead of waiting
-        return [first] + [f.result() for f in futures]
+            self._executor, helpers = None, []
+        work(False)  # the caller works too instead of waiting
+        for helper in helpers:
+            helper.result()
+        return results
 
     def close(self) -> None:
         """Stop the worker threads; closing twice is harmless."""
