@@ -7,7 +7,8 @@ cost of tracking + window buffer + encoder at 10 people.
     python bench/tracking.py --appearance    # rewrite the stored skeletons with signatures read off the video
 
 Quality figures: confirmed tracks (whole clip, and those seen in the labelled frames against the labelled
-people), IDF1 / MOTA / ID switches / fragmentations (py-motmetrics, IoU >= 0.5), the share of labelled
+people), IDF1 / MOTA / ID switches / fragmentations (py-motmetrics, IoU >= 0.5, each of the two labelled
+sequences scored as its own: see `tests.capture.vtest_data.mot_scores`), the share of labelled
 person-frames inside an encoded window of the track that covers them, windows made with the default buffer.
 The baseline in the same process is the tracker with its metric 3D gates (what replay did before).
 Speed: a synthetic 10-person scene at 30 fps through tracker + buffer + the shipped encoder (every window,
