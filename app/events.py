@@ -35,7 +35,9 @@ class IdentityDecision:
     id: int | None = None           # the gallery identity named (None: nobody)
     name: str | None = None
     confidence: float = 0.0         # in [0, 1]; 0 when nobody is named
-    level_distances: tuple[float, float, float] | None = None  # joint, component, limb distance of the best match
+    # joint, component and limb distance of the window to the named person, or, while nobody is named, to the
+    # nearest enrolled person (how far the track is from being named); None: no enrolled person to measure
+    level_distances: tuple[float, float, float] | None = None
 
     @property
     def label(self) -> str:

@@ -87,8 +87,8 @@ class GalleryMatcher:
             else:  # the window alone may match someone the track's votes do not (yet) name
                 decision = Decision(obs.result.decision) if obs.result.decision != "match" else Decision.UNKNOWN
             result = obs.result
-            levels = None
-            if result.identity_id is not None and result.identity_id == voted.identity_id and result.level_distances:
+            levels = None  # the named person's distances, or the nearest enrolled person's while nobody is named
+            if result.level_distances and (voted.identity_id is None or result.identity_id == voted.identity_id):
                 levels = tuple(float(result.level_distances[k]) for k in LEVELS)
             support = float(voted.support) if voted.identity_id is not None else 0.0
             identities.append(TrackDecision(window.track_id, IdentityDecision(decision, voted.identity_id, name,
