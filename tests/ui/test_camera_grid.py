@@ -92,7 +92,8 @@ def test_two_cameras_show_in_a_titled_grid_with_tracks_and_sightings_by_camera(q
     model = win.journey_model
     rows = {model.index(r, 0).data(): (model.index(r, 1).data(), model.index(r, 2).data())
             for r in range(model.rowCount())}
-    assert set(rows) <= {"Ada", "Ben"}
+    # the enrolled people, and perhaps a hand-off's visitor (a track the gallery had not named yet, under load)
+    assert {name for name in rows if not name.startswith("visitor ")} <= {"Ada", "Ben"}, rows
     both = [name for name, (cams, _) in rows.items() if cams in ("door, hall", "hall, door")]
     assert both, rows
     route = rows[both[0]][1]
