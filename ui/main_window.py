@@ -21,6 +21,7 @@ from app.config import SkelwatchConfig, save_user_config, with_changes
 from app.desktop import Backend, camera_missing, installed_model_dir, open_backend, reencode_demo_gallery
 from app.events import AlertEvent, Decision, MatchEvent, TrackState
 from app.session import is_session
+from app.session_cameras import is_multi_session
 from ui.alerts_panel import AlertsPanel
 from ui.bridge import PipelineBridge
 from ui.camera_grid import CameraGrid
@@ -167,12 +168,13 @@ class MainWindow(QMainWindow):
         for label, spec in SOURCES:
             self.source_picker.addItem(label, spec)
         root = sessions_dir(self.config)
-        sessions = sorted((p for p in root.iterdir() if is_session(p)), reverse=True)[:RECENT_SESSIONS] \
-            if root.is_dir() else []
+        sessions = sorted((p for p in root.iterdir() if is_session(p) or is_multi_session(p)),
+                          reverse=True)[:RECENT_SESSIONS] if root.is_dir() else []
         if sessions:
             self.source_picker.insertSeparator(self.source_picker.count())
         for folder in sessions:
-            self.source_picker.addItem(f"Session {folder.name}", str(folder))
+            kind = " (several cameras)" if is_multi_session(folder) else ""
+            self.source_picker.addItem(f"Session {folder.name}{kind}", str(folder))
         index = self.source_picker.findData(current)
         self.source_picker.setCurrentIndex(max(index, 0))
 
@@ -250,7 +252,7 @@ class MainWindow(QMainWindow):
         self.source_label.setText(f"{'● live' if info.is_live else 'replay'}: {info.name}")
         self.grid.set_cameras(list(info.cameras))
         self.tracks.show_cameras(bool(info.cameras))
-        if not info.cameras:
+        if not info.cameras or info.session is not None:  # one source, or one (multi-camera) session folder
             self._show_in_picker(info)
         if not (self._keep_marks and self.replay.timeline.duration_s == info.duration_s):
             self.replay.set_seekable(not info.is_live, info.duration_s)

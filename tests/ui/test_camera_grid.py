@@ -158,11 +158,15 @@ def test_several_cameras_record_one_session_that_the_window_replays_as_a_grid(qt
     assert all(m.complete and m.frames >= 5 for m in manifests.values()), manifests
     assert all(c.offset_s is not None for c in record.cameras)
 
-    # The recorded folder opens as a grid of its cameras, each replayed from its own skeletons.
-    win.open_source(str(folder))
+    # The recorded folder is offered in the source list and opens as a grid of its cameras, each replayed from
+    # its own skeletons.
+    qtbot.waitUntil(lambda: win.source_picker.findData(str(folder)) >= 0, timeout=5_000)
+    assert "several cameras" in win.source_picker.itemText(win.source_picker.findData(str(folder)))
+    win.source_picker.setCurrentIndex(win.source_picker.findData(str(folder)))
+    qtbot.mouseClick(win.toolbar_button("Open"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: win.controller.current is not None and win.controller.current.session == folder,
                     timeout=30_000)
-    assert win.controller.current.cameras == CAMERAS
+    assert win.controller.current.cameras == CAMERAS and win.source_picker.currentData() == str(folder)
     qtbot.waitUntil(lambda: all(_view(win, n).frame is not None for n in CAMERAS), timeout=30_000)
     assert [_view(win, n).frame.camera for n in CAMERAS] == list(CAMERAS)
     assert [win.grid.tiles[n].title.text() for n in CAMERAS] == list(CAMERAS)
