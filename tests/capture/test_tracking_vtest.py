@@ -12,8 +12,9 @@ from tests.capture import vtest_data
 
 
 # Stored floors, a little under what was measured (see the test's printout and the README's tracking rows).
-# IDF1 is scored per labelled sequence (frames 1-301 and 351-491): measured 0.670 (0.587 scored as one sequence).
-IDF1_FLOOR, MOTA_FLOOR, SWITCHES_CEILING, FRAGMENTATIONS_CEILING = 0.65, 0.55, 34, 115
+# IDF1 is scored per labelled sequence (frames 1-301 and 351-491): measured 0.712 on the corrected labels (0.670
+# before the correction in PROVENANCE.md, 0.587 scored as one sequence).
+IDF1_FLOOR, MOTA_FLOOR, SWITCHES_CEILING, FRAGMENTATIONS_CEILING = 0.69, 0.55, 34, 115
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_the_labelled_sequences_are_scored_apart(tmp_path):
 
 
 def test_mot_scores_on_the_labelled_tracks(clip):
-    """IDF1, MOTA, ID switches, fragmentations against tests/data/vtest_tracks/gt.txt (442 labelled frames, 20
+    """IDF1, MOTA, ID switches, fragmentations against tests/data/vtest_tracks/gt.txt (442 labelled frames, 19
     people; PROVENANCE.md there says how the labels were made, without the tracker)."""
     _, _, boxes, _ = vtest_data.track_clip(clip)
     image = vtest_data.mot_scores(boxes)
