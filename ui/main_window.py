@@ -25,6 +25,7 @@ from app.session_cameras import is_multi_session
 from ui.alerts_panel import AlertsPanel
 from ui.bridge import PipelineBridge
 from ui.camera_grid import CameraGrid
+from ui.cameras_dialog import CamerasDialog
 from ui.controller import OpenedSource, OpenFailed, PipelineController, sessions_dir
 from ui.errors import ErrorReporter
 from ui.explainer import Explainer
@@ -46,7 +47,8 @@ logger = logging.getLogger(__name__)
 # (label, spec or a file-dialog kind). Specs open directly; "?kind" asks for a path first.
 SOURCES = (("Demo recording", "demo"), ("Synthetic scene", "synthetic"), ("RealSense camera", "realsense"),
            ("Recording file (.db3 / .bag)…", "?recording"), ("Video file…", "?video"),
-           ("Skeleton dataset folder…", "?skeleton"), ("Recorded session folder…", "?session"))
+           ("Skeleton dataset folder…", "?skeleton"), ("Recorded session folder…", "?session"),
+           ("Several cameras…", "?cameras"))
 RECENT_SESSIONS = 10  # recorded sessions offered in the source list
 ALERT_LEAD_S = 1.0  # a jump to an alert shows this much before it
 
@@ -231,11 +233,22 @@ class MainWindow(QMainWindow):
 
     def _open_picked(self) -> None:
         spec = self.source_picker.currentData()
+        if spec == "?cameras":
+            specs = self._ask_cameras()
+            if specs:
+                self.open_source(*specs)
+            return
         if spec.startswith("?"):
             spec = self._ask_path(spec[1:])
             if not spec:
                 return
         self.open_source(spec)
+
+    def _ask_cameras(self) -> list[str]:
+        """Several cameras, one `[NAME=]SPEC` a line (the last ones asked for, or the cameras playing, to edit)."""
+        playing = self._opening_specs if len(self._opening_specs) > 1 else ()
+        dialog = CamerasDialog(list(playing), self)
+        return dialog.specs if dialog.exec() == CamerasDialog.DialogCode.Accepted else []
 
     def _ask_path(self, kind: str) -> str:
         if kind in ("skeleton", "session"):

@@ -198,3 +198,40 @@ def test_a_camera_that_stops_is_titled_stopped_with_why_while_the_other_keeps_sh
     assert not grid.camera_stopped("gone", "never opened")
     grid.set_cameras([])  # one source again: the primary view alone, untitled
     assert list(grid.tiles) == [""] and not grid.tiles[""].title.isVisible() and grid.views == [grid.primary]
+
+
+def test_the_source_box_opens_several_cameras_through_a_dialog(qtbot, config: SkelwatchConfig,
+                                                              recorded_scene: tuple[Path, Path],
+                                                              other_paths: Path, monkeypatch) -> None:
+    # "Several cameras…" asks for one [NAME=]SPEC a line (comments and blank lines ignored; OK needs two), and
+    # the window opens what was given as one grid.
+    from ui.cameras_dialog import CamerasDialog, camera_lines
+    from ui.main_window import MainWindow
+
+    assert camera_lines("# two doors\ndoor=a.db3\n\n  hall=b.db3  \n") == ["door=a.db3", "hall=b.db3"]
+    dialog = CamerasDialog([])
+    qtbot.addWidget(dialog)
+    ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
+    dialog.text.setPlainText("door=a.db3")
+    assert not ok.isEnabled()
+    dialog.text.setPlainText("door=a.db3\nhall=b.db3")
+    assert ok.isEnabled()
+    ok.click()
+    assert dialog.result() == CamerasDialog.DialogCode.Accepted and dialog.specs == ["door=a.db3", "hall=b.db3"]
+
+    win = MainWindow(config)
+    qtbot.addWidget(win)
+    win.show()
+    asked = [f"door={recorded_scene[0]}", f"hall={other_paths}"]
+    monkeypatch.setattr(win, "_ask_cameras", lambda: asked)  # the modal dialog's answer (tested above)
+    try:
+        win.start()
+        qtbot.waitUntil(lambda: win.backend is not None, timeout=60_000)
+        win.source_picker.setCurrentIndex(win.source_picker.findData("?cameras"))
+        qtbot.mouseClick(win.toolbar_button("Open"), Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: win.controller.current is not None
+                        and win.controller.current.cameras == CAMERAS, timeout=30_000)
+        qtbot.waitUntil(lambda: all(_view(win, n).frame is not None for n in CAMERAS), timeout=30_000)
+    finally:
+        win.close()
+
