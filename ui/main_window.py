@@ -196,7 +196,8 @@ class MainWindow(QMainWindow):
 
     # --- start-up ----------------------------------------------------------------------------------------------
     def start(self, *specs: str) -> None:
-        """Open the model and gallery, then `specs` (see `open_source`; names appear once the gallery is open)."""
+        """Open the model and gallery, then `specs` if any (see `open_source`; names appear once the gallery is
+        open)."""
         self.grid.set_message("Loading the model and the gallery…")
         self._pending_spec = (specs, False)
         self.storage_tasks.submit(lambda: open_backend(self.config), self._on_backend, "opening the gallery")
@@ -212,7 +213,8 @@ class MainWindow(QMainWindow):
         if self._pending_spec is not None:
             specs, paused = self._pending_spec
             self._pending_spec = None
-            self.open_source(*specs, paused=paused)
+            if specs:  # `start()` alone: the user picks a source
+                self.open_source(*specs, paused=paused)
 
     def open_source(self, *specs: str, paused: bool = False, start_s: float | None = None) -> None:
         """Open one source spec, or several cameras as `[NAME=]SPEC` each (a grid of views, one encoder and

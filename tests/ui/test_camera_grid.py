@@ -92,7 +92,11 @@ def test_two_cameras_show_in_a_titled_grid_with_tracks_and_sightings_by_camera(q
     images = [_pixels(_view(win, n).grab().toImage()) for n in CAMERAS]
     assert all(img.std() > 10 for img in images), ("a view is blank", [img.std() for img in images])
     h, w = (min(a, b) for a, b in zip(images[0].shape, images[1].shape))
-    assert np.abs(images[0][:h, :w] - images[1][:h, :w]).mean() > 1, "the views are alike"
+    # The rooms are alike and the walkers small: count the pixels that differ clearly (a walker, a label), not the
+    # mean difference, which the shared background keeps near 1 whatever the views show.
+    changed = (np.abs(images[0][:h, :w] - images[1][:h, :w]).max(axis=-1) > 40).mean()
+    print(f"\nshare of pixels that differ between the two views: {changed:.4f}")
+    assert changed > 0.002, ("the views are alike", changed)
     win.controller.resume()
 
     def seen_on_both() -> bool:
@@ -229,9 +233,9 @@ def test_the_source_box_opens_several_cameras_through_a_dialog(qtbot, config: Sk
         qtbot.waitUntil(lambda: win.backend is not None, timeout=60_000)
         win.source_picker.setCurrentIndex(win.source_picker.findData("?cameras"))
         qtbot.mouseClick(win.toolbar_button("Open"), Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: win.controller.current is not None
-                        and win.controller.current.cameras == CAMERAS, timeout=30_000)
-        qtbot.waitUntil(lambda: all(_view(win, n).frame is not None for n in CAMERAS), timeout=30_000)
+        qtbot.waitUntil(lambda: list(win.grid.tiles) == list(CAMERAS)
+                        and all(_view(win, n).frame is not None for n in CAMERAS), timeout=30_000)
+        assert win.controller.current.cameras == CAMERAS and win.errors.last_message in ("", None)
     finally:
         win.close()
 
