@@ -121,8 +121,8 @@ def open_camera_sessions(folder: Path, err: IO[str] | None = None) -> tuple[list
     (pose never runs) with its times on the session's shared clock, so `MediaClock` keeps them in step.
 
     A camera whose folder is missing or unreadable is named on `err` (the terminal; None: only returned, for the
-    window) and left out; one cut short (a killed
-    recording, a truncated cache) plays what it holds, with a warning.
+    window) and left out; one cut short (a killed recording, a truncated cache) plays what it holds, with a
+    warning.
     Returns:
         The cameras, and a message per camera left out.
     Raises:

@@ -136,10 +136,6 @@ class SightingRecorder:
                 out.append(Observation(sighting.id, track_id, embedding_id, result, voted, tuple(fired)))
         return out
 
-    def open_tracks(self, session_id: int) -> list[int]:
-        """The track keys of `session_id` that still hold per-track state."""
-        return [key for s, key in self._tracks if s == session_id]
-
     @property
     def tracks_held(self) -> int:
         """Tracks with per-track state (votes, alert windows, database id): bounded by the people in view."""

@@ -225,13 +225,9 @@ class PipelineController(QObject):
     # --- playback (thread-safe calls into the pipeline's control; they return at once) ---------------------------
     @property
     def replayed(self) -> bool:
-        """Every source is a recording: speed and step apply."""
+        """Every source is a recording (one, or several cameras in step on their shared clock): speed, step and
+        seek apply."""
         return self.current is not None and not self.current.is_live
-
-    @property
-    def seekable(self) -> bool:
-        """Recordings (one, or several cameras in step on their shared clock): the timeline seeks."""
-        return self.replayed
 
     @property
     def failed_cameras(self) -> dict[str, str]:
@@ -265,7 +261,7 @@ class PipelineController(QObject):
             self.pipeline.step(frames)
 
     def seek(self, t_s: float) -> None:
-        if self.pipeline is not None and self.seekable:
+        if self.pipeline is not None and self.replayed:
             self.pipeline.seek(max(0.0, t_s))
 
     def set_speed(self, speed: float) -> None:

@@ -413,7 +413,7 @@ class MainWindow(QMainWindow):
                 view.show_frame(view.frame)
 
     def _jump_to_alert(self, event: AlertEvent) -> None:
-        if not self.controller.seekable:
+        if not self.controller.replayed:
             self.statusBar().showMessage("Jumping needs a recording: open the recorded session to replay it", 8000)
             return
         self.seek(max(event.timestamp_s - ALERT_LEAD_S, 0.0), paused=True)

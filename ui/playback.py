@@ -49,7 +49,7 @@ class Playback(QObject):
 
     def seek(self, t_s: float, paused: bool | None = None) -> None:
         """Go to media time `t_s` of the recording; one that already ended is opened again there."""
-        if not self.controller.seekable:
+        if not self.controller.replayed:
             return
         paused = (self.controller.paused and not self.controller.at_end) if paused is None else paused
         if self.controller.finished:
@@ -84,7 +84,7 @@ class Playback(QObject):
         self._at_end = at_end
 
     def _reached_end(self, frames: int | None) -> None:
-        if self.bar.loop.isChecked() and self.controller.seekable:
+        if self.bar.loop.isChecked() and self.controller.replayed:
             self._on_loop()
             self.seek(0.0, paused=False)
             return

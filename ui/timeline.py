@@ -147,9 +147,8 @@ class ReplayBar(QWidget):
 
     def set_seekable(self, seekable: bool, duration_s: float | None) -> None:
         """Replay controls on for recordings (one, or several cameras in step), off for a live camera."""
-        self.step.setEnabled(seekable)
-        self.speed.setEnabled(seekable)
-        self.loop.setEnabled(seekable)  # looping starts again by a seek
+        for w in (self.step, self.speed, self.loop):  # looping starts again by a seek
+            w.setEnabled(seekable)
         self.timeline.reset(duration_s if seekable else None)
 
     def set_position(self, t_s: float) -> None:

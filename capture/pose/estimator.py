@@ -252,24 +252,23 @@ class PoseEstimator:
         whole = [b for b in proposed if b[2] - b[0] >= 0.95 * w and b[3] - b[1] >= 0.95 * h]
         parts = [b for b in proposed if b not in whole]
         found, missed = self._pass(bgr, [(roi_from_box(b, RETRY_SCALE), b) for b in parts], MASK_MARGIN)
-        if not (lost or missed or whole):
-            return [replace(p, next_roi=roi_from_landmarks(p.keypoints)) for p in found], 0
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        detected: list[Landmarks] = []
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if lost or missed or whole else None
         if whole:
             if self._whole is None:
                 self._whole = CropLandmarker(self.bundle_path, num_poses=self.num_poses)
             unknown = rgb.copy() if followed else rgb
             for x0, y0, x1, y1 in (_grown(p.box) for p in followed):
                 unknown[max(0, int(y0)):max(0, int(np.ceil(y1))), max(0, int(x0)):max(0, int(np.ceil(x1)))] = FILL
-            detected += self._whole.detect(unknown)
-        for box in lost + missed:
+            found += self._whole.detect(unknown)
+        for box in lost:
+            found += self._crop.detect(rgb, box)
+        for box in missed:
             people = self._crop.detect(rgb, box)
-            if not people and box in missed:
+            if not people:
                 self._empty.append((frame.timestamp_s, box))
-            detected += people
-        return [replace(p, next_roi=roi_from_landmarks(p.keypoints)) for p in found + detected], \
-            len(whole) + len(lost) + len(missed)
+            found += people
+        return ([replace(p, next_roi=roi_from_landmarks(p.keypoints)) for p in found],
+                len(whole) + len(lost) + len(missed))
 
     def _merge(self, found: list[Landmarks]) -> list[Landmarks]:
         """Confident people, duplicates merged (NMS on keypoint boxes), best first."""

@@ -108,6 +108,13 @@ def test_a_camera_that_breaks_is_named_and_left_out_while_the_others_finish() ->
     assert not summaries["door"].completed and summaries["door"].frames == 20
 
 
+def until(condition, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
 def test_pause_step_and_speed_steer_every_camera_and_a_replay_holds_at_its_end() -> None:
     collect = Collect()
     pipeline = build_multi_pipeline(load_config(), [Camera("door", scene(3), True), Camera("hall", scene(4), True)],
@@ -116,12 +123,6 @@ def test_pause_step_and_speed_steer_every_camera_and_a_replay_holds_at_its_end()
     def counts() -> dict[str, int]:
         frames = list(collect.frames)
         return {name: sum(f.camera == name for f in frames) for name in ("door", "hall")}
-
-    def until(condition, timeout_s: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not condition():
-            assert time.monotonic() < deadline, "timed out"
-            time.sleep(0.02)
 
     pipeline.start()
     try:
@@ -147,24 +148,16 @@ def test_pause_step_and_speed_steer_every_camera_and_a_replay_holds_at_its_end()
         pipeline.stop()
 
 
-def _until(condition, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def test_a_seek_restarts_every_camera_and_people_keep_their_identity_after_it(tmp_path: Path) -> None:
     # bench.handoff's site (4 walkers a camera, 2 cross from A to B), played to its end, sought back to 0 s and
     # played again: both cameras restart there, track ids go on (each camera's own), and every track of the
     # second pass is named after the same person as in the first (the hand-off's visitors, now in the gallery).
     scenes = two_cameras(2, 4, (80, 60))
     config = load_config(None, [f"storage.url={tmp_path / 'g.db'}", f"handoff.transit_s={TRANSIT_S}"])
-    collect = TruthCollector(scenes)
-    frames: list[FrameResult] = []
+    collect, shown = TruthCollector(scenes), Collect()
     pipeline = build_multi_pipeline(config, [Camera(n, s, True) for n, s in scenes.items()], speed=None,
-                                    gallery=True, hold_at_end=True, listeners=(collect,))
-    pipeline.listeners.append(type("Frames", (Listener,), {"on_frame": lambda self, r: frames.append(r)})())
+                                    gallery=True, hold_at_end=True, listeners=(collect, shown))
+    frames = shown.frames
     total = {n: s.num_frames for n, s in scenes.items()}
 
     def played() -> dict[str, int]:
@@ -180,14 +173,14 @@ def test_a_seek_restarts_every_camera_and_people_keep_their_identity_after_it(tm
 
     pipeline.start()
     try:
-        _until(lambda: pipeline.at_end and played() == total)
+        until(lambda: pipeline.at_end and played() == total, 60.0)
         time.sleep(0.3)  # the last windows' answers
         first = named()
         first_ids = {n: {v.track_id for f in frames if f.camera == n for v in f.tracks} for n in scenes}
         seen = len(frames)
         pipeline.seek(0.0)
         pipeline.resume()
-        _until(lambda: pipeline.at_end and played() == {n: 2 * v for n, v in total.items()})
+        until(lambda: pipeline.at_end and played() == {n: 2 * v for n, v in total.items()}, 60.0)
         time.sleep(0.3)
     finally:
         pipeline.stop()
