@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 _BONE_SMOOTHING = 0.1  # weight of a new observation in a track's running bone lengths
 _DUPLICATE_IOU = 0.6  # an unassigned box overlapping an assigned one this much is the same person seen twice
+_VETO_MARGIN = 0.2  # how much closer in clothing a lost track must be than a confirmed one to veto its match
 
 
 def _signatures(signatures: list[np.ndarray | None], dim: int | None = None) -> np.ndarray | None:
@@ -99,6 +100,8 @@ class Tracker:
         appearance_weight: in the image, cost per unit of clothing-colour distance (`capture.appearance`, 0 to
             1) between a track and a skeleton that both have a signature; 0 turns the term off.
         appearance_smoothing: weight of a new signature in a track's running one.
+        appearance_veto: in the image, a clothing distance above which a confirmed track may not take a skeleton
+            that a lost track nearby is dressed like (by `_VETO_MARGIN` less); 1 turns the veto off.
         first_id: the first track id given out; a tracker that replaces another after a seek starts at the old
             one's `next_id`, so ids already shown (track lists, sightings, votes) never name a second person.
         id_step: the gap between two ids given out. With N cameras in one process, camera k's tracker starts at
@@ -118,7 +121,8 @@ class Tracker:
                  image_speed_hps: float = 1.0, image_margin_h: float = 0.3, image_shape_weight: float = 2.0,
                  image_reacquire_h: float = 0.3, image_box_noise_h: float = 0.05,
                  image_acceleration_hps2: float = 0.25, appearance_weight: float = 2.0,
-                 appearance_smoothing: float = 0.05, *, first_id: int = 1, id_step: int = 1) -> None:
+                 appearance_smoothing: float = 0.05, appearance_veto: float = 0.35, *, first_id: int = 1,
+                 id_step: int = 1) -> None:
         if first_id < 1 or id_step < 1:
             raise TrackingError(f"tracker: first_id {first_id} and id_step {id_step} must be 1 or more")
         if not 0.0 < lost_after_s < delete_after_s:
@@ -137,6 +141,7 @@ class Tracker:
         self.image_shape_weight, self.image_reacquire_h = image_shape_weight, image_reacquire_h
         self.image_box_noise_h, self.image_acceleration_hps2 = image_box_noise_h, image_acceleration_hps2
         self.appearance_weight, self.appearance_smoothing = appearance_weight, appearance_smoothing
+        self.appearance_veto = appearance_veto
         self.stats = TrackerStats()
         self._tracks: dict[int, Track] = {}
         self._events: list[TrackEvent] = []
@@ -301,13 +306,38 @@ class Tracker:
                 shape = shape_cost(np.array([tr.bones for tr in tracks]), bones[cols_arr])
                 cost = np.where(cost < INFEASIBLE, cost + self.image_shape_weight * shape, cost)
             if self._frame_signatures is not None and self.appearance_weight > 0.0:  # clothes: side by side
+                signatures = self._frame_signatures[cols_arr]
                 dist = appearance_distance(
-                    _signatures([tr.appearance for tr in tracks], self._frame_signatures.shape[1]),
-                    self._frame_signatures[cols_arr])
+                    _signatures([tr.appearance for tr in tracks], signatures.shape[1]), signatures)
                 cost = np.where(cost < INFEASIBLE, cost + self.appearance_weight * dist, cost)
+                veto = self._dressed_like_lost(tracks, dist, signatures, boxes[cols_arr], t)
+                cost = np.where(veto, INFEASIBLE, cost)
         else:
             cost = self._metric_cost(tracks, centres[cols_arr], bones[cols_arr], t)
         return [(r, int(cols_arr[c])) for r, c in solve(cost)]
+
+    def _dressed_like_lost(self, tracks: list[Track], dist: np.ndarray, signatures: np.ndarray, boxes: np.ndarray,
+                           t: float) -> np.ndarray:
+        """(N, M) pairs a confirmed track may not take: the skeleton's clothes are more than `appearance_veto` from
+        the track's and `_VETO_MARGIN` closer to those of a lost track whose last box is within its reach.
+
+        Two people who stand together and part leave the track of the one who walks out of view (behind a sign,
+        a pillar) on the one who stays: the box says nothing, the clothes do. Vetoed, the skeleton goes on to the
+        lost tracks, or starts a tentative track that `_pick_lost` merges into the lost one."""
+        veto = np.zeros(dist.shape, bool)
+        lost = [tr for tr in self._tracks.values()
+                if tr.state is TrackState.LOST and tr.appearance is not None and tr.box is not None]
+        confirmed = np.array([tr.state is TrackState.CONFIRMED for tr in tracks])
+        suspect = confirmed[:, None] & (dist > self.appearance_veto)
+        if not lost or not suspect.any():
+            return veto
+        lost_dist = appearance_distance(np.array([tr.appearance for tr in lost]), signatures)  # (L, M)
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2.0  # (M, 2)
+        for tr, row in zip(lost, lost_dist):
+            gap = np.linalg.norm(centres - tr.box.state[:2], axis=1) / tr.box.height  # (M,) in its heights
+            near = gap <= self.image_speed_hps * (t - tr.last_seen_s) + self.image_reacquire_h
+            veto |= suspect & near[None, :] & (row[None, :] <= dist - _VETO_MARGIN)
+        return veto
 
     def _image_cost(self, tracks: list[Track], boxes: np.ndarray, t: float, min_iou: float,
                     reach_scale: float) -> np.ndarray:

@@ -64,6 +64,11 @@ class TrackingConfig(Section):
         0.05, gt=0.0, le=1.0,
         description="Weight of a new clothing signature in a track's running one; small, since one frame's box may "
                     "hold part of a passer-by.")
+    appearance_veto: float = Field(
+        0.35, ge=0.0, le=1.0,
+        description="Colour-only video: clothing distance above which a confirmed track may not take a skeleton "
+                    "dressed like a lost track nearby (0.2 closer); keeps two people who stood together apart "
+                    "when one walks out of view (1 = off).")
 
     @model_validator(mode="after")
     def _durations_ordered(self) -> "TrackingConfig":

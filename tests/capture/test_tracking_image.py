@@ -100,3 +100,27 @@ def test_a_lost_track_comes_back_to_its_person_but_not_to_someone_else_nearby():
     assert run((202, 101, 241, 199)) == [1]  # the same person, where they were
     # 0.6 heights away and 30 % smaller: someone else (the reach alone, 1.1 heights by now, let it in)
     assert run((265, 130, 295, 200)) == [2]
+
+
+def parting(appearance_veto: float) -> list[int]:
+    """B (black) stands at x 200 for 2 s, then is hidden (behind a sign) for 2 s; once his track is lost, A (red)
+    walks in and stops where B stood; then A is hidden and B is seen there again for 1.5 s. Returns the track ids
+    B's skeletons get once he is back (vtest.avi frames 17-40: the men by the sign)."""
+    part = (10.0, 10.0, 50.0, 110.0)
+    red, black = signature(person_image(RED, BLUE, 0), part), signature(person_image(BLACK, GREY, 1), part)
+    tracker = Tracker(appearance_veto=appearance_veto)
+    for i in range(40):
+        x = max(205.0, 260.0 - 10.0 * (i - 26))
+        seen_now = [seen((200, 100, 240, 200), i / 10, i, black)] if i < 20 else \
+            [seen((x, 100, x + 40, 200), i / 10, i, red)] if i >= 26 else []
+        tracker.update(seen_now, i / 10, metric=False)
+    back = []
+    for i in range(40, 55):
+        back += [u.track_id for u in tracker.update([seen((200, 100, 240, 200), i / 10, i, black)], i / 10,
+                                                    metric=False) if u.skeleton is not None]
+    return back
+
+
+def test_a_confirmed_track_does_not_take_someone_dressed_like_a_lost_track_nearby():
+    assert set(parting(appearance_veto=0.35)) == {1}  # B gets his own (lost) track back
+    assert set(parting(appearance_veto=1.0)) == {2}  # without the veto A's track, by its box, takes B

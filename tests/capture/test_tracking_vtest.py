@@ -12,9 +12,10 @@ from tests.capture import vtest_data
 
 
 # Stored floors, a little under what was measured (see the test's printout and the README's tracking rows).
-# IDF1 is scored per labelled sequence (frames 1-301 and 351-491): measured 0.717 on the corrected labels (0.670
-# before the corrections in PROVENANCE.md, 0.587 scored as one sequence).
-IDF1_FLOOR, MOTA_FLOOR, SWITCHES_CEILING, FRAGMENTATIONS_CEILING = 0.70, 0.56, 34, 116
+# IDF1 is scored per labelled sequence (frames 1-301 and 351-491): measured 0.809 with the clothing veto on the
+# corrected labels (0.795 without it; PROVENANCE.md: 0.717 before the men by the sign were told apart and
+# drifting interpolated boxes took pose's box, 0.670 before the first corrections, 0.587 scored as one sequence).
+IDF1_FLOOR, MOTA_FLOOR, SWITCHES_CEILING, FRAGMENTATIONS_CEILING = 0.79, 0.69, 39, 87
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def test_one_track_per_person_and_windows_from_every_walker(clip):
     print(f"{len(clip)} frames: {len(confirmed)} confirmed tracks, {len(windows)} windows; hand-labelled people "
           f"tracked {tracked:.3f}, in a window {in_window:.3f} (of {people}); {s.births} births, "
           f"{s.reacquisitions} reacquisitions")
-    # Stored floors (measured: 28 confirmed tracks, 4108 windows, 0.884 / 0.884); before the image association
+    # Stored floors (measured: 29 confirmed tracks, 4101 windows, 0.884 / 0.884); before the image association
     # the same skeletons gave 525 confirmed tracks and 120 windows (see the metric run below).
     assert len(confirmed) <= 31
     assert len(windows) >= 3900
@@ -57,7 +58,7 @@ def test_the_labelled_sequences_are_scored_apart(tmp_path):
 
 
 def test_mot_scores_on_the_labelled_tracks(clip):
-    """IDF1, MOTA, ID switches, fragmentations against tests/data/vtest_tracks/gt.txt (442 labelled frames, 19
+    """IDF1, MOTA, ID switches, fragmentations against tests/data/vtest_tracks/gt.txt (442 labelled frames, 18
     people; PROVENANCE.md there says how the labels were made, without the tracker)."""
     _, _, boxes, _ = vtest_data.track_clip(clip)
     image = vtest_data.mot_scores(boxes)
@@ -66,12 +67,12 @@ def test_mot_scores_on_the_labelled_tracks(clip):
     for name, fig in (("image", image), ("3D gates", metric)):
         print(f"{name}: IDF1 {fig['idf1']:.3f}, MOTA {fig['mota']:.3f}, switches {fig['num_switches']:.0f}, "
               f"fragmentations {fig['num_fragmentations']:.0f}, recall {fig['recall']:.3f}")
-    assert image["num_objects"] == 2296
+    assert image["num_objects"] == 2303
     assert image["idf1"] >= IDF1_FLOOR and image["mota"] >= MOTA_FLOOR
     assert image["num_switches"] <= SWITCHES_CEILING and image["num_fragmentations"] <= FRAGMENTATIONS_CEILING
     assert metric["idf1"] < 0.2  # the 3D gates on height-lifted skeletons: what the issue reported
     _, _, boxes, windows = vtest_data.track_clip(clip)
-    assert vtest_data.labelled_in_window(boxes, windows) >= 0.72  # measured 0.739 (target: 60 %)
+    assert vtest_data.labelled_in_window(boxes, windows) >= 0.78  # measured 0.804 (target: 60 %)
 
 
 def test_without_the_image_association_real_footage_falls_apart(clip):
