@@ -41,8 +41,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from capture.appearance import appearance_distance
-from capture.association import INFEASIBLE, BoxMotion, box_iou, image_cost, skeleton_box, solve
+from capture.association import INFEASIBLE, BoxMotion, image_cost, skeleton_box, solve
 from capture.body import BONES, body_centres, bone_lengths, shape_cost
+from capture.boxes import box_iou
 from capture.stats import TrackerStats
 from capture.track_types import (DISTANCES, MOTION_FILTERS, Track, TrackEvent, TrackingError, TrackState, TrackUpdate,
                                  get_distance, get_motion_filter)

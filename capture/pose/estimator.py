@@ -24,13 +24,14 @@ import cv2
 import numpy as np
 
 from capture.appearance import signature
+from capture.boxes import box_iou
 from capture.frames import FrameBundle, Intrinsics, Skeleton3D
 from capture.pose.bundle import PoseError, check_bundle, default_bundle_path
 from capture.pose.faults import FaultLog
 from capture.pose.landmarker import FILL, MASK_MARGIN, CropLandmarker, Landmarks
 from capture.pose.lift import default_intrinsics, lift_with_depth, lift_without_depth
 from capture.pose.pool import LandmarkPool
-from capture.pose.proposals import PROPOSERS, Box, Proposer, box_iou, make_proposer, nms
+from capture.pose.proposals import PROPOSERS, Box, Proposer, make_proposer, nms
 from capture.pose.roi import Roi, roi_from_box, roi_from_landmarks
 from reid.skeleton import MEDIAPIPE_33, confidence_to_canonical, to_canonical
 

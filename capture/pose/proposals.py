@@ -20,6 +20,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from capture.boxes import box_iou
 from capture.frames import FrameBundle
 from capture.pose.bundle import PoseError
 
@@ -33,17 +34,6 @@ HOG_PERSON_PX = 110.0  # HOG's 64x128 window holds a person about this tall: blo
 
 SPECK_PX = 4  # depth foreground thinner than this (image pixels) is noise, not a limb
 MAX_PROPOSALS = 32  # cap per frame, largest first, so a flickering background cannot stall the landmarker
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of (N, 4) and (M, 4) boxes -> (N, M)."""
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0.0, None), axis=-1)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=-1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=-1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:

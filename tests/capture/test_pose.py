@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
+from capture.boxes import box_iou
 from capture.frames import FrameBundle, Intrinsics
 from capture.pose import PoseError, PoseEstimator, build_bundle
 from capture.pose.lift import SURFACE_TO_CENTRE_M, default_intrinsics, lift_with_depth, lift_without_depth
-from capture.pose.proposals import DepthProposer, box_iou, nms
+from capture.pose.proposals import DepthProposer, nms
 from tests.shared_data import VTEST
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from capture import appearance
-from capture.association import box_iou, skeleton_box
+from capture.association import skeleton_box
+from capture.boxes import box_iou
 from capture.buffer import WindowBuffer
 from capture.frames import Skeleton3D
 from capture.tracking import Tracker, TrackState
