@@ -27,7 +27,8 @@ as a candidate, and at confirmation is merged into the candidate whose appearanc
 `set_embedding`, e.g. the mean of the gait encoder's embeddings of the track's windows) is closest and within
 `max_embedding_distance` (Euclidean, on the encoder's scale: the gallery's calibrated match distance, so the
 tracker and the gallery agree on who is the same person), or, without embeddings,
-whose position is closest and within `reacquire_margin_m` (in the image: `image_reacquire_h` body heights).
+whose position is closest and within `reacquire_margin_m` (in the image: `image_reacquire_h` body heights, or
+the only one in reach whose clothes match, `appearance_same`).
 Deciding at confirmation rather than at the first detection lets the slow embedding arrive; the tracker never
 computes one itself, so it stays free of torch. The motion filter and the centre distance sit behind small
 ABCs (`capture.motion`) and are chosen by name (`MOTION_FILTERS`, `DISTANCES`). `stats` counts where the
@@ -103,6 +104,8 @@ class Tracker:
         appearance_smoothing: weight of a new signature in a track's running one.
         appearance_veto: in the image, a clothing distance above which a confirmed track may not take a skeleton
             that a lost track nearby is dressed like (by `_VETO_MARGIN` less); 1 turns the veto off.
+        appearance_same: in the image, a clothing distance up to which a new track may be a lost one whose box
+            filter no longer fits it (re-acquired when it is the only such one in reach); 0 turns this off.
         first_id: the first track id given out; a tracker that replaces another after a seek starts at the old
             one's `next_id`, so ids already shown (track lists, sightings, votes) never name a second person.
         id_step: the gap between two ids given out. With N cameras in one process, camera k's tracker starts at
@@ -122,8 +125,8 @@ class Tracker:
                  image_speed_hps: float = 1.0, image_margin_h: float = 0.3, image_shape_weight: float = 2.0,
                  image_reacquire_h: float = 0.3, image_box_noise_h: float = 0.05,
                  image_acceleration_hps2: float = 0.25, appearance_weight: float = 2.0,
-                 appearance_smoothing: float = 0.05, appearance_veto: float = 0.35, *, first_id: int = 1,
-                 id_step: int = 1) -> None:
+                 appearance_smoothing: float = 0.05, appearance_veto: float = 0.35, appearance_same: float = 0.15,
+                 *, first_id: int = 1, id_step: int = 1) -> None:
         if first_id < 1 or id_step < 1:
             raise TrackingError(f"tracker: first_id {first_id} and id_step {id_step} must be 1 or more")
         if not 0.0 < lost_after_s < delete_after_s:
@@ -142,7 +145,7 @@ class Tracker:
         self.image_shape_weight, self.image_reacquire_h = image_shape_weight, image_reacquire_h
         self.image_box_noise_h, self.image_acceleration_hps2 = image_box_noise_h, image_acceleration_hps2
         self.appearance_weight, self.appearance_smoothing = appearance_weight, appearance_smoothing
-        self.appearance_veto = appearance_veto
+        self.appearance_veto, self.appearance_same = appearance_veto, appearance_same
         self.stats = TrackerStats()
         self._tracks: dict[int, Track] = {}
         self._events: list[TrackEvent] = []
@@ -415,13 +418,22 @@ class Tracker:
         return track
 
     def _may_be(self, lost: Track, new: Track, t: float) -> bool:
-        """Whether the lost track could have walked to where `new` starts (the larger re-acquisition gate)."""
+        """Whether the lost track could have walked to where `new` starts (the larger re-acquisition gate); in
+        the image, within its box filter's prediction, or dressed alike (a box that grew or shrank while its
+        person was half hidden no longer predicts them)."""
         unseen = t - lost.last_seen_s
         if self._image and lost.box is not None and new.box is not None:
             near = self._image_gap(lost, new) <= self.image_speed_hps * unseen + self.image_reacquire_h
-            return near and float(lost.box.mahalanobis(new.box.predict(t), t)[0]) <= self.gate_sigmas
+            fits = float(lost.box.mahalanobis(new.box.predict(t), t)[0]) <= self.gate_sigmas
+            return near and (fits or self._same_clothes(lost, new))
         return bool(np.linalg.norm(lost.centre - new.centre)
                     <= self.max_speed_mps * unseen + self.reacquire_margin_m)
+
+    def _same_clothes(self, lost: Track, new: Track) -> bool:
+        """Whether both tracks have a clothing signature and they are within `appearance_same`."""
+        if lost.appearance is None or new.appearance is None:
+            return False
+        return float(appearance_distance(lost.appearance[None], new.appearance[None])[0, 0]) <= self.appearance_same
 
     @staticmethod
     def _image_gap(lost: Track, new: Track) -> float:
@@ -508,7 +520,8 @@ class Tracker:
 
     def _pick_lost(self, track: Track) -> Track | None:
         """The candidate lost track that `track` is: closest embedding if both have one, else closest position
-        within `reacquire_margin_m` metres (`image_reacquire_h` body heights in the image); None for a new person."""
+        within `reacquire_margin_m` metres (`image_reacquire_h` body heights in the image, or the only candidate
+        dressed alike); None for a new person."""
         candidates = [self._tracks[c] for c in self._live_candidates(track)]
         if not candidates:
             return None
@@ -523,9 +536,14 @@ class Tracker:
                 if not candidates:
                     return None
         # Without an embedding, only a lost track whose predicted position is close is trusted: the speed gate
-        # alone grows by metres per second unseen and would hand a lost id to anyone entering the room.
+        # alone grows by metres per second unseen and would hand a lost id to anyone entering the room. In the
+        # image, so is the one lost track in reach dressed like the new one: a walker pose missed for a second
+        # reappears a body height on (vtest.avi frames 170-180), and the clothes say who it is.
         if track.box is not None and all(c.box is not None for c in candidates) and self._image:
             gaps, margin = [self._image_gap(c, track) for c in candidates], self.image_reacquire_h
+            dressed = [c for c in candidates if self._same_clothes(c, track)]
+            if min(gaps) > margin and len(dressed) == 1:
+                return dressed[0]
         else:
             gaps = [float(np.linalg.norm(c.motion.position - track.motion.position)) for c in candidates]
             margin = self.reacquire_margin_m

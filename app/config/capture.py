@@ -69,6 +69,11 @@ class TrackingConfig(Section):
         description="Colour-only video: clothing distance above which a confirmed track may not take a skeleton "
                     "dressed like a lost track nearby (0.2 closer); keeps two people who stood together apart "
                     "when one walks out of view (1 = off).")
+    appearance_same: float = Field(
+        0.15, ge=0.0, le=1.0,
+        description="Colour-only video: clothing distance up to which a new track is the one lost track in reach "
+                    "dressed like it, even where the lost box no longer predicts it (a walker pose missed for a "
+                    "second); 0 = off.")
 
     @model_validator(mode="after")
     def _durations_ordered(self) -> "TrackingConfig":
