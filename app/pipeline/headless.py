@@ -121,13 +121,15 @@ class HeadlessListener(Listener):
             self.err.flush()
 
     def _collect_boxes(self, result: FrameResult) -> None:
-        """MOT rows: frames numbered 1, 2, ... in decoding order; tentative boxes wait for confirmation."""
+        """MOT rows: frames numbered 1, 2, ... in decoding order; tentative boxes wait for confirmation, which may
+        come in a frame the person is not seen in (no box then)."""
         for view in result.tracks:
+            if view.state == "confirmed":
+                self.mot_rows.extend(self._tentative_rows.pop(view.track_id, ()))
             if view.box is None:
                 continue
             row = (self._frames_seen[result.camera], view.track_id, view.box)
             if view.state == "confirmed":
-                self.mot_rows.extend(self._tentative_rows.pop(view.track_id, ()))
                 self.mot_rows.append(row)
             elif view.state == "tentative":
                 self._tentative_rows[view.track_id].append(row)
