@@ -521,7 +521,7 @@ class Tracker:
     def _pick_lost(self, track: Track) -> Track | None:
         """The candidate lost track that `track` is: closest embedding if both have one, else closest position
         within `reacquire_margin_m` metres (`image_reacquire_h` body heights in the image, or the only candidate
-        dressed alike); None for a new person."""
+        dressed alike, whatever its embedding); None for a new person."""
         candidates = [self._tracks[c] for c in self._live_candidates(track)]
         if not candidates:
             return None
@@ -532,7 +532,10 @@ class Tracker:
                 best = int(np.argmin(dist))
                 if dist[best] <= self.max_embedding_distance:
                     return embedded[best]
-                candidates = [c for c in candidates if c.embedding is None]  # the embedding says: none of those
+                # The embedding says: none of those. In the image, clothes that match outweigh it: the encoder sees
+                # height-lifted skeletons there, and on vtest.avi it turned away the walker pose had missed.
+                candidates = [c for c in candidates if c.embedding is None
+                              or (self._image and self._same_clothes(c, track))]
                 if not candidates:
                     return None
         # Without an embedding, only a lost track whose predicted position is close is trusted: the speed gate
