@@ -131,16 +131,20 @@ class TrackBook:
         if record is None:
             return None
         record.windows.append(WindowMark(event.start_s, event.timestamp_s, event.identity))
+        _take_identity(record, event.identity)  # the decision after this window: a row with windows shows it at once
         return event.track_id
+
+
+def _take_identity(record: TrackRecord, identity: IdentityDecision) -> None:
+    if identity.level_distances is None and record.identity.level_distances is not None:
+        identity = replace(identity, level_distances=record.identity.level_distances)  # keep showing the last
+    record.identity = identity
 
 
 def _fold_view(record: TrackRecord, view: TrackView, t_s: float) -> None:
     record.last_s, record.present, record.state = t_s, True, view.state
     record.frames += 1
-    identity = view.identity
-    if identity.level_distances is None and record.identity.level_distances is not None:
-        identity = replace(identity, level_distances=record.identity.level_distances)  # keep showing the last
-    record.identity = identity
+    _take_identity(record, view.identity)
     if view.state != "lost":
         record.joints.append((t_s, np.asarray(view.joints_3d, dtype=np.float32)))
 

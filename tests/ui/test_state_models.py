@@ -43,6 +43,18 @@ def test_book_adds_updates_ends_and_forgets_tracks():
     assert book.order == [5]
 
 
+def test_a_window_shows_its_decision_and_distances_before_the_next_frame_comes():
+    """Windows come from match events, the identity from frames: a row must not list a window while showing no
+    distances (seen when the window paused right after a match)."""
+    book = TrackBook()
+    book.apply_frame(_frame(0, 0.0, _view(1)))
+    unknown = IdentityDecision(Decision.UNKNOWN, level_distances=(12.0, 11.0, 20.0))
+    book.apply_match(MatchEvent(0.5, 1, 0.1, 6, unknown))
+    assert len(book.records[1].windows) == 1 and book.records[1].identity.level_distances == (12.0, 11.0, 20.0)
+    book.apply_match(MatchEvent(0.6, 1, 0.2, 6, IdentityDecision(Decision.UNKNOWN)))  # none measured this time
+    assert book.records[1].identity.level_distances == (12.0, 11.0, 20.0)  # the last ones stay shown
+
+
 def test_frames_of_two_cameras_interleave_without_ending_or_clearing_each_others_tracks():
     book = TrackBook()
     book.apply_frame(_frame(0, 1.0, _view(1, camera="door"), camera="door"))
