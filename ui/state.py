@@ -131,7 +131,8 @@ class TrackBook:
         if record is None:
             return None
         record.windows.append(WindowMark(event.start_s, event.timestamp_s, event.identity))
-        _take_identity(record, event.identity)  # the decision after this window: a row with windows shows it at once
+        if record.identity.level_distances is None:  # a row listing a window shows its distances at once; after
+            _take_identity(record, event.identity)    # that the frames say (a track's last windows may come after)
         return event.track_id
 
 
