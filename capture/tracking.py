@@ -329,18 +329,19 @@ class Tracker:
         a pillar) on the one who stays: the box says nothing, the clothes do. Vetoed, the skeleton goes on to the
         lost tracks, or starts a tentative track that `_pick_lost` merges into the lost one."""
         veto = np.zeros(dist.shape, bool)
-        lost = [tr for tr in self._tracks.values()
-                if tr.state is TrackState.LOST and tr.appearance is not None and tr.box is not None]
         confirmed = np.array([tr.state is TrackState.CONFIRMED for tr in tracks])
         suspect = confirmed[:, None] & (dist > self.appearance_veto)
-        if not lost or not suspect.any():
+        if not suspect.any():  # the usual call: no track dressed unlike a skeleton it may take; no scan of the lost
+            return veto
+        lost = [tr for tr in self._tracks.values()
+                if tr.state is TrackState.LOST and tr.appearance is not None and tr.box is not None]
+        if not lost:
             return veto
         lost_dist = appearance_distance(np.array([tr.appearance for tr in lost]), signatures)  # (L, M)
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2.0  # (M, 2)
         for tr, row in zip(lost, lost_dist):
             gap = np.linalg.norm(centres - tr.box.state[:2], axis=1) / tr.box.height  # (M,) in its heights
-            near = gap <= self.image_speed_hps * (t - tr.last_seen_s) + self.image_reacquire_h
-            veto |= suspect & near[None, :] & (row[None, :] <= dist - _VETO_MARGIN)
+            veto |= suspect & (gap <= self._reach_h(tr, t))[None, :] & (row[None, :] <= dist - _VETO_MARGIN)
         return veto
 
     def _image_cost(self, tracks: list[Track], boxes: np.ndarray, t: float, min_iou: float,
@@ -423,11 +424,15 @@ class Tracker:
         person was half hidden no longer predicts them)."""
         unseen = t - lost.last_seen_s
         if self._image and lost.box is not None and new.box is not None:
-            near = self._image_gap(lost, new) <= self.image_speed_hps * unseen + self.image_reacquire_h
+            near = self._image_gap(lost, new) <= self._reach_h(lost, t)
             fits = float(lost.box.mahalanobis(new.box.predict(t), t)[0]) <= self.gate_sigmas
             return near and (fits or self._same_clothes(lost, new))
         return bool(np.linalg.norm(lost.centre - new.centre)
                     <= self.max_speed_mps * unseen + self.reacquire_margin_m)
+
+    def _reach_h(self, lost: Track, t: float) -> float:
+        """How far from its last box, in its body heights, a lost person may have walked by `t`."""
+        return self.image_speed_hps * (t - lost.last_seen_s) + self.image_reacquire_h
 
     def _same_clothes(self, lost: Track, new: Track) -> bool:
         """Whether both tracks have a clothing signature and they are within `appearance_same`."""
