@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 from app.config import SkelwatchConfig
-from app.events import FrameResult
-from app.pipeline import Listener
 from capture.pose import build_bundle
 from capture.pose.bundle import default_bundle_path
 from capture.track_types import TrackState
+from tests.app.test_multicamera import Collect
 from tests.capture import vtest_data
 from tests.shared_data import VTEST
 from tests.ui.conftest import screenshot
@@ -21,14 +20,6 @@ from tests.ui.conftest import screenshot
 FRAMES = 80  # 8 s of the clip, in its first labelled sequence (frames 0-300)
 SEEN_FRAMES = 15  # a labelled person matched in at least this many frames is judged
 KEPT = 0.8  # share of a person's matched frames that must carry their most frequent track number
-
-
-class _Frames(Listener):
-    def __init__(self) -> None:
-        self.frames: list[FrameResult] = []
-
-    def on_frame(self, result: FrameResult) -> None:
-        self.frames.append(result)
 
 
 def test_vtest_people_keep_one_number_and_show_windows_and_distances(qtbot, qapp, config: SkelwatchConfig):
@@ -43,7 +34,7 @@ def test_vtest_people_keep_one_number_and_show_windows_and_distances(qtbot, qapp
     qtbot.addWidget(win)
     win.resize(1400, 860)
     win.show()
-    collect = _Frames()
+    collect = Collect()
     try:
         win.start(str(VTEST))
         qtbot.waitUntil(lambda: win.controller.pipeline is not None, timeout=60_000)
