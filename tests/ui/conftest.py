@@ -1,8 +1,8 @@
 """GUI test fixtures: a real window over a real temporary SQLite gallery and a short synthetic recording.
 
 The recording (2 walkers, 6 s, 320x240, through the RealSense SDK recorder with its truth sidecar) and a gallery
-with both walkers enrolled by `app.demo.build_demo_gallery` are made once per session; each test gets its own copy
-of the database and its own SKELWATCH_HOME, so tests never see each other's edits.
+with both walkers enrolled from their first visit (`app.demo.enrol_walkers`) are made once per session; each test
+gets its own copy of the database and its own SKELWATCH_HOME, so tests never see each other's edits.
 """
 from __future__ import annotations
 
@@ -20,14 +20,16 @@ NAMED_TIMEOUT_MS = 60_000
 @pytest.fixture(scope="session")
 def recorded_scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(recording .db3, gallery database with its walkers enrolled)."""
-    from app.demo import build_demo_gallery
+    from app.demo import enrol_walkers
+    from capture.sources.recording_meta import read_sidecar, sidecar_path
     from capture.sources.synthetic import SyntheticScene, record_scene
 
     root = tmp_path_factory.mktemp("ui-scene")
     recording = root / "scene.db3"
     record_scene(SyntheticScene(n_people=2, seconds=6.0, fps=15.0, width=320, height=240), recording)
     config = load_config(None, [f"storage.url={root / 'gallery.db'}"])
-    status = build_demo_gallery(config, recording)
+    meta = read_sidecar(sidecar_path(recording))
+    status = enrol_walkers(config, [meta.truth], meta.fps)
     assert "2 enrolled" in status, status
     return recording, root / "gallery.db"
 
