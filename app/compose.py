@@ -233,9 +233,11 @@ def unknown_clustering(config: SkelwatchConfig) -> ClusterParams:
 
 
 def make_matcher(config: SkelwatchConfig, gallery: Gallery, start_session: Callable[[], int], *,
-                 owns_database: bool, cameras: tuple[str, ...] = ("",)) -> GalleryMatcher:
+                 owns_database: bool, cameras: tuple[str, ...] = ("",), meta: ModelMeta | None = None
+                 ) -> GalleryMatcher:
     """The pipeline's matcher over `gallery`: votes, sightings and alerts as configured, and with several
-    `cameras` (named in the order their trackers share out ids) the hand-off between them."""
+    `cameras` (named in the order their trackers share out ids) the hand-off between them, with the hand-off
+    distance of the encoder described by `meta`."""
     from storage.alerts import AlertEngine
     from storage.handoff import HandoffBook
     from storage.live import SightingRecorder
@@ -252,8 +254,11 @@ def make_matcher(config: SkelwatchConfig, gallery: Gallery, start_session: Calla
     if len(cameras) > 1 and h.enabled:
         thresholds = gallery.thresholds if h.accept_distance is None else replace(
             gallery.thresholds, accept_distance=h.accept_distance)
-        handoff = HandoffBook(thresholds, voter(), h.transit,
-                              max([h.transit_s, *h.pair_transit_s.values()]), h.keep_windows)
+        timed = h.timed_accept_distance if h.timed_accept_distance is not None else (
+            meta.handoff_distance if meta is not None else None)
+        handoff = HandoffBook(thresholds, voter(), h.transit, max([h.transit_s, *h.pair_transit_s.values()]),
+                              h.keep_windows, timed_distance=timed if h.learn_transit else None,
+                              transit_margin=h.transit_margin)
     return GalleryMatcher(recorder, start_session, g.vote_min_windows, owns_database=owns_database,
                           handoff=handoff, cameras=cameras)
 
@@ -279,7 +284,7 @@ def gallery_matcher_factory(config: SkelwatchConfig, encoder: LoadedEncoder, ses
                     encoder.version, len(gallery.index))
         return make_matcher(config, gallery,
                             lambda: create_session(gallery.db, session_path, device=device, manifest=manifest or {}),
-                            owns_database=True, cameras=cameras)
+                            owns_database=True, cameras=cameras, meta=encoder.meta)
 
     return make
 

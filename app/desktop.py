@@ -70,7 +70,8 @@ class Backend:
             def start_session() -> int:
                 self.session_id = create_session(self.gallery.db, label, device="gui")
                 return self.session_id
-            return make_matcher(self.config, self.gallery, start_session, owns_database=False, cameras=cameras)
+            return make_matcher(self.config, self.gallery, start_session, owns_database=False, cameras=cameras,
+                                meta=self.encoder.meta)
         return make
 
     def build_pipeline(self, source: Source, *, speed: float | None, skeleton_cache: dict | None,

@@ -36,6 +36,10 @@ class ModelMeta:
     # The MSMR distance at a 1% window false-accept rate on labelled data (`evaluate --calibrate`), the match
     # threshold the app uses when gallery.accept_distance is not set; None: never calibrated.
     accept_distance: float | None = None
+    # The distance at which a new track may continue a track that left another camera when the time between them
+    # fits what the site's confident hand-offs took (`evaluate --calibrate-handoff`: a 2 % false-accept rate per
+    # pair of tracks); None: never calibrated, hand-offs use accept_distance alone.
+    handoff_distance: float | None = None
     # w of the body-shape term appended to the MSMR (reid.model.HiMPC), chosen on synthetic data by
     # `evaluate --fit-shape-weight`; 0: plain MSMR. Part of the model's function, so of its version.
     shape_weight: float = 0.0

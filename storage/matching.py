@@ -182,6 +182,11 @@ def calibrate_threshold(embeddings: np.ndarray, labels: np.ndarray, *, groups: n
     genuine = genuine[np.isfinite(genuine)]
     if not len(genuine):
         raise ValueError("no person has windows of two visits (groups): the false-reject rate cannot be measured")
+    return _calibration_at(genuine, impostor, target_far, int(len(counts)))
+
+
+def _calibration_at(genuine: np.ndarray, impostor: np.ndarray, target_far: float, identities: int) -> Calibration:
+    """The largest threshold under which at most `target_far` of the `impostor` distances fall, with its rates."""
     ranked = np.sort(impostor)
     allowed = int(np.floor(target_far * len(ranked)))  # impostors that may fall under the threshold
     threshold = float(ranked[allowed]) * (1 - 1e-9) if allowed < len(ranked) else float(ranked[-1])
@@ -189,12 +194,56 @@ def calibrate_threshold(embeddings: np.ndarray, labels: np.ndarray, *, groups: n
         threshold = float(np.min(ranked[ranked > 0])) * 0.5 if np.any(ranked > 0) else 1e-6
     far = float(np.mean(impostor <= threshold))
     frr = float(np.mean(genuine > threshold))
-    identities = int(len(counts))
     warnings, usable = _judge(far, frr, target_far, impostor, identities)
     logger.info("calibrated accept distance %.4f: FAR %.4f, FRR %.4f%s", threshold, far, frr,
                 "".join(f"; {w}" for w in warnings))
     return Calibration(threshold, far, frr, int(len(genuine)), int(len(impostor)), target_far, identities,
                        warnings, usable)
+
+
+def calibrate_track_pairs(embeddings: np.ndarray, labels: np.ndarray, groups: np.ndarray, *,
+                          target_far: float = 0.02) -> Calibration:
+    """Pick the largest distance at which at most `target_far` of the pairs of tracks of two different people
+    would be taken for one person, as a hand-off compares them.
+
+    Why not `calibrate_threshold`: a hand-off compares one new track with the few tracks that left the other
+    cameras in the transit time, not one window with everybody enrolled. Its probe is the mean of the new track's
+    windows and its distance to an earlier track that of the nearest of that track's windows
+    (`storage.handoff.HandoffBook`), and what goes wrong is one such pair, so the rate is counted per pair.
+
+    Args:
+        embeddings: (N, D) window vectors; labels: (N,) their person; groups: (N,) their track (sequence). Each
+            group is the new track once, against every other group: genuine when of the same person.
+        target_far: wanted fraction of impostor pairs accepted, in [0, 1).
+    Raises:
+        ValueError: fewer than two people, no person with two groups, a group of two people, or a bad target.
+    """
+    x = np.asarray(embeddings, dtype=np.float64)
+    y, g = np.asarray(labels), np.asarray(groups)
+    if x.ndim != 2 or not len(x) == len(y) == len(g):
+        raise ValueError(f"embeddings {x.shape}, labels {y.shape} and groups {g.shape} do not pair up")
+    if not 0 <= target_far < 1:
+        raise ValueError(f"target_far={target_far} must be in [0, 1)")
+    names = np.unique(g)
+    owner = []
+    for name in names:
+        people = np.unique(y[g == name])
+        if len(people) != 1:
+            raise ValueError(f"track {name!r} holds windows of {len(people)} people; a track is one person's")
+        owner.append(people[0])
+    owner = np.asarray(owner)
+    if len(np.unique(owner)) < 2:
+        raise ValueError("track-pair calibration needs at least two people")
+    index = np.searchsorted(names, g)  # (N,) each window's track, as a position in `names`
+    probes = np.stack([x[index == k].mean(axis=0) for k in range(len(names))])  # (T, D) each track's mean
+    nearest = np.full((len(names), len(names)), np.inf)  # [probe track, other track] -> nearest window's distance
+    np.minimum.at(nearest.T, index, cdist(x, probes))
+    off_diagonal = ~np.eye(len(names), dtype=bool)
+    same = owner[:, None] == owner[None, :]
+    genuine, impostor = nearest[same & off_diagonal], nearest[~same]
+    if not len(genuine):
+        raise ValueError("no person has two tracks (groups): the false-reject rate cannot be measured")
+    return _calibration_at(genuine, impostor, target_far, int(len(np.unique(owner))))
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also find the match distance at this window false-accept rate (default 0.01) on the "
                         "dataset's labelled windows and store it in the checkpoint's model.json: the app's match "
                         "threshold whenever gallery.accept_distance is not set")
+    parser.add_argument("--calibrate-handoff", type=float, nargs="?", const=0.02, default=None, metavar="FAR",
+                        help="also find the hand-off distance at this false-accept rate per pair of tracks (default "
+                        "0.02: a track's mean window against the nearest window of another track, each sequence a "
+                        "track) and store it in model.json: how far a new track may be from one that left another "
+                        "camera when their time apart fits the learned transit time (handoff.timed_accept_distance)")
     parser.add_argument("--fit-shape-weight", action="store_true",
                         help="first choose the weight of the body-shape term (mean bone lengths appended to the "
                         "MSMR) that retrieves best on this labelled dataset, and store it in the checkpoint's "
@@ -85,6 +90,8 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
             args.out.with_suffix(".baselines.json").write_text(json.dumps(baselines, indent=2), encoding="utf-8")
     if args.calibrate is not None:
         _calibrate(model, meta, dataset, args.checkpoint, args.calibrate, config.train.seed)
+    if args.calibrate_handoff is not None:
+        _calibrate_handoff(model, dataset, args.checkpoint, args.calibrate_handoff)
     return 0
 
 
@@ -103,11 +110,13 @@ def _fit_shape_weight(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset,
     print("shape weight: " + ", ".join(f"{w:g} {score:.1f}" for w, score in scores.items())
           + " (mean of Rank-1 and mAP over the probe sets)")
     fitted = model.with_shape_weight(float(weight))
+    same = weight == meta.shape_weight  # else another function: the distances calibrated for it no longer hold
     new = replace(meta, shape_weight=float(weight), model_version=weights_hash(fitted),
-                  accept_distance=meta.accept_distance if weight == meta.shape_weight else None)
+                  accept_distance=meta.accept_distance if same else None,
+                  handoff_distance=meta.handoff_distance if same else None)
     write_meta(checkpoint, new)
     print(f"shape weight {weight:g} written to {checkpoint} (model version {new.model_version})"
-          + ("" if new.accept_distance else "; calibrate its match distance with --calibrate"))
+          + ("" if new.accept_distance else "; calibrate its distances with --calibrate and --calibrate-handoff"))
     return fitted, new
 
 
@@ -134,3 +143,27 @@ def _calibrate(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset, checkpoi
                 f"{cal.impostor} probe windows of {len(set(ids))} people)")
     write_meta(checkpoint, replace(meta, accept_distance=round(cal.accept_distance, 4)))
     print(f"{measured} written to {checkpoint}: used when gallery.accept_distance is not set")
+
+
+def _calibrate_handoff(model: HiMPC, dataset: SkeletonDataset, checkpoint: Path, far: float) -> None:
+    """Store the distance at which `far` of the pairs of two people's tracks (sequences) would be taken for one
+    person by a hand-off; its false rejects are of a person's other tracks."""
+    from reid.checkpoint import read_meta, write_meta
+    from reid.protocol import model_features
+    from reid.windows import make_windows, window_identities
+    from storage.matching import calibrate_track_pairs
+
+    meta = read_meta(checkpoint)  # as `_calibrate` may just have written it
+    windows = make_windows(dataset.sequences, meta.frames)
+    ids = window_identities(windows, dataset.sequences)
+    try:
+        cal = calibrate_track_pairs(model_features(model)(windows.data), ids, windows.sequence_index,
+                                    target_far=far)
+    except ValueError as exc:
+        raise DatasetError(f"cannot calibrate hand-offs on {dataset.name}: {exc}") from None
+    for warning in cal.warnings:
+        print(f"WARNING: {warning}")
+    write_meta(checkpoint, replace(meta, handoff_distance=round(cal.accept_distance, 4)))
+    print(f"hand-off distance {cal.accept_distance:.4f} at a false-accept rate of {cal.false_accept_rate:.4f} per "
+          f"pair of tracks (target {far:g}; false rejects {cal.false_reject_rate:.4f}; {cal.impostor} pairs of "
+          f"{cal.identities} people) written to {checkpoint}")

@@ -48,6 +48,18 @@ class HandoffConfig(Section):
         "the gallery's (gallery.accept_distance, else the model's calibrated distance). The transit time already "
         "leaves few earlier tracks to choose from, so a site may widen it: `python -m bench.handoff` measures both.")
 
+    learn_transit: bool = Field(
+        True, description="Learn how long people take between two cameras from confident hand-offs (within the "
+        "gallery's distance) and let a new track whose time since an earlier track fits those times continue it "
+        "up to timed_accept_distance.")
+    timed_accept_distance: Optional[float] = Field(
+        None, gt=0.0, description="Distance under which a new track continues an earlier one whose time apart fits "
+        "the learned transit times; empty = the model's hand-off distance (its model.json, `evaluate "
+        "--calibrate-handoff`), and a model without one gets no such hand-offs.")
+    transit_margin: float = Field(
+        2.0, ge=1.0, le=10.0, description="A time apart fits the learned transit times when it lies between their "
+        "shortest divided by this and their longest times this.")
+
     @field_validator("pair_transit_s")
     @classmethod
     def _pairs(cls, value: dict[str, float]) -> dict[str, float]:

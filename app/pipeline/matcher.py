@@ -137,8 +137,9 @@ class GalleryMatcher:
                                source.camera, handed.camera, exc)
                 return
         self.handoff.get(handed.key).identity_id = source.identity_id
-        logger.info("hand-off: track %d on camera %s continues track %d of camera %s (distance %.3g) as %s",
-                    handed.key, handed.camera, source.key, source.camera, handed.distance,
+        logger.info("hand-off: track %d on camera %s continues track %d of camera %s (distance %.3g, %.1f s later%s) "
+                    "as %s", handed.key, handed.camera, source.key, source.camera, handed.distance, handed.gap_s,
+                    ", beyond the match distance: the time fits the learned transit" if handed.timed else "",
                     gallery.name(source.identity_id))
 
     def _queue(self, batch: list[tuple[int, np.ndarray, float, float]], seen_at: datetime) -> None:

@@ -48,13 +48,21 @@ def test_train_then_evaluate_writes_run_folder_and_json(tmp_path, capsys, caplog
     assert thresholds(load_config(None)).accept_distance == after.accept_distance
     assert thresholds(load_config(None, ["gallery.accept_distance=2.5"])).accept_distance == 2.5
 
+    # --calibrate-handoff stores the distance per pair of tracks beside it, leaving the match distance as it was
+    assert main([*SMALL, "evaluate", "--checkpoint", str(run), "--data", DATA, "--no-baselines",
+                 "--calibrate-handoff"]) == 0
+    assert "hand-off distance" in capsys.readouterr().out
+    handoff = read_meta(run)
+    assert handoff.handoff_distance > 0 and handoff.accept_distance == after.accept_distance
+    assert handoff.model_version == before.model_version
+
     # --fit-shape-weight picks the body-shape weight on labelled data and stores it: another model version, whose
     # match distance must be calibrated again; evaluate, the random-init row and the app then use the term.
     assert main([*SMALL, "evaluate", "--checkpoint", str(run), "--data", DATA, "--fit-shape-weight"]) == 0
     assert "shape weight" in capsys.readouterr().out
     fitted = read_meta(run)
     assert fitted.shape_weight > 0 and fitted.model_version != after.model_version
-    assert fitted.accept_distance is None
+    assert fitted.accept_distance is None and fitted.handoff_distance is None
     model, _ = load_model(run)
     assert model.shape_weight == fitted.shape_weight and model.msmr_dim == 3 * 16 + len(SHAPE_BONES)
 

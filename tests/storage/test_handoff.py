@@ -21,19 +21,23 @@ def window(k: int, rng: np.random.Generator) -> np.ndarray:
     return person(k) + rng.normal(0, 0.5 / np.sqrt(DIM), DIM).astype(np.float32)
 
 
-def book(transit: dict[tuple[str, str], float] | None = None, accept: float = 3.0) -> HandoffBook:
+def book(transit: dict[tuple[str, str], float] | None = None, accept: float = 3.0,
+         timed: float | None = None) -> HandoffBook:
     pairs = transit or {}
     return HandoffBook(Thresholds(accept, 0.9), TrackVoter(9, 0.6, 0.3, 3), lambda a, b: pairs.get((a, b), 10.0),
-                       max([10.0, *pairs.values()]), keep_windows=4)
+                       max([10.0, *pairs.values()]), keep_windows=4, timed_distance=timed, transit_margin=1.5)
 
 
 def walk(b: HandoffBook, key: int, camera: str, k: int, start_s: float, windows: int, rng: np.random.Generator,
-         identity: int | None = None):
-    """Feed `windows` windows of person k as track `key`; returns the hand-offs they settled."""
+         identity: int | None = None, shift: float = 0.0):
+    """Feed `windows` windows of person k as track `key` (moved `shift` away from how the person looks
+    elsewhere, as another camera's view may); returns the hand-offs they settled."""
     out = []
+    away = np.zeros(DIM, dtype=np.float32)
+    away[(k + 4) % DIM] = shift
     for i in range(windows):
         t0 = start_s + 0.2 * i
-        handed = b.observe(key, camera, 100 + key, t0, t0 + 0.4, window(k, rng), 1000 * key + i, identity)
+        handed = b.observe(key, camera, 100 + key, t0, t0 + 0.4, window(k, rng) + away, 1000 * key + i, identity)
         if handed is not None:
             out.append(handed)
     return out
@@ -87,6 +91,38 @@ def test_two_earlier_tracks_about_as_near_are_ambiguous_and_hand_off_nobody() ->
     assert walk(b, 2, "B", 0, 4.0, 9, np.random.default_rng(4)) == []
 
 
+def test_beyond_the_distance_a_track_continues_one_whose_time_apart_fits_the_learned_transit_times() -> None:
+    rng = np.random.default_rng(5)
+    b = book(timed=6.0)
+    for k, (key, start) in enumerate([(1, 0.0), (3, 2.0)]):  # two confident hand-offs, 2 and 3 s from A to B
+        walk(b, key, "A", k, start, 6, rng)
+        b.end(key)
+        [confident] = walk(b, key + 1, "B", k, start + 1.4 + 2.0 + k, 6, rng)
+        assert confident.source.key == key and confident.distance < 3.0 and not confident.timed
+        assert confident.gap_s == pytest.approx(2.0 + k)
+    assert b.fits_transit("A", "B", 1.5) and b.fits_transit("A", "B", 4.4)  # [2, 3] widened 1.5x both ways
+    assert not b.fits_transit("A", "B", 4.6) and not b.fits_transit("B", "A", 2.5)  # nothing learned that way
+    walk(b, 5, "A", 2, 5.0, 6, rng)  # person 2 leaves A at 6.4 s
+    b.end(5)
+    [timed] = walk(b, 6, "B", 2, 9.0, 6, rng, shift=4.5)  # 2.6 s later, looking 4.5 away: beyond 3, within 6
+    assert timed.source.key == 5 and 3.0 < timed.distance < 6.0 and timed.timed
+    assert not b.fits_transit("A", "B", 4.6), "a timed hand-off does not teach the transit time"
+    walk(b, 7, "A", 3, 8.0, 6, rng)  # person 3 leaves A at 9.4 s
+    b.end(7)
+    assert walk(b, 8, "B", 3, 15.0, 9, rng, shift=4.5) == []  # 5.6 s later: within the transit, not the learned
+
+
+def test_before_any_confident_hand_off_nothing_is_accepted_beyond_the_distance() -> None:
+    for timed in (6.0, None):
+        rng = np.random.default_rng(6)
+        b = book(timed=timed)
+        walk(b, 1, "A", 2, 0.0, 6, rng)
+        b.end(1)
+        assert walk(b, 2, "B", 2, 3.4, 9, rng, shift=4.5) == []
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="max_transit_s"):
         HandoffBook(Thresholds(), TrackVoter(), lambda a, b: 1.0, 0.0)
+    with pytest.raises(ValueError, match="transit_margin"):
+        HandoffBook(Thresholds(), TrackVoter(), lambda a, b: 1.0, 5.0, transit_margin=0.5)

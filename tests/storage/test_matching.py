@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from storage.matching import Candidate, MatchResult, Thresholds, TrackVoter, calibrate_threshold, confidence_of
-from storage.matching import decide
+from storage.matching import calibrate_track_pairs, decide
 from tests.storage.conftest import people
 
 T = Thresholds(accept_distance=10.0, ambiguity_ratio=0.9)
@@ -114,6 +114,46 @@ def result(identity: int | None) -> MatchResult:
     if identity is None:
         return MatchResult("unknown", None, None, 20.0, 0.0, {}, ())
     return MatchResult("match", identity, f"p{identity}", 3.0, 0.85, {}, ())
+
+
+def tracks(people: int, per_person: int, windows: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Window vectors of `people` people with `per_person` tracks each: a person's tracks sit 1 apart around the
+    person (a walk differs from the next), windows 0.3 around their track; people are about 8 apart."""
+    dim = 16
+    centres = rng.normal(0, 8 / np.sqrt(2 * dim), (people, dim))
+    vectors, labels, groups = [], [], []
+    for person in range(people):
+        for t in range(per_person):
+            track = centres[person] + rng.normal(0, 1 / np.sqrt(dim), dim)
+            vectors.append(track + rng.normal(0, 0.3 / np.sqrt(dim), (windows, dim)))
+            labels += [person] * windows
+            groups += [person * per_person + t] * windows
+    return np.concatenate(vectors), np.array(labels), np.array(groups)
+
+
+def test_track_pair_calibration_counts_pairs_of_tracks_of_two_people() -> None:
+    x, y, g = tracks(12, 3, 10, np.random.default_rng(0))
+    cal = calibrate_track_pairs(x, y, g, target_far=0.02)
+    assert cal.impostor == 36 * 33 and cal.genuine == 36 * 2  # ordered pairs of tracks
+    assert cal.false_accept_rate <= 0.02 and cal.usable and cal.identities == 12
+    # by hand: each track's mean against the nearest window of every other track
+    means = {t: x[g == t].mean(axis=0) for t in np.unique(g)}
+    impostor = sorted(np.linalg.norm(x[g == u] - means[t], axis=1).min() for t in means for u in means
+                      if y[g == t][0] != y[g == u][0])
+    allowed = int(0.02 * len(impostor))
+    assert impostor[allowed - 1] <= cal.accept_distance < impostor[allowed]
+    assert calibrate_track_pairs(x, y, g, target_far=0.05).accept_distance > cal.accept_distance
+
+
+def test_track_pair_calibration_refuses_a_track_of_two_people_and_lone_tracks() -> None:
+    x, y, g = tracks(3, 2, 4, np.random.default_rng(1))
+    mixed = g.copy()
+    mixed[0] = g[-1]  # a window of person 0 in a track of person 2
+    with pytest.raises(ValueError, match="2 people"):
+        calibrate_track_pairs(x, y, mixed)
+    first = g % 2 == 0
+    with pytest.raises(ValueError, match="no person has two tracks"):
+        calibrate_track_pairs(x[first], y[first], g[first])
 
 
 def test_track_voter_takes_a_name_on_a_majority_and_does_not_flicker() -> None:
