@@ -117,6 +117,10 @@ class PoseConfig(Section):
         0.5, ge=0.0, le=10.0, description="People found at most this long ago are followed from their landmarks.")
     propose_every_s: float = Field(
         0.2, ge=0.0, le=10.0, description="Seconds between two searches for newcomers (0 = every frame).")
+    scan_every_s: Optional[float] = Field(
+        None, gt=0.0, le=3600.0, description="Seconds between whole-image searches for people the proposer cannot "
+        "see (standing still since before it learned the background); empty = the proposer's own: 5 s for depth "
+        "(a detector pass each), 2 s for motion (HOG).")
     threads: int = Field(
         2, ge=1, le=64, description="Landmark passes run at once (people side by side; one per CPU core).")
     person_height_m: float = Field(

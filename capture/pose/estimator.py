@@ -82,6 +82,8 @@ class PoseEstimator:
         follow_s: people found at most this long ago are looked for where their landmarks were (so someone
             standing still, faded into the motion background, stays found between HOG scans).
         propose_every_s: seconds between proposals (newcomers); 0 = every frame.
+        scan_every_s: seconds between the proposer's whole-image searches for people it cannot see (standing
+            still since before it learned the background); None: the proposer's own (depth 5 s, motion 2 s).
         threads: landmark passes at once (people side by side; LiteRT releases the GIL).
     Raises:
         PoseError: missing or unreadable bundle (run `bash scripts/setup.sh`), an unknown proposer, or a
@@ -91,7 +93,8 @@ class PoseEstimator:
     def __init__(self, bundle_path: str | Path | None = None, *, num_poses: int = 16, min_person_px: float = 40.0,
                  proposer: str | Proposer = "auto", person_height_m: float = 1.70, nms_iou: float = 0.4,
                  min_visibility: float = 0.3, min_presence: float = 0.5, crop_scale: float = 1.6,
-                 follow_s: float = 0.5, propose_every_s: float = 0.2, threads: int = 2):
+                 follow_s: float = 0.5, propose_every_s: float = 0.2, scan_every_s: float | None = None,
+                 threads: int = 2):
         if not isinstance(proposer, Proposer) and proposer not in PROPOSER_NAMES:
             raise PoseError(f"unknown proposer {proposer!r}; valid: {', '.join(PROPOSER_NAMES)}")
         if num_poses < 1:
@@ -110,6 +113,7 @@ class PoseEstimator:
         self.min_presence = min_presence
         self.follow_s = follow_s
         self.propose_every_s = propose_every_s
+        self.scan_every_s = scan_every_s
         self.faults = FaultLog()
         # (timestamp_s, [(region, grown keypoint box)]) of the people of the last estimate
         self._followed: tuple[float, list[tuple[Roi, Box]]] | None = None
@@ -131,7 +135,7 @@ class PoseEstimator:
         if name == "auto":
             name = "depth" if frame.depth_m is not None else "motion"
         if name not in self._proposers:
-            self._proposers[name] = make_proposer(name, self.min_person_px)
+            self._proposers[name] = make_proposer(name, self.min_person_px, self.scan_every_s)
         return self._proposers[name]
 
     def observe(self, frame: FrameBundle) -> None:

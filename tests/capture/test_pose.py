@@ -58,6 +58,25 @@ def test_bundle_is_idempotent_and_checked(bundle, tmp_path):
         PoseEstimator(bundle).estimate(FrameBundle(0, 0.0, None, np.ones((48, 64), np.float32), None))
 
 
+def test_whole_image_scans_come_from_the_config_or_the_proposers_own_period(bundle):
+    from app.compose import estimator_factory
+    from app.config import load_config
+
+    rgb = FrameBundle(0, 0.0, np.zeros((240, 320, 3), np.uint8), None, None)
+    rgbd = FrameBundle(0, 0.0, np.zeros((240, 320, 3), np.uint8), np.full((240, 320), 3.0, np.float32), INTR)
+    own = PoseEstimator(bundle)
+    # depth: a detector pass over the whole image each, only for people never seen move; motion: HOG, for
+    # anyone who stood still long enough to fade into the background
+    assert (own.proposer_for(rgbd).scan_every_s, own.proposer_for(rgb).scan_every_s) == (5.0, 2.0)
+    own.close()
+    configured = estimator_factory(load_config(None, ["pose.scan_every_s=7"]))()  # the set-up bundle
+    assert (configured.proposer_for(rgbd).scan_every_s, configured.proposer_for(rgb).scan_every_s) == (7.0, 7.0)
+    configured.close()
+    whole = PoseEstimator(bundle, proposer="none", scan_every_s=7.0)  # proposes the whole image every time
+    assert whole.proposer_for(rgb).propose(rgb) == [(0.0, 0.0, 320.0, 240.0)]
+    whole.close()
+
+
 # --- lifting through depth: a plane at a known distance -------------------------------------------------------
 
 INTR = Intrinsics(320, 240, 300.0, 300.0, 159.5, 119.5)
