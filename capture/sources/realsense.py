@@ -40,6 +40,10 @@ _COLOR_FORMATS = (rs.format.bgr8, rs.format.rgb8, rs.format.bgra8, rs.format.rgb
 _POLL_S = 0.05
 _WAIT_S = 0.002  # the reader's wait for room in the queue
 _END_POLLS = 4  # consecutive empty polls with the player stopped before we call it the end of the file
+# ... unless the sidecar says a later color frame exists: the player reports "stopped" when its reader reaches
+# the end of the file, and under load the SDK's dispatcher can hand over the last frames later than 4 polls
+# (seen in the test suite: the last frame of a replay after a seek went missing). Then wait up to this long.
+_LATE_S = 2.0
 _STALL_S = 10.0  # no frame and no end for this long: the reader is stuck, say so instead of hanging
 _MAX_WAITING = 30  # color frames held while waiting for depth; past that they go out without (depth lost)
 
@@ -195,6 +199,8 @@ class RealSensePlayback(Source):
         self._tolerance_ms = 1000.0 * (pair_tolerance_s if pair_tolerance_s is not None else 0.5 / self._fps)
         meta = read_sidecar(sidecar_path(self._path))
         self._truth = meta.truth if meta else None
+        self._frame_count = meta.frames if meta else None  # color frames in the file, when the sidecar says
+        self._newest_color: int | None = None  # frame number of the newest color frame read
         self._duration_s = meta.duration_s if meta else self._player.get_duration().total_seconds()
         self._capacity = queue_frames
         self._queue: queue.Queue = queue.Queue()  # bounded by _on_frame, except while _start runs
@@ -313,7 +319,7 @@ class RealSensePlayback(Source):
         """Yield queued frames, each once and in order per stream, until the end of the file or close()."""
         player = self._player  # close() from another thread drops self._player; this keeps it until we stop
         idle = waited = 0
-        while idle < _END_POLLS and not self._closed:
+        while not self._closed and not (idle >= _END_POLLS and (self._read_all() or idle * _POLL_S >= _LATE_S)):
             try:
                 item = self._queue.get(timeout=_POLL_S)
             except queue.Empty:
@@ -329,7 +335,17 @@ class RealSensePlayback(Source):
             if stamp_ms <= self._last_ms[is_depth]:
                 continue  # read again after the start-up seek
             self._last_ms[is_depth] = stamp_ms
+            if not is_depth:
+                self._newest_color = item[1]
             yield item
+
+    def _read_all(self) -> bool:
+        """Whether the last color frame the sidecar counts has been read (True when there is no sidecar)."""
+        if self._frame_count is None:
+            return True
+        if self._first is None or self._newest_color is None:
+            return False
+        return self._newest_color - self._first[0] >= self._frame_count - 1
 
     def __iter__(self) -> Iterator[FrameBundle]:
         if self._closed:

@@ -49,6 +49,49 @@ def test_playback_gives_every_frame_once_with_depth_color_truth(scene_and_record
     assert sum(len(f.truth) for f in played) > 0
 
 
+class StoppedEarly:
+    """The playback device, except that it says it has stopped while the last frame is still on its way."""
+
+    def __init__(self, player, source: "LateLastFrame") -> None:
+        self._player, self._source = player, source
+
+    def __getattr__(self, name: str):
+        return getattr(self._player, name)
+
+    def current_status(self):
+        return rs.playback_status.stopped if self._source.in_flight else self._player.current_status()
+
+
+class LateLastFrame(RealSensePlayback):
+    """The SDK handing over the last color frame late, as under load, after its player already reports the end
+    of the file (seen once in the test suite: the last frame of a replay went missing)."""
+
+    def __init__(self, path, frames: int) -> None:
+        self.frames, self.numbers, self.in_flight, self.delayed = frames, set(), False, False
+        super().__init__(path)
+
+    def _load(self) -> None:
+        super()._load()
+        self._player = StoppedEarly(self._player, self)
+
+    def _on_frame(self, frame: rs.frame) -> None:
+        if frame.get_profile().stream_type() == rs.stream.color:
+            self.numbers.add(frame.get_frame_number())
+            if len(self.numbers) == self.frames and not self.delayed:
+                self.delayed = self.in_flight = True
+                time.sleep(0.6)
+                self.in_flight = False
+        super()._on_frame(frame)
+
+
+def test_a_last_frame_handed_over_late_is_still_read(scene_and_recording):
+    _, rendered, path = scene_and_recording
+    with LateLastFrame(path, len(rendered)) as source:
+        played = [f.index for f in source]
+        assert source.delayed
+    assert played == list(range(len(rendered)))
+
+
 def test_intrinsics_round_trip(scene_and_recording):
     scene, _, path = scene_and_recording
     with RealSensePlayback(path) as source:
