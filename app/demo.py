@@ -103,12 +103,16 @@ def build_demo_gallery(config: SkelwatchConfig | None = None) -> str:
     """
     from capture.sources.synthetic import DEMO_FPS
 
-    return enrol_walkers(config or load_config(default_config_path()), enrolment_walks(), DEMO_FPS)
+    walks = "walks on paths " + ", ".join(str(seed) for seed in ENROLMENT_PATH_SEEDS)
+    return enrol_walkers(config or load_config(default_config_path()), enrolment_walks(), DEMO_FPS, walks)
 
 
-def enrol_walkers(config: SkelwatchConfig, walks: list[list[tuple]], fps: float) -> str:
+def enrol_walkers(config: SkelwatchConfig, walks: list[list[tuple]], fps: float, source: str) -> str:
     """Enrol every synthetic identity in `walks` (each a list of frames of TruthSkeleton, at `fps`) by its demo
-    name, from the windows of its first continuous run in each walk.
+    name, from the windows of its first continuous run in each walk; `source` says which walks, in the notes.
+
+    A demo identity enrolled from other walks (an earlier release enrolled the recording's own first visits) is
+    deleted and enrolled again: its old windows would match those visits at distance 0.
 
     Returns:
         A one-line status. Raises SkelwatchError subclasses for a locked database.
@@ -126,15 +130,19 @@ def enrol_walkers(config: SkelwatchConfig, walks: list[list[tuple]], fps: float)
     gallery = open_gallery(config, version, encoder.dim, meta=encoder.meta)
     try:
         existing = {i.name: i for i in gallery.list_identities()}
-        enrolled, refreshed = 0, 0
+        enrolled, refreshed, replaced = 0, 0, 0
         for order, identity in enumerate(sorted(windows)):
             name = demo_name(identity, order)
+            notes = f"demo walker {identity}, enrolled from {source}"
             current = existing.get(name)
+            if current is not None and current.notes.startswith("demo walker") and current.notes != notes:
+                gallery.delete(current.id)
+                current, replaced = None, replaced + 1
             if current is not None and current.embeddings > current.stale_embeddings:
                 continue
             vectors = encode(windows[identity])  # (N, D)
             if current is None:
-                gallery.enrol(name, vectors, notes=f"demo walker {identity}")
+                gallery.enrol(name, vectors, notes=notes)
                 enrolled += 1
             else:
                 gallery.add(current.id, vectors)
@@ -143,5 +151,5 @@ def enrol_walkers(config: SkelwatchConfig, walks: list[list[tuple]], fps: float)
         gallery.db.dispose()
     if not enrolled and not refreshed:
         return f"demo gallery: up to date ({len(windows)} people, model {version})"
-    return (f"demo gallery: {enrolled} enrolled, {refreshed} re-encoded for model {version} "
-            f"in {database_location(config)}")
+    return (f"demo gallery: {enrolled} enrolled ({replaced} of them enrolled before from other windows), "
+            f"{refreshed} re-encoded for model {version} in {database_location(config)}")

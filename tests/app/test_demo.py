@@ -114,6 +114,31 @@ def test_every_visit_is_named_as_its_walker(demo) -> None:
         assert event.identity.name in (None, names.get(walker)), (event.track_id, walker, event.identity)
 
 
+def test_an_earlier_demo_enrolment_is_replaced_and_a_current_one_kept(tmp_path) -> None:
+    from app.compose import load_encoder, open_gallery
+    from app.demo import DEMO_NAMES
+
+    config = load_config(None, [f"storage.url={tmp_path / 'gallery.db'}"])
+    encoder = load_encoder(config)
+    gallery = open_gallery(config, encoder.version, encoder.dim, meta=encoder.meta)
+    try:  # Ada as an earlier release enrolled her (the recording's own first visit), and a person of the site's
+        gallery.enrol("Ada", np.ones((2, encoder.dim), np.float32), notes="demo walker syn000")
+        gallery.enrol("Zoe", np.ones((2, encoder.dim), np.float32), notes="the site's own")
+    finally:
+        gallery.db.dispose()
+    status = build_demo_gallery(config)
+    assert "4 enrolled (1 of them enrolled before from other windows)" in status, status
+    assert build_demo_gallery(config).startswith("demo gallery: up to date")
+    gallery = open_gallery(config, encoder.version, encoder.dim, meta=encoder.meta)
+    try:
+        people = {i.name: i for i in gallery.list_identities()}
+        assert set(people) == {*DEMO_NAMES[:4], "Zoe"} and people["Zoe"].embeddings == 2
+        assert people["Ada"].notes.startswith("demo walker syn000, enrolled from walks on paths")
+        assert people["Ada"].embeddings > 2  # her walks' windows, not the two stand-ins
+    finally:
+        gallery.db.dispose()
+
+
 def test_the_enrolment_is_not_the_recording(demo) -> None:
     """No window of the recording is its own enrolment: a named window sits at a distance from its person."""
     _, listener = demo

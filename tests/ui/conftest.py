@@ -29,7 +29,7 @@ def recorded_scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     record_scene(SyntheticScene(n_people=2, seconds=6.0, fps=15.0, width=320, height=240), recording)
     config = load_config(None, [f"storage.url={root / 'gallery.db'}"])
     meta = read_sidecar(sidecar_path(recording))
-    status = enrol_walkers(config, [meta.truth], meta.fps)
+    status = enrol_walkers(config, [meta.truth], meta.fps, "the recording's first visits")
     assert "2 enrolled" in status, status
     return recording, root / "gallery.db"
 
