@@ -88,10 +88,8 @@ def run(args: argparse.Namespace, config: SkelwatchConfig) -> int:
                             encoding="utf-8")
         if baselines:
             args.out.with_suffix(".baselines.json").write_text(json.dumps(baselines, indent=2), encoding="utf-8")
-    if args.calibrate is not None:
-        _calibrate(model, meta, dataset, args.checkpoint, args.calibrate, config.train.seed)
-    if args.calibrate_handoff is not None:
-        _calibrate_handoff(model, dataset, args.checkpoint, args.calibrate_handoff)
+    if args.calibrate is not None or args.calibrate_handoff is not None:
+        _calibrate(model, meta, dataset, args.checkpoint, args.calibrate, args.calibrate_handoff, config.train.seed)
     return 0
 
 
@@ -120,50 +118,45 @@ def _fit_shape_weight(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset,
     return fitted, new
 
 
-def _calibrate(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset, checkpoint: Path, far: float,
-               seed: int) -> None:
-    """Store the distance at which `far` of impostor windows would be accepted, measured on every identity; its
-    false rejects are of windows matched against the person's other sequences (a later visit), not its own."""
+def _calibrate(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset, checkpoint: Path,
+               window_far: float | None, handoff_far: float | None, seed: int) -> None:
+    """Store the distances asked for, from one encoding of the dataset's windows:
+    - `window_far`: the match distance at which that share of impostor windows would be accepted, measured on every
+      identity; its false rejects are of windows matched against the person's other sequences (a later visit);
+    - `handoff_far`: the hand-off distance at which that share of the pairs of two people's tracks (sequences)
+      would be taken for one person; its false rejects are of a person's other tracks."""
     from reid.checkpoint import write_meta
     from reid.protocol import model_features
     from reid.windows import make_windows, window_identities
-    from storage.matching import calibrate_threshold
+    from storage.matching import calibrate_threshold, calibrate_track_pairs
 
     windows = make_windows(dataset.sequences, meta.frames)
     ids = window_identities(windows, dataset.sequences)
-    try:
-        cal = calibrate_threshold(model_features(model)(windows.data), ids, groups=windows.sequence_index,
-                                  target_far=far, seed=seed)
-    except ValueError as exc:
-        raise DatasetError(f"cannot calibrate on {dataset.name}: {exc}") from None
-    for warning in cal.warnings:
-        print(f"WARNING: {warning}")
-    measured = (f"match distance {cal.accept_distance:.4f} at a window false-accept rate of "
-                f"{cal.false_accept_rate:.4f} (target {far:g}; false rejects {cal.false_reject_rate:.4f}; "
-                f"{cal.impostor} probe windows of {len(set(ids))} people)")
-    write_meta(checkpoint, replace(meta, accept_distance=round(cal.accept_distance, 4)))
-    print(f"{measured} written to {checkpoint}: used when gallery.accept_distance is not set")
-
-
-def _calibrate_handoff(model: HiMPC, dataset: SkeletonDataset, checkpoint: Path, far: float) -> None:
-    """Store the distance at which `far` of the pairs of two people's tracks (sequences) would be taken for one
-    person by a hand-off; its false rejects are of a person's other tracks."""
-    from reid.checkpoint import read_meta, write_meta
-    from reid.protocol import model_features
-    from reid.windows import make_windows, window_identities
-    from storage.matching import calibrate_track_pairs
-
-    meta = read_meta(checkpoint)  # as `_calibrate` may just have written it
-    windows = make_windows(dataset.sequences, meta.frames)
-    ids = window_identities(windows, dataset.sequences)
-    try:
-        cal = calibrate_track_pairs(model_features(model)(windows.data), ids, windows.sequence_index,
-                                    target_far=far)
-    except ValueError as exc:
-        raise DatasetError(f"cannot calibrate hand-offs on {dataset.name}: {exc}") from None
-    for warning in cal.warnings:
-        print(f"WARNING: {warning}")
-    write_meta(checkpoint, replace(meta, handoff_distance=round(cal.accept_distance, 4)))
-    print(f"hand-off distance {cal.accept_distance:.4f} at a false-accept rate of {cal.false_accept_rate:.4f} per "
-          f"pair of tracks (target {far:g}; false rejects {cal.false_reject_rate:.4f}; {cal.impostor} pairs of "
-          f"{cal.identities} people) written to {checkpoint}")
+    features = model_features(model)(windows.data)
+    measured = []
+    if window_far is not None:
+        try:
+            cal = calibrate_threshold(features, ids, groups=windows.sequence_index, target_far=window_far, seed=seed)
+        except ValueError as exc:
+            raise DatasetError(f"cannot calibrate on {dataset.name}: {exc}") from None
+        for warning in cal.warnings:
+            print(f"WARNING: {warning}")
+        meta = replace(meta, accept_distance=round(cal.accept_distance, 4))
+        measured.append(f"match distance {cal.accept_distance:.4f} at a window false-accept rate of "
+                        f"{cal.false_accept_rate:.4f} (target {window_far:g}; false rejects "
+                        f"{cal.false_reject_rate:.4f}; {cal.impostor} probe windows of {len(set(ids))} people), used "
+                        "when gallery.accept_distance is not set")
+    if handoff_far is not None:
+        try:
+            cal = calibrate_track_pairs(features, ids, windows.sequence_index, target_far=handoff_far)
+        except ValueError as exc:
+            raise DatasetError(f"cannot calibrate hand-offs on {dataset.name}: {exc}") from None
+        for warning in cal.warnings:
+            print(f"WARNING: {warning}")
+        meta = replace(meta, handoff_distance=round(cal.accept_distance, 4))
+        measured.append(f"hand-off distance {cal.accept_distance:.4f} at a false-accept rate of "
+                        f"{cal.false_accept_rate:.4f} per pair of tracks (target {handoff_far:g}; false rejects "
+                        f"{cal.false_reject_rate:.4f}; {cal.impostor} pairs of {cal.identities} people)")
+    write_meta(checkpoint, meta)
+    for line in measured:
+        print(f"{line}: written to {checkpoint}")
