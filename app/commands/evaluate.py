@@ -5,7 +5,7 @@ import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from app.commands.train import add_dataset_arguments, reader_options
 from app.config import SkelwatchConfig, with_changes
@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # torch and the evaluation stack load when the command runs, 
     from reid.datasets.base import SkeletonDataset
     from reid.evaluate import Metrics
     from reid.model import HiMPC
+    from storage.matching import Calibration
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -118,6 +119,17 @@ def _fit_shape_weight(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset,
     return fitted, new
 
 
+def _checked(calibrate: Callable[[], Calibration], what: str) -> Calibration:
+    """Run a calibration; its ValueError becomes one DatasetError line, and its warnings are printed."""
+    try:
+        cal = calibrate()
+    except ValueError as exc:
+        raise DatasetError(f"cannot calibrate {what}: {exc}") from None
+    for warning in cal.warnings:
+        print(f"WARNING: {warning}")
+    return cal
+
+
 def _calibrate(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset, checkpoint: Path,
                window_far: float | None, handoff_far: float | None, seed: int) -> None:
     """Store the distances asked for, from one encoding of the dataset's windows:
@@ -135,24 +147,16 @@ def _calibrate(model: HiMPC, meta: ModelMeta, dataset: SkeletonDataset, checkpoi
     features = model_features(model)(windows.data)
     measured = []
     if window_far is not None:
-        try:
-            cal = calibrate_threshold(features, ids, groups=windows.sequence_index, target_far=window_far, seed=seed)
-        except ValueError as exc:
-            raise DatasetError(f"cannot calibrate on {dataset.name}: {exc}") from None
-        for warning in cal.warnings:
-            print(f"WARNING: {warning}")
+        cal = _checked(lambda: calibrate_threshold(features, ids, groups=windows.sequence_index,
+                                                   target_far=window_far, seed=seed), f"on {dataset.name}")
         meta = replace(meta, accept_distance=round(cal.accept_distance, 4))
         measured.append(f"match distance {cal.accept_distance:.4f} at a window false-accept rate of "
                         f"{cal.false_accept_rate:.4f} (target {window_far:g}; false rejects "
                         f"{cal.false_reject_rate:.4f}; {cal.impostor} probe windows of {len(set(ids))} people), used "
                         "when gallery.accept_distance is not set")
     if handoff_far is not None:
-        try:
-            cal = calibrate_track_pairs(features, ids, windows.sequence_index, target_far=handoff_far)
-        except ValueError as exc:
-            raise DatasetError(f"cannot calibrate hand-offs on {dataset.name}: {exc}") from None
-        for warning in cal.warnings:
-            print(f"WARNING: {warning}")
+        cal = _checked(lambda: calibrate_track_pairs(features, ids, windows.sequence_index, target_far=handoff_far),
+                       f"hand-offs on {dataset.name}")
         meta = replace(meta, handoff_distance=round(cal.accept_distance, 4))
         measured.append(f"hand-off distance {cal.accept_distance:.4f} at a false-accept rate of "
                         f"{cal.false_accept_rate:.4f} per pair of tracks (target {handoff_far:g}; false rejects "
