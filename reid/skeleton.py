@@ -7,6 +7,7 @@ for a missing hand, the ankle for a missing foot, midpoints for a missing spine 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Mapping
 
@@ -44,14 +45,17 @@ class Layout:
     def num_joints(self) -> int:
         return len(self.joints)
 
+    @cached_property
     def matrix(self) -> np.ndarray:
-        """The (20, V) weight matrix: canonical = matrix @ source, per coordinate."""
+        """The (20, V) weight matrix, read-only: canonical = matrix @ source, per coordinate. Built once: pose
+        converts every person of every frame."""
         index = {name: i for i, name in enumerate(self.joints)}
         out = np.zeros((NUM_CANONICAL, self.num_joints), dtype=np.float64)
         for c, cname in enumerate(CANONICAL_JOINTS):
             rule = self.rules.get(cname, {cname: 1.0})
             for source, weight in rule.items():
                 out[c, index[source]] += weight
+        out.flags.writeable = False
         return out
 
 
@@ -169,14 +173,14 @@ def to_canonical(joints: np.ndarray, layout: Layout | str, source: str = "input"
     arr = check_joints(joints, layout, source)
     if layout is KINECT_V1:
         return arr.copy()
-    return np.einsum("cv,...vd->...cd", layout.matrix().astype(np.float32), arr)
+    return np.einsum("cv,...vd->...cd", layout.matrix.astype(np.float32), arr)
 
 
 def confidence_to_canonical(confidence: np.ndarray, layout: Layout | str) -> np.ndarray:
     """Map (..., V) per-joint confidence to (..., 20): a made joint is as sure as its least sure source."""
     layout = get_layout(layout) if isinstance(layout, str) else layout
     conf = np.asarray(confidence, dtype=np.float32)
-    used = layout.matrix() > 0  # (20, V)
+    used = layout.matrix > 0  # (20, V)
     masked = np.where(used, conf[..., None, :], np.inf)  # (..., 20, V)
     return masked.min(axis=-1)
 

@@ -64,7 +64,7 @@ def test_bone_length_is_the_median_over_frames():
 def test_stand_in_bones_are_exactly_those_some_layout_collapses():
     collapsed = set()
     for layout in LAYOUTS.values():
-        rows = layout.matrix()
+        rows = layout.matrix
         collapsed |= {b for b in BONES if np.array_equal(rows[b[0]], rows[b[1]])}
     assert collapsed == set(STAND_IN_BONES)
     assert set(SHAPE_BONES) == set(BONES) - collapsed and len(SHAPE_BONES) == 15
