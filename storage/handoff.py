@@ -60,6 +60,11 @@ class SeenTrack:
     def vectors(self) -> np.ndarray:
         return np.stack([v for v, _ in self.windows])  # (n, D)
 
+    def gap_after(self, earlier: "SeenTrack") -> float:
+        """Seconds from the end of `earlier`'s last window to the start of this track's first (negative: they
+        overlap in time, so this track cannot continue it)."""
+        return self.first_start_s - earlier.last_end_s
+
 
 @dataclass(frozen=True)
 class Handoff:
@@ -142,7 +147,7 @@ class HandoffBook:
         self.voter.drop(key)
         track.handed_from, track.support = source.key, voted.support
         distance = next(c.distance for c in candidates if c.identity_id == source.key)
-        gap = track.first_start_s - source.last_end_s
+        gap = track.gap_after(source)
         timed = distance > self.thresholds.accept_distance
         if not timed:  # only confident hand-offs teach the transit time: the timed ones would feed on themselves
             self._transits[(source.camera, camera)].append(gap)
@@ -160,7 +165,7 @@ class HandoffBook:
         if self.timed_distance is None or nearest.distance <= self.thresholds.accept_distance:
             return self.thresholds
         source = self._tracks[nearest.identity_id]
-        if not self.fits_transit(source.camera, track.camera, track.first_start_s - source.last_end_s):
+        if not self.fits_transit(source.camera, track.camera, track.gap_after(source)):
             return self.thresholds
         return replace(self.thresholds, accept_distance=max(self.timed_distance, self.thresholds.accept_distance))
 
@@ -169,7 +174,7 @@ class HandoffBook:
         window): on another camera, last seen before it started, no longer ago than the cameras' transit time."""
         out = []
         for other in self._tracks.values():
-            gap = track.first_start_s - other.last_end_s
+            gap = track.gap_after(other)
             if other.camera == track.camera or gap < 0 or gap > self.transit_s(other.camera, track.camera):
                 continue
             distance = float(np.sqrt(((other.vectors() - vector) ** 2).sum(axis=1).min()))
