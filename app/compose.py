@@ -242,6 +242,7 @@ def make_matcher(config: SkelwatchConfig, gallery: Gallery, start_session: Calla
     from storage.handoff import HandoffBook
     from storage.live import SightingRecorder
     from storage.matching import TrackVoter
+    from storage.transits import load_transits
 
     g, h = config.gallery, config.handoff
 
@@ -256,9 +257,10 @@ def make_matcher(config: SkelwatchConfig, gallery: Gallery, start_session: Calla
             gallery.thresholds, accept_distance=h.accept_distance)
         timed = h.timed_accept_distance if h.timed_accept_distance is not None else (
             meta.handoff_distance if meta is not None else None)
+        learning = h.learn_transit and timed is not None
         handoff = HandoffBook(thresholds, voter(), h.transit, max([h.transit_s, *h.pair_transit_s.values()]),
-                              h.keep_windows, timed_distance=timed if h.learn_transit else None,
-                              transit_margin=h.transit_margin)
+                              h.keep_windows, timed_distance=timed if learning else None,
+                              transit_margin=h.transit_margin, learned=load_transits(gallery.db) if learning else None)
     return GalleryMatcher(recorder, start_session, g.vote_min_windows, owns_database=owns_database,
                           handoff=handoff, cameras=cameras)
 

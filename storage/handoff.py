@@ -20,9 +20,9 @@ pair of tracks), continues it when the time between them fits what the confident
 MIN_TRANSITS of them, their range widened by `transit_margin` both ways). Most strangers' nearest earlier track
 left at another moment than a walk between the cameras takes, so the wider distance costs few wrong hand-offs
 (bench.handoff, 16 sites: 94 of 96 crossers kept their identity instead of 86, and no wrong hand-off was added).
-Multi-camera trackers use the same cue (the cameras' transit times, learned from confident matches); the times
-learned here live as long as the book, and cameras between which nobody was handed off confidently yet get none
-of the wider hand-offs.
+Multi-camera trackers use the same cue (the cameras' transit times, learned from confident matches). The book
+starts from the times stored by earlier runs (`storage.transits`, given as `learned`); cameras between which
+nobody was ever handed off confidently get none of the wider hand-offs.
 
 Timestamps of different cameras are compared directly: they must share a clock (cameras started together in
 one process; recordings of the same moment).
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from dataclasses import dataclass, field, replace
-from typing import Callable, Optional
+from typing import Callable, Iterable, Mapping, Optional
 
 import numpy as np
 
@@ -93,13 +93,16 @@ class HandoffBook:
         timed_distance: the distance up to which a new track continues an earlier one when the time between them
             fits the learned transit times (None: never beyond the thresholds' distance).
         transit_margin: how far (a factor, >= 1) a time may lie outside the range of the learned ones and fit.
+        learned: transit times learned before, (from camera, to camera) -> seconds, oldest first (stored ones:
+            `storage.transits`); the book goes on learning from them.
     Raises:
         ValueError: a non-positive max_transit_s or keep_windows, a transit_margin under 1.
     """
 
     def __init__(self, thresholds: Thresholds, voter: TrackVoter, transit_s: Callable[[str, str], float],
                  max_transit_s: float, keep_windows: int = 32, timed_distance: Optional[float] = None,
-                 transit_margin: float = 2.0) -> None:
+                 transit_margin: float = 2.0, learned: Mapping[tuple[str, str], Iterable[float]] | None = None
+                 ) -> None:
         if not (max_transit_s > 0 and keep_windows >= 1 and transit_margin >= 1):
             raise ValueError(f"HandoffBook: max_transit_s={max_transit_s} must be > 0, keep_windows="
                              f"{keep_windows} >= 1 and transit_margin={transit_margin} >= 1")
@@ -108,6 +111,8 @@ class HandoffBook:
         self.timed_distance, self.transit_margin = timed_distance, transit_margin
         self._tracks: dict[int, SeenTrack] = {}
         self._transits: defaultdict[tuple[str, str], deque[float]] = defaultdict(lambda: deque(maxlen=KEEP_TRANSITS))
+        for pair, gaps in (learned or {}).items():
+            self._transits[pair].extend(float(g) for g in gaps)
         self._now_s = float("-inf")
 
     def observe(self, key: int, camera: str, row: int, t_start_s: float, t_end_s: float, vector: np.ndarray,

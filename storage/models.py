@@ -233,3 +233,20 @@ class AlertEvent(Base):
 
     def __repr__(self) -> str:
         return f"AlertEvent(id={self.id}, rule_id={self.rule_id}, identity_id={self.identity_id}, at={self.fired_at})"
+
+
+class Transit(Base):
+    """How long one person took from leaving camera `source_camera` to entering `target_camera` (seconds, media
+    time), from one confident hand-off: the hand-off book's learned transit times, kept across runs and shared by
+    every machine on the database. Camera names, no identity: the newest KEEP_TRANSITS per pair are kept."""
+
+    __tablename__ = "transits"
+    __table_args__ = (Index("ix_transits_pair", "source_camera", "target_camera"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_camera: Mapped[str] = mapped_column(String(200))
+    target_camera: Mapped[str] = mapped_column(String(200))
+    gap_s: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"Transit({self.source_camera!r}->{self.target_camera!r}, {self.gap_s:.1f} s)"

@@ -112,6 +112,7 @@ class GalleryMatcher:
                                       embedding, obs.embedding_id, obs.track_identity.identity_id)
         if handed is not None:
             self._name_handoff(handed)
+            self._store_transit(handed)
         seen = self.handoff.get(window.track_id)
         if decided.identity.id is not None or seen is None or seen.identity_id is None:
             return decided
@@ -141,6 +142,19 @@ class GalleryMatcher:
                     "as %s", handed.key, handed.camera, source.key, source.camera, handed.distance, handed.gap_s,
                     ", beyond the match distance: the time fits the learned transit" if handed.timed else "",
                     gallery.name(source.identity_id))
+
+    def _store_transit(self, handed: Handoff) -> None:
+        """Store the time a confident hand-off took, which the book has just learned, so the next run (or
+        another machine on the database) starts with it; a locked database costs only that one time."""
+        if handed.timed or self.handoff.timed_distance is None:  # not learned: a timed one, or learning is off
+            return
+        from storage.transits import record_transit
+
+        try:
+            record_transit(self.recorder.gallery.db, handed.source.camera, handed.camera, handed.gap_s)
+        except StorageError as exc:
+            logger.warning("the %.1f s transit from camera %s to %s was not stored (%s); it is used in this run "
+                           "only", handed.gap_s, handed.source.camera, handed.camera, exc)
 
     def _queue(self, batch: list[tuple[int, np.ndarray, float, float]], seen_at: datetime) -> None:
         self._unsaved.append((batch, seen_at))

@@ -112,3 +112,53 @@ def test_sightings_under_a_long_lock_are_queued_and_all_stored(tmp_path):
         assert matcher.recorder.voter.current(track).windows == 5  # each window voted once
     finally:
         matcher.close()
+
+
+def _walk(matcher, track_id: int, start_s: float, look: np.ndarray, rng, windows: int = 6):
+    """`windows` windows of one person (looking like `look`) as `track_id`, then the track ends; the names the
+    matcher gave it, window by window."""
+    names = []
+    for i in range(windows):
+        embedding = (look + 0.01 * rng.normal(size=768)).astype(np.float32)[None]
+        decided, _ = matcher.decide([_window(track_id, start_s + 0.2 * i)], embedding)
+        names.append(decided[0].identity.name)
+    matcher.end_track(track_id)
+    return names
+
+
+def test_learned_transit_times_are_stored_and_the_next_run_starts_with_them(tmp_path):
+    """Two cameras (tracks 1, 3, ... on A; 2, 4, ... on B). A confident hand-off from A to B stores the time it
+    took; a matcher built later on the same database hands off a person who looks further away (beyond the
+    gallery's distance, within the timed one) after a walk that long, as the first run's matcher would have.
+    On a database without stored times the same walk is not handed off."""
+    from storage.transits import load_transits
+
+    def config(name: str):
+        return load_config(None, [f"storage.url=sqlite:///{tmp_path / name}", "gallery.accept_distance=5.0",
+                                  "gallery.vote_min_windows=1", "handoff.timed_accept_distance=20.0"])
+
+    def matcher(name: str):
+        gallery = open_gallery(config(name), "v1", 768)
+        return make_matcher(config(name), gallery, lambda: create_session(gallery.db, tmp_path / "session"),
+                            owns_database=True, cameras=("A", "B"))
+
+    rng = np.random.default_rng(3)
+    ann, bob = rng.normal(size=768), rng.normal(size=768)
+    away = np.zeros(768)
+    away[0] = 8.0  # bob on camera B: 8 from how he looked on A (the distance of two windows of one person ~0.3)
+    first = matcher("site.db")
+    try:
+        _walk(first, 1, 0.0, ann, rng)  # ann leaves A at 1.2 s
+        assert _walk(first, 2, 4.2, ann, rng)[-1].startswith("visitor"), "a confident hand-off names her on B"
+        assert load_transits(first.recorder.gallery.db) == {("A", "B"): [pytest.approx(3.0)]}
+    finally:
+        first.close()
+
+    for name, handed in (("site.db", True), ("fresh.db", False)):
+        later = matcher(name)
+        try:
+            _walk(later, 3, 10.0, bob, rng)  # bob leaves A at 11.2 s, reaches B 3.5 s later, looking 8 away
+            names = _walk(later, 4, 14.7, bob + away, rng)
+            assert names[-1] is not None and names[-1].startswith("visitor") if handed else names[-1] is None, name
+        finally:
+            later.close()

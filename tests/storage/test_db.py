@@ -35,7 +35,7 @@ def test_sqlite_runs_wal_with_foreign_keys_and_migrates_to_head(db: Database) ->
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-    assert db.schema_revision() == "0002"
+    assert db.schema_revision() == "0003"
 
 
 def test_reopening_keeps_data_and_timestamps_are_utc(db_url: str) -> None:
@@ -199,7 +199,7 @@ def test_an_older_schema_is_migrated_in_place_keeping_its_data(db_path: Path) ->
                           "VALUES ('old timer', '', 1, '2025-01-01 00:00:00', '2025-01-01 00:00:00')"))
     engine.dispose()
     db = open_database(db_path)
-    assert db.schema_revision() == "0002"
+    assert db.schema_revision() == "0003"
     gallery = Gallery(db, "m")
     person = gallery.get("old timer")
     assert person.watchlist and person.created_at.year == 2025 and person.created_at.tzinfo is not None

@@ -43,7 +43,7 @@ def test_postgres_migrates_to_head_and_back_with_no_drift(db: Database) -> None:
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "500ms"  # busy_timeout_s=0.5
-    assert db.schema_revision() == "0002"
+    assert db.schema_revision() == "0003"
     cfg = _alembic_config()
     with db.engine.begin() as conn:  # the downgrade scripts run on PostgreSQL too
         cfg.attributes["connection"] = conn
@@ -51,7 +51,7 @@ def test_postgres_migrates_to_head_and_back_with_no_drift(db: Database) -> None:
         assert set(inspect(conn).get_table_names()) == {"alembic_version"}
     db.dispose()
     again = open_database(db.url)
-    assert again.schema_revision() == "0002"
+    assert again.schema_revision() == "0003"
     again.dispose()
 
 
@@ -66,7 +66,7 @@ def test_an_older_postgres_schema_is_migrated_in_place_keeping_its_data(db_url: 
                           "VALUES ('old timer', '', true, '2025-01-01 00:00:00+00', '2025-01-01 00:00:00+00')"))
     engine.dispose()
     db = open_database(db_url)
-    assert db.schema_revision() == "0002"
+    assert db.schema_revision() == "0003"
     gallery = Gallery(db, "m")
     person = gallery.get("old timer")
     assert person.watchlist and person.created_at.year == 2025 and person.created_at.tzinfo is not None
