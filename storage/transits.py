@@ -47,3 +47,17 @@ def record_transit(db: Database, source: str, target: str, gap_s: float) -> None
         pair = (Transit.source_camera == source) & (Transit.target_camera == target)
         kept = select(Transit.id).where(pair).order_by(Transit.id.desc()).limit(KEEP_TRANSITS)
         s.execute(delete(Transit).where(pair, Transit.id.not_in(kept.scalar_subquery())))
+
+
+def clear_transits(db: Database, pair: Pair | None = None) -> int:
+    """Forget the stored times of one ordered pair of cameras (None: of every pair), as when a camera was moved
+    and its walks take another time; returns how many were removed.
+
+    Raises:
+        StorageError: the database is locked, full or read-only (nothing is changed).
+    """
+    query = delete(Transit)
+    if pair is not None:
+        query = query.where(Transit.source_camera == pair[0], Transit.target_camera == pair[1])
+    with db.write() as s:
+        return s.execute(query).rowcount

@@ -85,6 +85,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate", help="pick accept_distance from the enrolled embeddings at a false-accept rate")
     p.add_argument("--far", type=float, default=0.01, help="target false-accept rate (default 0.01)")
     p = sub.add_parser("retention", help="apply the storage.retention_* policy now")
+    p = sub.add_parser("transits", help="the walk times between cameras that hand-offs learned; --clear to forget")
+    p.add_argument("--clear", nargs="?", const="all", metavar="A->B",
+                   help="forget the times of one ordered pair of cameras (default: of every pair), as after moving "
+                        "a camera")
     parser.set_defaults(func=run)
 
 

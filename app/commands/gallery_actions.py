@@ -277,6 +277,26 @@ def retention(args: argparse.Namespace, config: SkelwatchConfig, gallery: Galler
           f" made skeleton-only, {report.sightings_deleted} sightings, {report.bytes_freed} bytes freed")
 
 
+def transits(args: argparse.Namespace, config: SkelwatchConfig, gallery: Gallery) -> None:
+    from storage.transits import clear_transits, load_transits
+
+    if args.clear is not None:
+        pair = None
+        if args.clear != "all":
+            source, sep, target = (part.strip() for part in args.clear.partition("->"))
+            if not sep or not source or not target:
+                raise StorageError(f"--clear {args.clear!r}: name an ordered pair of cameras as 'A->B', or give "
+                                   "no pair to forget every pair's times")
+            pair = (source, target)
+        print(f"{clear_transits(gallery.db, pair)} transit times forgotten")
+        return
+    learned = load_transits(gallery.db)
+    for (source, target), gaps in sorted(learned.items()):
+        print(f"{source} -> {target}: {len(gaps)} hand-offs, {min(gaps):.1f}-{max(gaps):.1f} s "
+              f"(median {float(np.median(gaps)):.1f} s)")
+    print(f"{len(learned)} pairs of cameras with learned transit times")
+
+
 def unknowns(args: argparse.Namespace, config: SkelwatchConfig, gallery: Gallery) -> None:
     from app.compose import unknown_clustering
     from app.gallery_service import GalleryService  # imports the clustering stack only for this action
@@ -300,4 +320,5 @@ ACTIONS: dict[str, Action] = {
     "list": list_identities, "show": show, "enrol": enrol_or_add, "add": enrol_or_add, "rename": rename,
     "watch": watch, "merge": merge, "split": split, "delete": remove, "forget": remove, "not-this": not_this,
     "export": export, "import": import_file, "unknowns": unknowns, "calibrate": calibrate, "retention": retention,
+    "transits": transits,
 }

@@ -162,3 +162,28 @@ def test_learned_transit_times_are_stored_and_the_next_run_starts_with_them(tmp_
             assert names[-1] is not None and names[-1].startswith("visitor") if handed else names[-1] is None, name
         finally:
             later.close()
+
+
+def test_gallery_transits_lists_the_learned_times_and_clear_forgets_one_pair_or_all(tmp_path, capsys):
+    from app.cli import main
+    from storage.db import open_database
+    from storage.transits import load_transits, record_transit
+
+    url = f"sqlite:///{tmp_path / 'site.db'}"
+    db = open_database(url)
+    for gap in (2.0, 3.0, 5.0):
+        record_transit(db, "door", "hall", gap)
+    record_transit(db, "hall", "door", 8.0)
+
+    assert main(["gallery", "--db", url, "transits"]) == 0
+    out = capsys.readouterr().out
+    assert "door -> hall: 3 hand-offs, 2.0-5.0 s (median 3.0 s)" in out
+    assert "hall -> door: 1 hand-offs, 8.0-8.0 s" in out and "2 pairs of cameras" in out
+    assert main(["gallery", "--db", url, "transits", "--clear", "door->hall"]) == 0
+    assert "3 transit times forgotten" in capsys.readouterr().out
+    assert load_transits(db) == {("hall", "door"): [8.0]}
+    assert main(["gallery", "--db", url, "transits", "--clear", "door"]) == 2  # not a pair: refused, nothing gone
+    assert "'A->B'" in capsys.readouterr().err and load_transits(db) == {("hall", "door"): [8.0]}
+    assert main(["gallery", "--db", url, "transits", "--clear"]) == 0
+    assert load_transits(db) == {}
+    db.dispose()
