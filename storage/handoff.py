@@ -60,7 +60,7 @@ class SeenTrack:
     def vectors(self) -> np.ndarray:
         return np.stack([v for v, _ in self.windows])  # (n, D)
 
-    def gap_after(self, earlier: "SeenTrack") -> float:
+    def gap_after(self, earlier: SeenTrack) -> float:
         """Seconds from the end of `earlier`'s last window to the start of this track's first (negative: they
         overlap in time, so this track cannot continue it)."""
         return self.first_start_s - earlier.last_end_s
@@ -79,6 +79,7 @@ class Handoff:
     support: float
     gap_s: float = 0.0    # from the end of the source's last window to the start of the new track's first
     timed: bool = False   # beyond the gallery's distance, taken because gap_s fitted the learned transit times
+    learned: bool = False  # gap_s became a learned transit time (a confident hand-off while the book learns)
 
 
 class HandoffBook:
@@ -154,9 +155,12 @@ class HandoffBook:
         distance = next(c.distance for c in candidates if c.identity_id == source.key)
         gap = track.gap_after(source)
         timed = distance > self.thresholds.accept_distance
-        if not timed:  # only confident hand-offs teach the transit time: the timed ones would feed on themselves
+        # only confident hand-offs teach the transit time (the timed ones would feed on themselves), and only
+        # when the book uses what it learns (a timed distance)
+        learned = not timed and self.timed_distance is not None
+        if learned:
             self._transits[(source.camera, camera)].append(gap)
-        return Handoff(key, camera, source, distance, voted.support, gap, timed)
+        return Handoff(key, camera, source, distance, voted.support, gap, timed, learned)
 
     def fits_transit(self, source: str, target: str, gap_s: float) -> bool:
         """Whether `gap_s` seconds from camera `source` to `target` is like what confident hand-offs took."""

@@ -146,7 +146,7 @@ class GalleryMatcher:
     def _store_transit(self, handed: Handoff) -> None:
         """Store the time a confident hand-off took, which the book has just learned, so the next run (or
         another machine on the database) starts with it; a locked database costs only that one time."""
-        if handed.timed or self.handoff.timed_distance is None:  # not learned: a timed one, or learning is off
+        if not handed.learned:
             return
         from storage.transits import record_transit
 

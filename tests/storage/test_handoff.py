@@ -98,14 +98,14 @@ def test_beyond_the_distance_a_track_continues_one_whose_time_apart_fits_the_lea
         walk(b, key, "A", k, start, 6, rng)
         b.end(key)
         [confident] = walk(b, key + 1, "B", k, start + 1.4 + 2.0 + k, 6, rng)
-        assert confident.source.key == key and confident.distance < 3.0 and not confident.timed
+        assert confident.source.key == key and confident.distance < 3.0 and not confident.timed and confident.learned
         assert confident.gap_s == pytest.approx(2.0 + k)
     assert b.fits_transit("A", "B", 1.5) and b.fits_transit("A", "B", 4.4)  # [2, 3] widened 1.5x both ways
     assert not b.fits_transit("A", "B", 4.6) and not b.fits_transit("B", "A", 2.5)  # nothing learned that way
     walk(b, 5, "A", 2, 5.0, 6, rng)  # person 2 leaves A at 6.4 s
     b.end(5)
     [timed] = walk(b, 6, "B", 2, 9.0, 6, rng, shift=4.5)  # 2.6 s later, looking 4.5 away: beyond 3, within 6
-    assert timed.source.key == 5 and 3.0 < timed.distance < 6.0 and timed.timed
+    assert timed.source.key == 5 and 3.0 < timed.distance < 6.0 and timed.timed and not timed.learned
     assert not b.fits_transit("A", "B", 4.6), "a timed hand-off does not teach the transit time"
     walk(b, 7, "A", 3, 8.0, 6, rng)  # person 3 leaves A at 9.4 s
     b.end(7)
