@@ -19,19 +19,18 @@ Pair = tuple[str, str]  # (from camera, to camera)
 
 
 def load_transits(db: Database) -> dict[Pair, list[float]]:
-    """The stored transit times per ordered pair of cameras, oldest first, at most KEEP_TRANSITS a pair.
+    """The stored transit times per ordered pair of cameras, oldest first (`record_transit` keeps at most
+    KEEP_TRANSITS a pair).
 
     Raises:
         StorageError: the database cannot be read.
     """
     out: defaultdict[Pair, list[float]] = defaultdict(list)
     with db.read() as s:
-        rows = s.execute(select(Transit.source_camera, Transit.target_camera, Transit.gap_s)
-                         .order_by(Transit.id.desc()))
-        for source, target, gap in rows:
-            if len(out[(source, target)]) < KEEP_TRANSITS:
-                out[(source, target)].append(float(gap))
-    return {pair: gaps[::-1] for pair, gaps in out.items()}
+        for source, target, gap in s.execute(select(Transit.source_camera, Transit.target_camera, Transit.gap_s)
+                                             .order_by(Transit.id)):
+            out[(source, target)].append(float(gap))
+    return dict(out)
 
 
 def record_transit(db: Database, source: str, target: str, gap_s: float) -> None:
