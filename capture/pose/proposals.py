@@ -277,7 +277,8 @@ class DepthProposer(Proposer):
 PROPOSERS: dict[str, Callable[..., Proposer]] = {
     "motion": MotionProposer,
     "depth": DepthProposer,
-    "none": lambda min_person_px=0.0: WholeImageProposer(),
+    # the whole image every time: no smallest person, no scans to space out
+    "none": lambda min_person_px=0.0, scan_every_s=None: WholeImageProposer(),
 }
 
 
@@ -288,6 +289,6 @@ def make_proposer(name: str, min_person_px: float, scan_every_s: float | None = 
         factory = PROPOSERS[name]
     except KeyError:
         raise PoseError(f"unknown proposer {name!r}; valid: auto, {', '.join(PROPOSERS)}") from None
-    if scan_every_s is None or name == "none":  # "none" proposes the whole image every time: nothing to space out
+    if scan_every_s is None:
         return factory(min_person_px=min_person_px)
     return factory(min_person_px=min_person_px, scan_every_s=scan_every_s)
